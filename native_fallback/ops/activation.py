@@ -39,7 +39,7 @@ def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
         "Tanh": np.tanh,
         "LeakyRelu": lambda x: np.where(x >= 0, x, x * x.dtype.type(0.01 if a is None else a)),
         "Elu": lambda x: np.where(x >= 0, x, (1.0 if a is None else a) * np.expm1(x)).astype(x.dtype),
-        "Selu": lambda x: (np.float64(1.0507009873554804934193349852946 if b is None else b)
+        "Selu": lambda x: (np.float64(attrs.get("gamma", 1.0507009873554804934193349852946))
                            * np.where(x > 0, x, (1.6732632423543772848170429916717 if a is None else a)
                                       * np.expm1(x))).astype(x.dtype),
         "Celu": lambda x: (np.maximum(x, 0) + np.minimum(0, (1.0 if a is None else a)

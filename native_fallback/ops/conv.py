@@ -197,10 +197,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
     if "output_shape" in node.attrs:
         target = tuple(node.attrs["output_shape"][-nd:])
         total = [f - t for f, t in zip(full, target, strict=True)]
-        if auto == "SAME_LOWER":
-            begin = [t - t // 2 for t in total]
-        else:
-            begin = [t // 2 for t in total]
+        begin = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
     elif auto in ("SAME_UPPER", "SAME_LOWER"):
         target = tuple(i * s for i, s in zip(in_sp, strides, strict=True))
         total = [f - t for f, t in zip(full, target, strict=True)]
@@ -219,6 +216,11 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
             dst = tuple(slice(t * d, t * d + s * (i - 1) + 1, s)
                         for t, d, s, i in zip(tap, dil, strides, in_sp, strict=True))
             canvas[(slice(None), slice(gi * mg, (gi + 1) * mg), *dst)] += cols[(slice(None), slice(None), *tap)]
+    # A requested output larger than the full result is zero-filled (negative total padding).
+    grow = [(max(0, -bg), max(0, bg + t - f)) for bg, t, f in zip(begin, target, full, strict=True)]
+    if any(g for pair in grow for g in pair):
+        canvas = np.pad(canvas, [(0, 0), (0, 0), *grow])
+        begin = [bg + g[0] for bg, g in zip(begin, grow, strict=True)]
     crop = tuple(slice(bg, bg + t) for bg, t in zip(begin, target, strict=True))
     out = canvas[(slice(None), slice(None), *crop)]
     if b is not None:

@@ -155,19 +155,20 @@ for _name in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
 def max_unpool(node: Node, opset: int):
     """MaxUnpool: scatter values to their recorded flat indices."""
     def run(x, idx, output_shape=None):
-        if output_shape is None:
-            kernel = node.attrs["kernel_shape"]
-            nd = len(kernel)
-            strides = node.attrs.get("strides", [1] * nd)
-            pads = node.attrs.get("pads", [0] * 2 * nd)
-            sp = [(i - 1) * s + k - pads[j] - pads[nd + j]
-                  for j, (i, s, k) in enumerate(zip(x.shape[2:], strides, kernel, strict=True))]
-            shape = (*x.shape[:2], *sp)
-        else:
-            shape = tuple(int(v) for v in output_shape)
-        out = np.zeros(int(np.prod(shape)), dtype=x.dtype)
+        kernel = node.attrs["kernel_shape"]
+        nd = len(kernel)
+        strides = node.attrs.get("strides", [1] * nd)
+        pads = node.attrs.get("pads", [0] * 2 * nd)
+        sp = [(i - 1) * s + k - pads[j] - pads[nd + j]
+              for j, (i, s, k) in enumerate(zip(x.shape[2:], strides, kernel, strict=True))]
+        inferred = (*x.shape[:2], *sp)
+        out = np.zeros(int(np.prod(inferred)), dtype=x.dtype)
         out[idx.ravel()] = x.ravel()
-        return (out.reshape(shape),)
+        out = out.reshape(inferred)
+        if output_shape is not None:  # a larger requested shape is zero-filled at the end of each axis
+            target = [int(v) for v in output_shape]
+            out = np.pad(out, [(0, t - s) for t, s in zip(target, inferred, strict=True)])
+        return (out,)
     if node.attrs.get("storage_order", 0):
         raise bad_attr(node, "storage_order", 1, "0")
     return run
