@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 import onnx
-
-from facade import native_fallback
 from facade.native_fallback import models
 from facade.native_fallback.program import blas_threads
+
+from facade import native_fallback
 
 #: Latency ratio ceilings native/ORT from the issue (1 thread).
 TARGETS = {"squeezenet": 2.5, "resnet50": 2.5, "mobilenetv2": 3.0, "shufflenet": 3.0}
@@ -26,13 +26,20 @@ TARGETS = {"squeezenet": 2.5, "resnet50": 2.5, "mobilenetv2": 3.0, "shufflenet":
 
 def median_ms(fn, runs: int) -> float:
     """Median wall time of ``fn`` in ms after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+    return interleaved_ms([fn], runs)[0]
+
+
+def interleaved_ms(fns: list, runs: int) -> list[float]:
+    """Median ms of each function, timed in alternation so both see the same machine load."""
+    for fn in fns:
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, bucket in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            bucket.append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(t) for t in times]
 
 
 def model_flops(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> float:
@@ -89,8 +96,8 @@ def main() -> None:
         ours = prog.run(feeds)[prog.output_names[0]]
         ref = sess.run(None, feeds)[0]
         err = float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
-        native_ms = median_ms(lambda prog=prog, feeds=feeds: prog.run(feeds), args.runs)
-        ort_ms = median_ms(lambda sess=sess, feeds=feeds: sess.run(None, feeds), args.runs)
+        native_ms, ort_ms = interleaved_ms([lambda prog=prog, feeds=feeds: prog.run(feeds),
+                                            lambda sess=sess, feeds=feeds: sess.run(None, feeds)], args.runs)
         gflops = model_flops(model, feeds) / (native_ms * 1e6)
         mem = prog.memory_report()
         ratio = native_ms / ort_ms

@@ -87,6 +87,10 @@ def realistic(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
     del g.initializer[:]
     g.initializer.extend(keep_inits)
     g.initializer.extend(numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items())
+    dropped = set(consts) - {t.name for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in dropped]
+    del g.input[:]
+    g.input.extend(inputs)
     _calibrate_batchnorm(model, sample_input(model, seed))
     return model
 

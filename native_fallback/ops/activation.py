@@ -57,6 +57,31 @@ def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
     return table[name]
 
 
+def in_place_activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Activation ``name`` applied over a freshly computed array, reusing its memory.
+
+    Used by fused kernels, whose GEMM output nobody else holds.
+    """
+    if name == "Relu":
+        return lambda y: np.maximum(y, y.dtype.type(0), out=y)
+    if name == "Clip":
+        lo, hi = attrs.get("min"), attrs.get("max")
+
+        def clip(y):
+            if lo is not None:
+                np.maximum(y, y.dtype.type(lo), out=y)
+            if hi is not None:
+                np.minimum(y, y.dtype.type(hi), out=y)
+            return y
+        return clip
+    fn = activation(name, attrs)
+
+    def generic(y):
+        y[...] = fn(y)
+        return y
+    return generic
+
+
 def _simple(name: str):
     def build(node: Node, opset: int):
         fn = activation(name, node.attrs)

@@ -11,11 +11,12 @@ PASS_THROUGH = frozenset({"Identity", "Dropout"})
 
 def remove_identities(graph: Graph) -> Graph:
     """Bypass Identity and inference Dropout whose output is not a graph output."""
+    uses = consumers(graph)
     kept = []
     for node in graph.nodes:
-        spare = [o for o in node.outputs[1:] if o]
+        spare = [o for o in node.outputs[1:] if o and (uses.get(o) or o in graph.outputs)]
         if node.op_type in PASS_THROUGH and node.outputs[0] not in graph.outputs and not spare \
-                and node.inputs and node.inputs[0] and len(node.inputs) == 1:
+                and node.inputs and node.inputs[0] and len([n for n in node.inputs if n]) == 1:
             rename_uses(graph, node.outputs[0], node.inputs[0])
             continue
         kept.append(node)
