@@ -124,3 +124,11 @@ def native_runner(device: str = "cpu", dtype: str = "float32") -> Runner:
         outs = prog.run(dict(zip(prog.input_names, ins, strict=False)))
         return [outs[n] for n in prog.output_names]
     return run
+
+
+def claimed_by_opencl(case: Case) -> bool:
+    """Whether every node of a case is an operator native:opencl claims (so the case tests OpenCL)."""
+    from .opencl.ops import CL_OPS
+
+    ops = {n.op_type for n in case.model.graph.node}
+    return bool(ops) and ops <= set(CL_OPS) and case.op in CL_OPS

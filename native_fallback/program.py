@@ -120,13 +120,11 @@ class Program:
         record = self._sizes is None and scope is None
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
             try:
-                outs = step.in_place(args, step.targets[0]) if step.in_place else None
-                if outs is None:
-                    outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
+                outs = self._execute(index, step, args, env)
             except FacadeError:
                 raise
             except Exception as e:
@@ -138,19 +136,30 @@ class Program:
                 if name:
                     value = self._promote(value)
                     env[name] = value
-                    if record and isinstance(value, np.ndarray):
-                        sizes[name] = value.nbytes
+                    if record and hasattr(value, "nbytes"):
+                        sizes[name] = int(value.nbytes)
             if intermediate:
-                kept.update((n, env[n]) for n in node.outputs if n)
+                kept.update((n, self._host(env[n])) for n in node.outputs if n)
             for name in step.frees:
                 env.pop(name, None)
         if record:
             self._sizes = sizes
-        result = {n: env[n] for n in self.output_names}
+        result = {n: self._host(env[n]) for n in self.output_names}
         if intermediate:
             kept.update(result)
             return kept
         return result
+
+    def _execute(self, index: int, step: Step, args: list, env: dict) -> tuple:
+        """Run one step's kernel (in place when the step allows it)."""
+        outs = step.in_place(args, step.targets[0]) if step.in_place else None
+        if outs is None:
+            outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
+        return outs
+
+    def _host(self, value: object) -> object:
+        """A value as the caller sees it (device programs copy back here)."""
+        return value
 
     def memory_report(self) -> dict:
         """Planned peak intermediate bytes against no reuse (needs one run for shapes)."""

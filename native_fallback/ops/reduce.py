@@ -75,10 +75,8 @@ def _arg(fn):
         last = node.attrs.get("select_last_index", 0)
 
         def run(x):
-            if last:
-                idx = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis)
-            else:
-                idx = fn(x, axis=axis)
+            # select_last_index: search the flipped array, then map the index back.
+            idx = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis) if last else fn(x, axis=axis)
             idx = idx.astype(np.int64)
             return (np.expand_dims(idx, axis) if keepdims else idx,)
         return run
