@@ -96,17 +96,18 @@ def realistic(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
 
 
 def _calibrate_batchnorm(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> None:
-    """Set each BN's mean/var to its input's real statistics, in schedule order, in float64."""
-    prog = Program(from_model(model), float64=True)
-    env: dict[str, object] = {**prog._constants, **{k: v.astype(np.float64) for k, v in feeds.items()}}
+    """Set each BN's mean/var to its input's real statistics, in schedule order (sums in float64)."""
+    prog = Program(from_model(model))
+    env: dict[str, object] = {**prog._constants, **feeds}
     inits = {t.name: t for t in model.graph.initializer}
     for step in prog.steps:
         node = step.node
         if node.op_type == "BatchNormalization":
             x = env[node.inputs[0]]
             axes = (0, *range(2, x.ndim))
-            for name, value in ((node.inputs[3], x.mean(axis=axes)), (node.inputs[4], x.var(axis=axes))):
-                env[name] = value
+            stats = (x.mean(axis=axes, dtype=np.float64), x.var(axis=axes, dtype=np.float64))
+            for name, value in zip(node.inputs[3:5], stats, strict=True):
+                env[name] = value.astype(np.float32)
                 inits[name].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
         outs = step.kernel(*[env[n] if n else None for n in node.inputs])
         env.update(zip(node.outputs, outs, strict=False))
