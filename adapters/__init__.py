@@ -1,0 +1,1 @@
+"""Engine adapters: one module per engine behind the interface in :mod:`facade.adapters.base`."""

@@ -1,0 +1,192 @@
+"""The adapter interface: what every engine module provides, and the rules it obeys.
+
+An :class:`Adapter` *knows about* an engine without importing it: which targets
+it offers, which model formats it consumes, whether it is installed (package
+metadata) and usable on these device facts. Only :meth:`Adapter.load` imports the
+engine, and returns a :class:`Runner`.
+
+:class:`Runner` owns the lifecycle (call order, feed validation, output order,
+close) and leaves engines three small hooks: ``_run`` and, optionally, ``_close``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from facade.devices import DeviceFacts
+from facade.errors import FacadeInternalError, SessionStateError, TargetUnavailableError, format_message
+from facade.model import Model
+from facade.targets import HardwareClass, lookup
+from facade.tensor import TensorSpec, validate_feeds
+
+
+@dataclass(frozen=True)
+class Availability:
+    """A yes/no with its reason; truthy when available."""
+
+    ok: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @classmethod
+    def yes(cls, reason: str = "available") -> Availability:
+        return cls(True, reason)
+
+    @classmethod
+    def no(cls, reason: str) -> Availability:
+        return cls(False, reason)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the caller or policy asks of a target: threads, lowest precision allowed, engine options."""
+
+    threads: int | None = None
+    precision: str = "fp32"  # lowest precision the caller accepts: fp32 | fp16 | int8
+    engine: Mapping[str, object] = field(default_factory=dict)
+
+
+class Runner:
+    """A loaded model on one target. The base class owns the rules; engines fill ``_run``.
+
+    ``notes`` collects what the trace should say about how the model really runs
+    (partial placement, precision used, conversion verdicts).
+    """
+
+    def __init__(self, target: str, model: Model, *, precision: str = "fp32",
+                 inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None):
+        self.target = target
+        self.model = model
+        self.precision = precision
+        self.inputs = inputs if inputs is not None else model.inputs
+        self.outputs = outputs if outputs is not None else model.outputs
+        self.notes: list[str] = []
+        self._closed = False
+
+    def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
+        if self._closed:
+            raise SessionStateError(format_message("Session is closed", where=self.target,
+                                                   expected="run() before close()"))
+        arrays = validate_feeds(self.inputs, feeds, self.target)
+        wanted = [o.name for o in self.outputs] if output_names is None else list(output_names)
+        unknown = [n for n in wanted if n not in {o.name for o in self.outputs}]
+        if unknown:
+            raise SessionStateError(format_message(
+                f"Unknown output name {unknown[0]!r}", where=self.target,
+                expected=[o.name for o in self.outputs]))
+        produced = self._run(arrays)
+        missing = [n for n in wanted if n not in produced]
+        if missing:
+            raise FacadeInternalError(f"{self.target} adapter produced no value for output {missing[0]!r}")
+        return {n: produced[n] for n in wanted}
+
+    def close(self) -> None:
+        """Release engine resources; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Engines holding native handles override this."""
+
+
+class Adapter:
+    """One engine. Subclasses set the class attributes and override the small hooks."""
+
+    engine: ClassVar[str]
+    units: ClassVar[tuple[str, ...]]
+    formats: ClassVar[tuple[str, ...]] = ("onnx",)
+    modules: ClassVar[tuple[str, ...]] = ()  # importable top-level modules the engine needs
+    extra: ClassVar[str] = ""  # pip extra that installs it: facade-runtime[<extra>]
+    # Hardware class of units that are not in facade's catalogue (third-party engines).
+    unit_classes: ClassVar[Mapping[str, HardwareClass]] = {}
+
+    @property
+    def targets(self) -> list[str]:
+        return [f"{self.engine}:{u}" for u in self.units]
+
+    def unit_hardware(self, unit: str) -> HardwareClass:
+        """Catalogue class for a unit facade does not know yet (default: CPU)."""
+        return self.unit_classes.get(unit, HardwareClass.CPU)
+
+    def installed(self, modules: tuple[str, ...] | None = None) -> Availability:
+        """Whether ``modules`` (default: the engine's) are importable, answered without importing them."""
+        for module in self.modules if modules is None else modules:
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is None:
+                return Availability.no(f"Python package {module!r} is not installed; "
+                                       f"pip install 'facade-runtime[{self.extra or self.engine}]'")
+        return Availability.yes()
+
+    def available(self, unit: str, facts: DeviceFacts) -> Availability:
+        """Whether ``unit`` can run on this device. Default: the engine is installed."""
+        return self.installed()
+
+    def hardware(self, unit: str, facts: DeviceFacts) -> tuple[HardwareClass, str | None]:
+        """The unit's real hardware class here, and why it was demoted if it was.
+
+        A GPU API served by a software driver (llvmpipe, PoCL on the CPU) or an NPU
+        simulator is :attr:`HardwareClass.SOFTWARE`: usable when forced, never a default.
+        """
+        info = lookup(f"{self.engine}:{unit}")
+        if info.api is None:
+            return info.hardware, None
+        if info.api in ("vulkan", "opencl"):
+            devs = facts.gpu_devices(info.api)
+            if devs and all(d.software for d in devs):
+                names = ", ".join(d.name for d in devs)
+                return HardwareClass.SOFTWARE, f"{info.api} device is the CPU in software ({names})"
+            return info.hardware, None
+        acc = facts.accelerator(info.api)
+        if acc is not None and acc.simulated:
+            return HardwareClass.SOFTWARE, f"{acc.detail}"
+        return info.hardware, None
+
+    def accepts(self, model: Model, unit: str) -> Availability:
+        """Whether this engine can take ``model`` (format, operators). Default: by format."""
+        if model.format in self.formats:
+            return Availability.yes()
+        return Availability.no(f"takes {'/'.join(self.formats)} models, not {model.format}")
+
+    def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        """Import the engine and load ``model`` on ``unit``. Raises a FacadeError on failure."""
+        raise NotImplementedError
+
+    def unavailable(self, unit: str, reason: str) -> TargetUnavailableError:
+        """The error a load raises when the target turns out not to work here."""
+        return TargetUnavailableError(format_message(reason, where=f"{self.engine}:{unit}"))
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send native code's prints on file descriptor 1 to stderr while engines load.
+
+    Some vendor libraries (QNN) print banners on stdout when loaded, which would
+    corrupt ``facade ... --json`` output that tools parse.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

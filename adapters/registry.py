@@ -1,0 +1,135 @@
+"""The one registry of adapters: built-ins by dotted path, plus third parties.
+
+Built-in adapters are named here as ``module:Class`` strings so that knowing
+about an engine costs nothing until it is asked for (tinygrad's runtimes, fsspec's
+registry). Third-party packages add engines through the entry-point group
+``facade.adapters`` (value ``package.module:AdapterClass``) or
+:func:`register_adapter`. A broken third-party adapter never breaks facade: its
+import error is kept and shown as the reason its targets are unavailable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from types import MappingProxyType
+
+from facade.adapters.base import Adapter
+from facade.errors import FacadeError, format_message
+from facade.targets import CATALOGUE, TargetInfo, register_target
+
+log = logging.getLogger("facade.adapters")
+
+ENTRY_POINT_GROUP = "facade.adapters"
+
+BUILTIN: Mapping[str, str] = MappingProxyType({
+    "onnxruntime": "facade.adapters.onnxruntime:OnnxRuntimeAdapter",
+    "native": "facade.adapters.native:NativeAdapter",
+})
+
+_paths: dict[str, str] = dict(BUILTIN)
+_loaded: dict[str, Adapter] = {}
+_broken: dict[str, str] = {}
+_entry_points_read = False
+
+
+class AdapterRegistrationError(FacadeError):
+    """Two adapters claim the same engine name, or an adapter object is malformed."""
+
+
+def _read_entry_points() -> None:
+    global _entry_points_read
+    if _entry_points_read:
+        return
+    _entry_points_read = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _paths and _paths[ep.name] != ep.value:
+            log.warning("entry point %s=%s ignored: engine %r is already provided by %s",
+                        ep.name, ep.value, ep.name, _paths[ep.name])
+            continue
+        _paths[ep.name] = ep.value
+
+
+def _instantiate(engine: str, path: str) -> Adapter:
+    module_name, _, attr = path.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    adapter = obj() if isinstance(obj, type) else obj
+    _check(adapter, engine)
+    return adapter
+
+
+def _check(adapter: object, engine: str) -> None:
+    if not isinstance(adapter, Adapter):
+        raise AdapterRegistrationError(format_message(
+            "Adapter object has the wrong type", where=engine, received=type(adapter).__name__,
+            expected="an instance or subclass of facade.adapters.base.Adapter"))
+    if adapter.engine != engine:
+        raise AdapterRegistrationError(format_message(
+            "Adapter registered under another engine name", where=engine, received=adapter.engine, expected=engine))
+    known = {t.name for t in CATALOGUE}
+    for unit in adapter.units:
+        if f"{engine}:{unit}" not in known:
+            register_target(TargetInfo(engine, unit, adapter.unit_hardware(unit)))
+
+
+def register_adapter(adapter: Adapter | str, *, engine: str | None = None, replace: bool = False) -> None:
+    """Register an adapter instance, or a ``module:Class`` path imported on first use.
+
+    Raises:
+        AdapterRegistrationError: the engine name is taken (pass ``replace=True`` to
+            override deliberately) or the object is not an :class:`Adapter`.
+    """
+    _read_entry_points()
+    name = engine or (adapter.engine if isinstance(adapter, Adapter) else None)
+    if name is None:
+        raise AdapterRegistrationError(format_message(
+            "A dotted-path adapter needs an engine name", received=repr(adapter),
+            expected="register_adapter('pkg.mod:Class', engine='myengine')"))
+    if name in _paths and not replace:
+        raise AdapterRegistrationError(format_message(
+            "Engine already has an adapter", where=name, received=repr(adapter), expected="a new engine name",
+            available=[_paths[name]], hint="Pass replace=True to override it on purpose"))
+    _loaded.pop(name, None)
+    _broken.pop(name, None)
+    if isinstance(adapter, Adapter):
+        _check(adapter, name)
+        _paths[name] = f"<instance {type(adapter).__qualname__}>"
+        _loaded[name] = adapter
+    else:
+        _paths[name] = adapter
+
+
+def engines() -> list[str]:
+    """Every engine with a registered adapter (built-in, entry point or registered)."""
+    _read_entry_points()
+    return list(_paths)
+
+
+def get_adapter(engine: str) -> Adapter | None:
+    """The adapter of ``engine``, imported on first use; None when none or broken (see :func:`broken`)."""
+    _read_entry_points()
+    if engine in _loaded:
+        return _loaded[engine]
+    if engine not in _paths or engine in _broken:
+        return None
+    try:
+        _loaded[engine] = _instantiate(engine, _paths[engine])
+    except Exception as e:  # a third-party adapter must not take facade down
+        _broken[engine] = f"adapter {_paths[engine]} failed to import: {type(e).__name__}: {e}"
+        log.warning("%s", _broken[engine])
+        return None
+    return _loaded[engine]
+
+
+def broken() -> Mapping[str, str]:
+    """Engines whose adapter failed to import, with the reason."""
+    return MappingProxyType(_broken)
+
+
+def adapters() -> Mapping[str, Adapter]:
+    """A read-only view of every adapter that imports, by engine name."""
+    return MappingProxyType({e: a for e in engines() if (a := get_adapter(e)) is not None})

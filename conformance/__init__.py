@@ -1,0 +1,1 @@
+"""Conformance: comparison metrics, case sources, the model x target runner, reports."""

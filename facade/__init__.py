@@ -1,0 +1,40 @@
+"""Facade: one Session/Tensor API over on-device inference engines.
+
+>>> import facade
+>>> sess = facade.Session("model.onnx")       # routed to the best target here
+>>> out = sess.run({"input": x})               # numpy in, numpy out
+>>> sess.target, print(sess.explain())         # where it ran, and why
+"""
+
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.adapters.registry import adapters, register_adapter
+from facade.devices import DeviceFacts, devices
+from facade.errors import (
+    ConversionError,
+    FacadeError,
+    FacadeInternalError,
+    InputError,
+    ModelError,
+    NoTargetError,
+    PolicyError,
+    SessionStateError,
+    TargetError,
+    TargetUnavailableError,
+    UnknownTargetError,
+    UnsupportedModelError,
+)
+from facade.model import Model, load_model
+from facade.router import all_targets
+from facade.session import Session
+from facade.tensor import Tensor, TensorSpec
+from facade.trace import Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter", "Availability", "ConversionError", "DeviceFacts", "FacadeError", "FacadeInternalError",
+    "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError", "PolicyError", "Runner", "Session",
+    "SessionStateError", "TargetError", "TargetUnavailableError", "Tensor", "TensorSpec", "Trace",
+    "UnknownTargetError", "UnsupportedModelError", "__version__", "adapters", "all_targets", "devices",
+    "load_model", "register_adapter",
+]

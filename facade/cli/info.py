@@ -1,0 +1,59 @@
+"""``facade devices`` and ``facade targets``: what this machine has and what can run on it."""
+
+from __future__ import annotations
+
+from facade.cli import add_json_flag
+from facade.cli.output import emit
+from facade.devices import devices
+from facade.router import all_targets, target_availability
+from facade.tables import format_table
+from facade.targets import lookup
+
+
+def register(sub) -> None:
+    p = sub.add_parser("devices", help="show detected device facts (CPU, GPUs, NPUs) and the fingerprint")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_devices)
+    p = sub.add_parser("targets", help="every known target, available or not, with the reason")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_targets)
+
+
+def cmd_devices(args) -> int:
+    facts = devices()
+
+    def text() -> str:
+        rows = [
+            ("os", facts.os + (f" (API {facts.android_api})" if facts.android_api else "")),
+            ("arch", facts.arch),
+            ("cpu", f"{facts.cpu_model}, {facts.cores} cores, big cluster {facts.big_cores}"),
+            ("clusters", " | ".join(",".join(map(str, c)) for c in facts.clusters)),
+            ("features", " ".join(facts.cpu_features) or "-"),
+            *((f"{g.api}", f"{g.name} [{g.type}{', software' if g.software else ''}]") for g in facts.gpus),
+            *(("accelerator", f"{a.kind}: {a.detail}") for a in facts.accelerators),
+            *(("probe error", e) for e in facts.probe_errors),
+            ("fingerprint", facts.fingerprint),
+        ]
+        return "\n".join(format_table(("fact", "value"), rows))
+
+    emit(args, facts.to_dict(), text)
+    return 0
+
+
+def target_rows() -> list[dict]:
+    """Every target with availability, hardware class and reason, as the CLI shows them."""
+    facts = devices()
+    rows = []
+    for name in all_targets():
+        avail, hardware, note = target_availability(name, facts)
+        rows.append({"target": name, "engine": lookup(name).engine, "available": avail.ok,
+                     "hardware": hardware.name.lower(), "reason": avail.reason + (f"; {note}" if note else "")})
+    return rows
+
+
+def cmd_targets(args) -> int:
+    rows = target_rows()
+    emit(args, rows, lambda: "\n".join(format_table(
+        ("target", "available", "class", "reason"),
+        [(r["target"], "yes" if r["available"] else "no", r["hardware"], r["reason"]) for r in rows])))
+    return 0

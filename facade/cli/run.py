@@ -1,0 +1,91 @@
+"""``facade run`` and ``facade explain``: run a model where facade routes it, and say why."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facade.cli import add_json_flag
+from facade.cli.output import emit, summarize
+from facade.errors import InputError, format_message
+from facade.inputs import seeded_feeds
+from facade.session import Session
+from facade.tables import format_table
+
+
+def _session_args(p) -> None:
+    p.add_argument("model", help="path to an .onnx model (or an engine's native artifact)")
+    p.add_argument("--target", help="force a target, e.g. onnxruntime:cpu")
+    p.add_argument("--threads", type=int, help="intra-op threads")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                   help="lowest precision allowed (default fp32)")
+    add_json_flag(p)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run a model and print its outputs")
+    _session_args(p)
+    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="an input array; inputs not given are seeded random (seed 0)")
+    p.add_argument("--save", metavar="DIR", help="save each output as DIR/<name>.npy")
+    p.add_argument("--repeat", type=int, default=1, help="run N times and report the median latency")
+    p.set_defaults(handler=cmd_run)
+    p = sub.add_parser("explain", help="show every candidate target and why it won or lost")
+    _session_args(p)
+    p.set_defaults(handler=cmd_explain)
+
+
+def open_session(args) -> Session:
+    return Session(args.model, target=args.target, threads=args.threads, precision=args.precision)
+
+
+def _read_inputs(pairs: list[str], sess: Session) -> dict[str, np.ndarray]:
+    feeds = seeded_feeds(sess.inputs)
+    for pair in pairs:
+        name, sep, file = pair.partition("=")
+        if not sep:
+            raise InputError(format_message("Bad --input", received=repr(pair), expected="NAME=FILE.npy"))
+        try:
+            feeds[name] = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(format_message(f"Could not read input file for {name!r}", where=file,
+                                            received=str(e), expected="a .npy file")) from e
+    return feeds
+
+
+def time_runs(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float]]:
+    """Run ``repeat`` times; return the last outputs and every latency in ms."""
+    times, out = [], {}
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = sess.run(feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return out, times
+
+
+def cmd_run(args) -> int:
+    with open_session(args) as sess:
+        out, times = time_runs(sess, _read_inputs(args.input, sess), args.repeat)
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+            for name, arr in out.items():
+                np.save(Path(args.save) / f"{name.replace('/', '_')}.npy", arr)
+        data = {"model": sess.model.name, "target": sess.target, "precision": sess.precision,
+                "latency_ms": statistics.median(times), "outputs": {k: summarize(v) for k, v in out.items()}}
+        emit(args, data, lambda: "\n".join(
+            [f"target {sess.target} ({sess.precision}), median latency {data['latency_ms']:.3f} ms", ""]
+            + format_table(("output", "shape", "dtype", "min", "max", "mean"),
+                           [(k, v["shape"], v["dtype"], f"{v['min']:.4g}", f"{v['max']:.4g}", f"{v['mean']:.4g}")
+                            if v["min"] is not None else (k, v["shape"], v["dtype"], "-", "-", "-")
+                            for k, v in data["outputs"].items()])))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    with open_session(args) as sess:
+        trace = sess.explain()
+        emit(args, trace.to_dict(), lambda: str(trace))
+    return 0

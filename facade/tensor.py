@@ -1,0 +1,158 @@
+"""Tensor metadata and feed validation shared by every target.
+
+Whatever an engine does inside (NHWC, renamed blobs, fp16 storage), callers see
+the ONNX model's contract: these specs. Validation happens here, once, before any
+engine sees a feed, so every target rejects bad input with the same message.
+
+Accepted dtypes: a numpy array is accepted when its dtype equals the input's, or
+numpy can cast it *safely* to it (``np.can_cast(src, dst, "safe")``: int8 to
+int32, uint8 or float16 to float32, ...). float64 to float32 is refused because it
+loses precision silently; cast with ``arr.astype(np.float32)``. Python scalars and
+lists carry no precision of their own and are converted to the input's dtype.
+Non-contiguous arrays are accepted and copied to C order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from facade.errors import InputError, SessionStateError, closest, format_message
+
+Dim = int | str | None  # static size, symbolic name, or unknown
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape (ints for static dims, names or None for dynamic ones), dtype and layout.
+
+    ``layout`` is the axis order of the ONNX contract, named only where the model
+    says it: ``"NCHW"`` (``"NCW"``, ``"NCDHW"``) for a tensor that a convolution or
+    pooling reads or writes directly, else ``None``. Engines that work in NHWC
+    transpose behind this contract.
+    """
+
+    name: str
+    shape: tuple[Dim, ...] | None
+    dtype: np.dtype
+    layout: str | None = None
+
+    def describe(self) -> str:
+        dims = "?" if self.shape is None else "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
+        return f"{self.name}: {self.dtype} {dims}"
+
+    def concrete_shape(self, fill: int = 1) -> tuple[int, ...]:
+        """The shape with every dynamic dim replaced by ``fill`` (for probes and seeded inputs)."""
+        return tuple(d if isinstance(d, int) and d >= 0 else fill for d in (self.shape or ()))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": None if self.shape is None else list(self.shape),
+                "dtype": str(self.dtype), "layout": self.layout}
+
+
+def _coerce(spec: TensorSpec, value: object, where: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        try:
+            return np.ascontiguousarray(np.asarray(value, dtype=spec.dtype))
+        except (TypeError, ValueError) as e:
+            raise InputError(format_message(
+                f"Input {spec.name!r} could not be converted to an array", where=where,
+                received=type(value).__name__, expected=spec.describe())) from e
+    if value.dtype != spec.dtype:
+        if not np.can_cast(value.dtype, spec.dtype, "safe"):
+            raise InputError(format_message(
+                f"Input {spec.name!r} has a dtype that cannot be cast safely", where=where,
+                received=str(value.dtype), expected=str(spec.dtype),
+                hint=f"Cast it explicitly, e.g. arr.astype(np.{spec.dtype})"))
+        value = value.astype(spec.dtype)
+    return np.ascontiguousarray(value)
+
+
+def _check_shape(spec: TensorSpec, arr: np.ndarray, symbols: dict[str, tuple[int, str]], where: str) -> None:
+    if spec.shape is None:
+        return
+    if arr.ndim != len(spec.shape):
+        raise InputError(format_message(
+            f"Input {spec.name!r} has the wrong rank", where=where,
+            received=f"shape {list(arr.shape)} (rank {arr.ndim})", expected=f"{spec.describe()} (rank {len(spec.shape)})"))
+    for axis, (want, got) in enumerate(zip(spec.shape, arr.shape)):
+        if isinstance(want, int) and want >= 0 and want != got:
+            raise InputError(format_message(
+                f"Input {spec.name!r} contradicts a static dimension (axis {axis})", where=where,
+                received=f"shape {list(arr.shape)}", expected=spec.describe()))
+        if isinstance(want, str):
+            seen = symbols.setdefault(want, (got, spec.name))
+            if seen[0] != got:
+                raise InputError(format_message(
+                    f"Symbolic dimension {want!r} has two sizes in one call", where=where,
+                    received=f"{got} in {spec.name!r} (axis {axis})", expected=f"{seen[0]}, as in {seen[1]!r}"))
+
+
+def validate_feeds(specs: Sequence[TensorSpec], feeds: Mapping[str, object], where: str) -> dict[str, np.ndarray]:
+    """Check names, count, dtypes and shapes of ``feeds``; return contiguous arrays in spec order."""
+    if not isinstance(feeds, Mapping):
+        raise InputError(format_message("Feeds must be a mapping of input name to array", where=where,
+                                        received=type(feeds).__name__, expected="dict[str, numpy.ndarray]"))
+    names = [s.name for s in specs]
+    extra = [k for k in feeds if k not in names]
+    if extra:
+        guess = closest(str(extra[0]), names)
+        raise InputError(format_message(
+            f"Unknown input name {extra[0]!r}", where=where, received=sorted(map(str, feeds)), expected=names,
+            hint=f"Did you mean {guess!r}?" if guess else None))
+    missing = [n for n in names if n not in feeds]
+    if missing:
+        raise InputError(format_message(
+            f"Missing input {missing[0]!r}", where=where, received=sorted(map(str, feeds)),
+            expected=[s.describe() for s in specs]))
+    symbols: dict[str, tuple[int, str]] = {}
+    out = {}
+    for spec in specs:
+        arr = _coerce(spec, feeds[spec.name], where)
+        _check_shape(spec, arr, symbols, where)
+        out[spec.name] = arr
+    return out
+
+
+class Tensor:
+    """A handle on one input or output of a :class:`facade.Session` (Jarvis-style I/O).
+
+    Copy semantics: ``write`` validates and *copies* the array, so the caller may
+    reuse its buffer at once; ``read`` returns the array of the latest run, owned by
+    the caller (a later run produces a new array and never overwrites it).
+
+    Example:
+        >>> sess.input(0).write(image)
+        >>> sess.run()
+        >>> probs = sess.output(0).read()
+    """
+
+    def __init__(self, spec: TensorSpec, store: dict[str, np.ndarray], *, writable: bool, where: str):
+        self._spec, self._store, self._writable, self._where = spec, store, writable, where
+
+    name = property(lambda self: self._spec.name, doc="The ONNX name of this tensor.")
+    shape = property(lambda self: self._spec.shape, doc="Declared shape; str or None for dynamic dims.")
+    dtype = property(lambda self: self._spec.dtype, doc="numpy dtype of the ONNX contract.")
+    layout = property(lambda self: self._spec.layout, doc="Axis order (e.g. 'NCHW') or None.")
+    spec = property(lambda self: self._spec, doc="The full :class:`TensorSpec`.")
+
+    def write(self, value: object) -> None:
+        """Validate ``value`` against this input's spec and store a copy for the next ``run()``."""
+        if not self._writable:
+            raise SessionStateError(format_message(
+                f"Tensor {self.name!r} is an output and cannot be written", where=self._where,
+                expected="write() on a session input"))
+        arr = validate_feeds([self._spec], {self.name: value}, self._where)[self.name]
+        self._store[self.name] = arr.copy() if arr is value else arr
+
+    def read(self) -> np.ndarray:
+        """The value written (inputs) or produced by the latest run (outputs)."""
+        if self.name not in self._store:
+            what = "has not been written" if self._writable else "has no value: call run() first"
+            raise SessionStateError(format_message(f"Tensor {self.name!r} {what}", where=self._where))
+        return self._store[self.name]
+
+    def __repr__(self) -> str:
+        return f"Tensor({self._spec.describe()}, layout={self.layout})"

@@ -1,0 +1,73 @@
+"""The routing decision, kept whole: every target considered and why it won or lost.
+
+A :class:`Trace` is what ``Session.explain()`` returns. It prints as a table for
+people and serializes with :meth:`Trace.to_dict` for tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from facade.tables import format_table
+from facade.targets import HardwareClass
+
+CHOSEN, CANDIDATE, FAILED, REJECTED = "chosen", "candidate", "failed", "rejected"
+
+
+@dataclass
+class TraceEntry:
+    """One target's fate: ``chosen``, ``candidate`` (ranked, not needed), ``failed`` (load error) or ``rejected``."""
+
+    target: str
+    hardware: HardwareClass
+    status: str
+    reason: str
+    rank: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "hardware": self.hardware.name.lower(), "status": self.status,
+                "reason": self.reason, "rank": self.rank, "notes": list(self.notes)}
+
+
+@dataclass
+class Trace:
+    """Why a session runs where it runs."""
+
+    model: str
+    fingerprint: str
+    forced: str | None = None
+    policy: str | None = None
+    entries: list[TraceEntry] = field(default_factory=list)
+    precision: str | None = None
+
+    @property
+    def chosen(self) -> str | None:
+        return next((e.target for e in self.entries if e.status == CHOSEN), None)
+
+    def entry(self, target: str) -> TraceEntry | None:
+        return next((e for e in self.entries if e.target == target), None)
+
+    def ranked(self) -> list[TraceEntry]:
+        """Entries that were viable candidates, in the order they are tried."""
+        return sorted((e for e in self.entries if e.rank is not None), key=lambda e: e.rank)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "device_fingerprint": self.fingerprint, "forced": self.forced,
+                "policy": self.policy, "chosen": self.chosen, "precision": self.precision,
+                "candidates": [e.to_dict() for e in self.ranked()],
+                "rejected": [e.to_dict() for e in self.entries if e.rank is None]}
+
+    def __str__(self) -> str:
+        head = [f"model {self.model} on device {self.fingerprint}"
+                + (f", forced target {self.forced}" if self.forced else "")
+                + (f", policy {self.policy}" if self.policy else "")]
+        head.append(f"chosen: {self.chosen or 'none'}" + (f" ({self.precision})" if self.precision else ""))
+        rows = [(str(e.rank) if e.rank is not None else "-", e.target, e.hardware.name.lower(), e.status,
+                 "; ".join([e.reason, *e.notes]))
+                for e in [*self.ranked(), *(e for e in self.entries if e.rank is None)]]
+        return "\n".join(head + [""] + format_table(("#", "target", "class", "status", "why"), rows))
+
+    def __repr__(self) -> str:
+        return f"Trace(model={self.model!r}, chosen={self.chosen!r}, entries={len(self.entries)})"
+
