@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facade.errors import FacadeError, InputError, UnsupportedModelError, format_message
+from facade.errors import FacadeError, InputError, ModelError, UnsupportedModelError, format_message
 
 from . import planner, registry
+from .allocator import keep_freed_memory
 from .inplace import FRESH_OUTPUT_OPS, IN_PLACE_KERNELS
 from .ir import Graph, Node
 
@@ -53,6 +54,15 @@ def unsupported_line(node: Node, opset: int) -> str:
             f"at opset {opset} has no implementation")
 
 
+def kernel_error(node: Node, args: list, error: Exception) -> FacadeError:
+    """A kernel's exception as a facade error naming the node, its op and every input shape."""
+    shapes = ", ".join(str(getattr(a, "shape", None)) for a in args)
+    cls = UnsupportedModelError if isinstance(error, NotImplementedError) else ModelError
+    return cls(format_message(f"the kernel failed: {type(error).__name__}: {error}",
+                              where=f"native | {node.label()}", received=f"input shapes {shapes}",
+                              expected="inputs this operator accepts at this opset"))
+
+
 def opset_for(graph: Graph, node: Node) -> int:
     """The opset version of ``node``'s domain in this graph."""
     domain = "" if node.domain in registry.DEFAULT_DOMAINS else node.domain
@@ -76,6 +86,7 @@ class Program:
     """Executable form of a :class:`Graph` (see ``native_fallback.compile``)."""
 
     def __init__(self, graph: Graph, *, float64: bool = False, threads: int | None = None) -> None:
+        keep_freed_memory()
         self.graph = graph
         self.float64 = float64
         self.threads = threads
@@ -120,22 +131,20 @@ class Program:
         record = self._sizes is None and scope is None
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
+        promote = self.float64
         for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
             try:
-                outs = self._execute(index, step, args, env)
+                # In place only when nobody keeps intermediates: a kept tensor must not change later.
+                outs = self._execute(index, step, args, env, in_place=not intermediate)
             except FacadeError:
                 raise
             except Exception as e:
-                shapes = [getattr(a, "shape", None) for a in args]
-                raise UnsupportedModelError(format_message(
-                    f"the kernel failed: {type(e).__name__}: {e}", where=f"native | {node.label()}",
-                    received=f"input shapes {shapes}", expected="inputs this operator accepts")) from e
+                raise kernel_error(node, args, e) from e
             for name, value in zip(node.outputs, outs, strict=False):
                 if name:
-                    value = self._promote(value)
-                    env[name] = value
+                    env[name] = self._promote(value) if promote else value
                     if record and hasattr(value, "nbytes"):
                         sizes[name] = int(value.nbytes)
             if intermediate:
@@ -150,9 +159,9 @@ class Program:
             return kept
         return result
 
-    def _execute(self, index: int, step: Step, args: list, env: dict) -> tuple:
-        """Run one step's kernel (in place when the step allows it)."""
-        outs = step.in_place(args, step.targets[0]) if step.in_place else None
+    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
+        """Run one step's kernel (over a dying input when the step and the caller allow it)."""
+        outs = step.in_place(args, step.targets[0]) if in_place and step.in_place else None
         if outs is None:
             outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
         return outs

@@ -22,8 +22,10 @@ from .winograd import transform_weights, winograd_conv
 
 #: im2col column matrices above this many bytes are built block by block.
 IM2COL_BLOCK_BYTES = 8 << 20
-#: Winograd only when both channel counts reach this (its transforms cost more than they save below).
-WINOGRAD_MIN_CHANNELS = 16
+#: Winograd only when both channel counts reach this and the output has this many pixels: below,
+#: its transforms cost more than the multiplies they save (measured on ResNet/SqueezeNet layers).
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_PIXELS = 196
 
 
 @dataclass
@@ -164,7 +166,7 @@ def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> b
     """Winograd pays for 3x3, stride 1, undilated, ungrouped convolutions with enough channels."""
     return (w.shape[2:] == (3, 3) and group == 1 and g.strides == (1, 1) and g.dilations == (1, 1)
             and w.shape[0] >= WINOGRAD_MIN_CHANNELS and w.shape[1] >= WINOGRAD_MIN_CHANNELS
-            and x.dtype.kind == "f")
+            and g.out_shape[0] * g.out_shape[1] >= WINOGRAD_MIN_PIXELS and x.dtype.kind == "f")
 
 
 class WeightCache:

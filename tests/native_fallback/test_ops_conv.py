@@ -17,7 +17,7 @@ CASES = {
     "depthwise": dict(c=16, m=16, k=3, s=1, p=1, g=16, d=1),
     "depthwise_strided": dict(c=16, m=16, k=3, s=2, p=1, g=16, d=1),
     "depthwise_dilated_5x5": dict(c=8, m=8, k=5, s=1, p=4, g=8, d=2),
-    "winograd": dict(c=32, m=24, k=3, s=1, p=1, g=1, d=1),
+    "winograd": dict(c=64, m=64, k=3, s=1, p=1, g=1, d=1),
     "im2col_strided": dict(c=8, m=12, k=3, s=2, p=1, g=1, d=1),
     "im2col_grouped": dict(c=8, m=12, k=3, s=1, p=0, g=2, d=1),
     "im2col_7x7": dict(c=3, m=8, k=7, s=2, p=3, g=1, d=1),
