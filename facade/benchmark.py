@@ -12,6 +12,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facade.adapters import registry
 from facade.adapters.base import LoadOptions, Runner
@@ -20,6 +21,9 @@ from facade.devices import DeviceFacts
 from facade.inputs import seeded_feeds
 from facade.model import Model
 from facade.targets import lookup
+
+if TYPE_CHECKING:
+    from facade.session import Session
 from facade.versions import engine_version
 
 BUDGET_S = 1.0
@@ -43,7 +47,7 @@ class Timing:
         return f"benchmark p50 {self.p50_ms:.3f} ms, p90 {self.p90_ms:.3f} ms ({self.runs} runs{', cached' if self.cached else ''})"
 
 
-def time_runs(runner: Runner, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
+def time_runs(runner: Runner | Session, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
               min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> list[float]:
     """Warm up, then run until the budget is spent (at least ``min_runs``); every latency in ms."""
     for _ in range(warmup):
