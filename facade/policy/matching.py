@@ -65,7 +65,8 @@ def mismatch(rule: Rule, facts: DeviceFacts, model: Model | None) -> str | None:
     if "model" in m or "sha256" in m:
         if model is None:
             return "no model given"
-        names = [model.name] + ([model.proto.graph.name] if model.proto is not None and model.proto.graph.name else [])
+        graph = model.proto.graph.name if model.proto is not None else ""
+        names = [model.name] + ([graph] if graph and graph != model.name else [])
         if "model" in m and not _any(m["model"], names):
             return f"model {list(m['model'])} vs {names}"
         if "sha256" in m and not any(model.sha256.startswith(s.lower()) for s in m["sha256"]):
