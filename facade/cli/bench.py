@@ -2,10 +2,11 @@
 
 Each target is measured in its own child process (``python -m facade.cli.bench``),
 so one engine's memory or a crashing driver does not touch the next row. Peak
-memory is the growth of the child's peak resident set size
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from just before the session is
-created to after the last timed run: the engine library, the loaded model and
-the largest activations, not Python and facade themselves.
+memory is the growth of the child's peak resident set size (``VmHWM`` in
+/proc/self/status on Linux, else ``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
+which Linux carries over from the parent across exec) from just before the
+session is created to after the last timed run: the engine library, the loaded
+model and the largest activations, not Python and facade themselves.
 """
 
 from __future__ import annotations
@@ -52,11 +53,20 @@ def _progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
 def _child_measure(model_path: str, target: str, budget_s: float) -> dict:
     """In the child: open a session on ``target`` and measure it."""
     from facade.session import Session
 
-    base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_kib = _peak_rss_kib()
     t0 = time.perf_counter()
     with Session(model_path, target=target) as sess:
         load_s = time.perf_counter() - t0
@@ -64,7 +74,7 @@ def _child_measure(model_path: str, target: str, budget_s: float) -> dict:
         precision = sess.precision
         # Adapters that convert the model (ONNX to ncnn/tflite/mnn) report it on the runner; ONNX engines take none.
         conversion_s = float(getattr(sess._runner, "conversion_s", 0.0))
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_kib
+    peak_kib = _peak_rss_kib() - base_kib
     return {"target": target, "ok": True, "precision": precision, "load_s": load_s, "conversion_s": conversion_s,
             "p50_ms": benchmark.percentile(times, 50), "p90_ms": benchmark.percentile(times, 90),
             "runs": len(times), "peak_mem_mib": peak_kib / 1024}

@@ -9,6 +9,7 @@ import os
 import time
 
 from facade.adapters.base import Adapter, Availability
+
 from facade.targets import HardwareClass
 
 
