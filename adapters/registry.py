@@ -125,6 +125,12 @@ def get_adapter(engine: str) -> Adapter | None:
     return _loaded[engine]
 
 
+def in_process(engine: str) -> bool:
+    """True when ``engine``'s adapter was registered as an object, which a child process cannot import."""
+    _read_entry_points()
+    return _paths.get(engine, "").startswith("<instance ")
+
+
 def broken() -> Mapping[str, str]:
     """Engines whose adapter failed to import, with the reason."""
     return MappingProxyType(_broken)
