@@ -37,7 +37,7 @@ def match_names(onnx_names: Sequence[str], engine_names: Sequence[str]) -> dict[
     mapping = {**exact, **named}
     if len(mapping) == len(onnx_names) and len(set(mapping.values())) == len(onnx_names):
         return {n: mapping[n] for n in onnx_names}
-    return dict(zip(onnx_names, engine_names))
+    return dict(zip(onnx_names, engine_names, strict=True))
 
 
 def find_permutation(onnx_shape: Sequence[int], engine_shape: Sequence[int],

@@ -98,6 +98,6 @@ class MnnAdapter(ConvertingAdapter):
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             args = [F.const(arr, list(arr.shape), F.NCHW) for arr in feeds.values()]
             outs = module.onForward(args)
-            return {b.engine_name: F.convert(o, F.NCHW).read() for b, o in zip(contract.outputs, outs)}
+            return {b.engine_name: F.convert(o, F.NCHW).read() for b, o in zip(contract.outputs, outs, strict=True)}
 
         return ConvertedRunner(target, model, contract, invoke, "fp32" if fp32 else "fp16")

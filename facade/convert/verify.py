@@ -31,7 +31,7 @@ def reference(model: Model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
         return native_fallback.compile(model.proto, dtype="float64").run(dict(feeds))
     sess = ort.InferenceSession(model.serialized(), providers=["CPUExecutionProvider"])
-    return dict(zip(names, sess.run(names, dict(feeds))))
+    return dict(zip(names, sess.run(names, dict(feeds)), strict=True))
 
 
 def verify(run, model: Model, precision: str) -> dict:
