@@ -65,16 +65,31 @@ class ConvertingAdapter(Adapter):
             return Availability.yes(f"will convert with {conv.name}")
         if not artifact.ok:
             return Availability.no(f"{conv.name} rejected this model: {artifact.reason}")
-        verdict = artifact.verdicts.get(self.verdict_key(unit, "fp32"))
-        if verdict is not None and not verdict["ok"]:
-            return Availability.no(describe(verdict) + f" (artifact {artifact.key[:12]})")
+        for checked in dict.fromkeys([unit, "cpu"] if "cpu" in self.units else [unit]):
+            verdict = artifact.verdicts.get(self.verdict_key(checked, "fp32"))
+            if verdict is not None and not verdict["ok"]:
+                return Availability.no(f"{describe(verdict)} on {self.engine}:{checked} "
+                                       f"(artifact {artifact.key[:12]})")
         return Availability.yes(f"converted by {conv.name} (cached)")
 
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
-        target = f"{self.engine}:{unit}"
         conv = get_converter(self.converter)
         artifact = cache.obtain(model, conv, conv.options_for(options.precision))
-        runner = self.open_artifact(artifact, model, unit, options)
+        if unit != "cpu" and "cpu" in self.units:
+            # A GPU driver may crash on a graph the converter got wrong (ncnn on llvmpipe segfaulted on
+            # one): the artifact must first pass on the engine's CPU unit, in this process, safely.
+            self._verified(artifact, conv.name, model, "cpu", options).close()
+        return self._verified(artifact, conv.name, model, unit, options)
+
+    def _verified(self, artifact: cache.Artifact, converter: str, model: Model, unit: str,
+                  options: LoadOptions) -> Runner:
+        """Open the artifact on ``unit`` and verify it (or reuse the cached verdict); refuse if it diverges."""
+        target = f"{self.engine}:{unit}"
+        try:
+            runner = self.open_artifact(artifact, model, unit, options)
+        except ConversionError as e:  # the artifact's tensors do not map onto the ONNX contract
+            raise ConversionError(format_message(f"Conversion with {converter} gave an unusable model: {e}",
+                                                 where=target)) from e
         key = self.verdict_key(unit, runner.precision)
         verdict = artifact.verdicts.get(key)
         cached = verdict is not None
@@ -84,12 +99,12 @@ class ConvertingAdapter(Adapter):
         if not verdict["ok"]:
             runner.close()
             raise ConversionError(format_message(
-                f"Conversion with {conv.name} diverged from the ONNX model: {verdict['detail']}", where=target,
+                f"Conversion with {converter} diverged from the ONNX model: {verdict['detail']}", where=target,
                 received=f"max relative error {verdict['error']:.3g}" if verdict["error"] is not None
-                else verdict["detail"],
+                else "no output comparable with the ONNX model's",
                 expected=f"max relative error <= {verdict['tolerance']:g} at {verdict['precision']}",
                 hint="This target refuses the model rather than give wrong answers"))
-        runner.notes.append(f"converted by {conv.name} {artifact.manifest['version']} "
+        runner.notes.append(f"converted by {converter} {artifact.manifest['version']} "
                             f"(artifact {artifact.key[:12]})")
         runner.notes.append(describe(verdict) + (" (cached verdict)" if cached else ""))
         return runner

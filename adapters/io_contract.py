@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facade.errors import FacadeInternalError, InputError, format_message
+from facade.errors import ConversionError, InputError, format_message
 from facade.tensor import TensorSpec
 
 # ONNX axis order -> channels-last axis order, by rank (NCW -> NWC, NCHW -> NHWC, NCDHW -> NDHWC).
@@ -30,7 +30,8 @@ def sanitized(name: str) -> str:
 def match_names(onnx_names: Sequence[str], engine_names: Sequence[str]) -> dict[str, str]:
     """ONNX name -> engine name: exact, then sanitized, else by position (converters keep order)."""
     if len(onnx_names) != len(engine_names):
-        raise FacadeInternalError(f"engine has {len(engine_names)} tensors, the ONNX model {len(onnx_names)}")
+        raise ConversionError(format_message("The converted model's tensors do not match the ONNX model's",
+                                             received=list(engine_names), expected=list(onnx_names)))
     by_sanitized = {sanitized(n): n for n in engine_names}
     exact = {n: n for n in onnx_names if n in engine_names}
     named = {n: by_sanitized[sanitized(n)] for n in onnx_names if n not in exact and sanitized(n) in by_sanitized}
@@ -55,7 +56,8 @@ def find_permutation(onnx_shape: Sequence[int], engine_shape: Sequence[int],
         return last
     if fits_same or len(onnx_shape) != len(engine_shape):
         return None
-    raise FacadeInternalError(f"no layout maps ONNX shape {list(onnx_shape)} to engine shape {list(engine_shape)}")
+    raise ConversionError(format_message("No layout maps the ONNX tensor onto the converted one",
+                                         received=[int(d) for d in engine_shape], expected=list(onnx_shape)))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
 
-_REDUCED = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage", "use_bf16_packed")
+_FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
+_OFF = ("use_bf16_storage", "use_bf16_packed", "use_int8_inference")
 
 
 def blob_names(param_text: str, prefix: str) -> list[str]:
@@ -58,9 +59,10 @@ class NcnnAdapter(ConvertingAdapter):
             raise self.unavailable(unit, f"ncnn failed to import ({e}); pip install 'facade-runtime[ncnn]'") from e
         net = ncnn.Net()
         fp16 = options.precision != "fp32"
-        for flag in _REDUCED:
+        for flag in _FP16:
             setattr(net.opt, flag, fp16)
-        net.opt.use_int8_inference = False
+        for flag in _OFF:
+            setattr(net.opt, flag, False)
         net.opt.num_threads = resolve_threads(options)
         if unit == "vulkan":
             net.opt.use_vulkan_compute = True
