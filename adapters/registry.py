@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from facade.adapters.base import Adapter
+
 from facade.errors import FacadeError, format_message
 from facade.targets import CATALOGUE, TargetInfo, register_target
 
@@ -27,6 +28,11 @@ ENTRY_POINT_GROUP = "facade.adapters"
 BUILTIN: Mapping[str, str] = MappingProxyType({
     "onnxruntime": "facade.adapters.onnxruntime:OnnxRuntimeAdapter",
     "native": "facade.adapters.native:NativeAdapter",
+    "litert": "facade.adapters.litert:LiteRtAdapter",
+    "ncnn": "facade.adapters.ncnn:NcnnAdapter",
+    "mnn": "facade.adapters.mnn:MnnAdapter",
+    "coreml": "facade.adapters.coreml:CoreMlAdapter",
+    "snpe": "facade.adapters.snpe:SnpeAdapter",
 })
 
 _paths: dict[str, str] = dict(BUILTIN)

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "facade.cli.demo",
     "facade.cli.policy",
     "facade.cli.bench",
+    "facade.cli.convert",
 ]
 
 
