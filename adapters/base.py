@@ -190,3 +190,12 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def resolve_threads(options: LoadOptions) -> int:
+    """The caller's thread count, else the big-core count (big.LITTLE: keep work on the fast cluster)."""
+    if options.threads:
+        return options.threads
+    from facade.devices import devices
+
+    return max(1, devices().big_cores)

@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from facade.adapters.base import Adapter
+
 from facade.errors import FacadeError, format_message
 from facade.targets import CATALOGUE, TargetInfo, register_target
 
@@ -27,6 +28,11 @@ ENTRY_POINT_GROUP = "facade.adapters"
 BUILTIN: Mapping[str, str] = MappingProxyType({
     "onnxruntime": "facade.adapters.onnxruntime:OnnxRuntimeAdapter",
     "native": "facade.adapters.native:NativeAdapter",
+    "litert": "facade.adapters.litert:LiteRtAdapter",
+    "ncnn": "facade.adapters.ncnn:NcnnAdapter",
+    "mnn": "facade.adapters.mnn:MnnAdapter",
+    "coreml": "facade.adapters.coreml:CoreMlAdapter",
+    "snpe": "facade.adapters.snpe:SnpeAdapter",
 })
 
 _paths: dict[str, str] = dict(BUILTIN)
@@ -123,6 +129,12 @@ def get_adapter(engine: str) -> Adapter | None:
         log.warning("%s", _broken[engine])
         return None
     return _loaded[engine]
+
+
+def in_process(engine: str) -> bool:
+    """True when ``engine``'s adapter was registered as an object, which a child process cannot import."""
+    _read_entry_points()
+    return _paths.get(engine, "").startswith("<instance ")
 
 
 def broken() -> Mapping[str, str]:

@@ -99,8 +99,26 @@ def mobilenet_v2(seed: int = 0, *, resolution: int = 224, classes: int = 1000, w
                    [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, classes])])
 
 
+def mlp(seed: int = 0, *, features: int = 256, hidden: int = 512, classes: int = 10) -> onnx.ModelProto:
+    """A three-layer perceptron (Gemm, Relu): small dense work where engine overheads dominate."""
+    b = _GraphBuilder(seed)
+    x, width = "input", features
+    for out in (hidden, hidden, classes):
+        w = b.rng.standard_normal((out, width)) * np.sqrt(2.0 / width)
+        x = b.node("Gemm", [x, b.const(w), b.const(np.zeros(out), "bias")], transB=1)
+        if out != classes:
+            x = b.node("Relu", [x])
+        width = out
+    b.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    return b.model("mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, features])],
+                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, classes])])
+
+
 BUILTIN: dict[str, Callable[[], onnx.ModelProto]] = {
     "mobilenet_v2": mobilenet_v2,
+    # A narrow, low-resolution MobileNetV2 (width 0.35 at 96x96), as shipped for wake-word/face-gate models.
+    "mobilenet_v2_035_96": lambda: mobilenet_v2(resolution=96, width=0.35, classes=100),
+    "mlp": mlp,
 }
 
 

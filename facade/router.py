@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from facade import policy as policies
 from facade.adapters import registry
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
-from facade.devices import DeviceFacts
+from facade.devices import DeviceFacts, devices
 from facade.errors import (
     FacadeError,
     FacadeInternalError,
@@ -24,6 +25,7 @@ from facade.errors import (
     format_message,
 )
 from facade.model import Model
+from facade.policy import routing as policy_routing
 from facade.targets import HardwareClass, lookup, target_names
 from facade.trace import CANDIDATE, CHOSEN, FAILED, REJECTED, Trace, TraceEntry
 
@@ -83,18 +85,24 @@ def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
 
 
 def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy: object = None) -> Trace:
-    """Judge every target for ``model`` on ``facts`` and rank the viable ones.
+    """Judge every target for ``model`` on ``facts`` under ``policy`` and rank the viable ones.
+
+    ``policy`` is resolved by :func:`facade.policy.resolve_policy` (argument, else
+    ``FACADE_POLICY``, else a project or user file); it denies, orders, benchmarks
+    and sets options, and a target whose probe crashed on this device is skipped.
 
     Raises:
         UnknownTargetError: ``target`` names no known target (the message suggests one).
         TargetUnavailableError: the forced ``target`` cannot run this model here.
+        PolicyError: the policy is invalid.
     """
-    if policy is not None:
-        raise FacadeInternalError("policy support is not wired into the router yet")
-    trace = Trace(model=model.name, fingerprint=facts.fingerprint, forced=target)
+    resolved = policies.resolve_policy(policy)
+    decision = policies.decide(list(resolved.rules), resolved.source, facts, model)
+    trace = Trace(model=model.name, fingerprint=facts.fingerprint, forced=target, policy=decision.summary())
     if target is not None:
         lookup(target)
         entry = _judge(target, model, facts)
+        policy_routing.judge(decision, entry, facts)
         trace.entries.append(entry)
         if entry.status != CANDIDATE:
             raise TargetUnavailableError(format_message(
@@ -105,10 +113,18 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
         return trace
     order = {name: i for i, name in enumerate(all_targets())}
     trace.entries = [_judge(name, model, facts) for name in order]
+    for e in trace.entries:
+        policy_routing.judge(decision, e, facts)
     ranked = sorted((e for e in trace.entries if e.status == CANDIDATE),
-                    key=lambda e: (e.hardware, order[e.target]))
+                    key=lambda e: (policy_routing.sort_key(decision, e), e.hardware, order[e.target]))
     for rank, e in enumerate(ranked):
         e.rank = rank
+    if decision.select == "benchmark":
+        ranked = policy_routing.by_latency(decision, ranked, model, facts)
+        for e in trace.entries:
+            e.rank = None
+        for rank, e in enumerate(ranked):
+            e.rank = rank
     return trace
 
 
@@ -122,7 +138,9 @@ def open_runner(trace: Trace, model: Model, options: LoadOptions, *, allow_fallb
     for entry in trace.ranked():
         adapter: Adapter = registry.get_adapter(lookup(entry.target).engine)
         try:
-            runner = adapter.load(model, lookup(entry.target).unit, options)
+            if not policy_routing.safe_to_load(entry, devices()):
+                raise TargetUnavailableError(format_message(entry.reason, where=entry.target))
+            runner = adapter.load(model, lookup(entry.target).unit, policy_routing.load_options(entry, options))
         except FacadeInternalError:
             raise
         except Exception as e:  # engine errors become a recorded failure, never a crash of the caller

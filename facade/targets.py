@@ -36,6 +36,11 @@ class TargetInfo:
     def name(self) -> str:
         return f"{self.engine}:{self.unit}"
 
+    @property
+    def probe(self) -> bool:
+        """Whether loading this target may crash the process (GPU/NPU drivers): probe it in a child first."""
+        return self.api is not None or self.hardware in (HardwareClass.NPU, HardwareClass.GPU)
+
 
 _N, _G, _C, _F = HardwareClass.NPU, HardwareClass.GPU, HardwareClass.CPU, HardwareClass.FALLBACK
 

@@ -24,10 +24,11 @@ class TraceEntry:
     reason: str
     rank: int | None = None
     notes: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # what the policy sets for this target (threads, precision, engine)
 
     def to_dict(self) -> dict:
         return {"target": self.target, "hardware": self.hardware.name.lower(), "status": self.status,
-                "reason": self.reason, "rank": self.rank, "notes": list(self.notes)}
+                "reason": self.reason, "rank": self.rank, "notes": list(self.notes), "options": dict(self.options)}
 
 
 @dataclass

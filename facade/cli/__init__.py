@@ -21,6 +21,9 @@ COMMAND_MODULES = [
     "facade.cli.info",
     "facade.cli.run",
     "facade.cli.demo",
+    "facade.cli.policy",
+    "facade.cli.bench",
+    "facade.cli.convert",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from facade import probe
 from facade.cli import add_json_flag
 from facade.cli.output import emit
 from facade.devices import devices
@@ -15,6 +16,8 @@ def register(sub) -> None:
     add_json_flag(p)
     p.set_defaults(handler=cmd_devices)
     p = sub.add_parser("targets", help="every known target, available or not, with the reason")
+    p.add_argument("--probe", action="store_true",
+                   help="probe crash-prone targets not probed yet on this device (in child processes)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_targets)
 
@@ -40,20 +43,27 @@ def cmd_devices(args) -> int:
     return 0
 
 
-def target_rows() -> list[dict]:
-    """Every target with availability, hardware class and reason, as the CLI shows them."""
+def target_rows(run_probes: bool = False) -> list[dict]:
+    """Every target with availability, hardware class, reason and crash-probe verdict, as the CLI shows them."""
     facts = devices()
     rows = []
     for name in all_targets():
         avail, hardware, note = target_availability(name, facts)
+        verdict = None
+        if avail and probe.needs_probe(name):
+            verdict = probe.ensure(name, facts) if run_probes else probe.cached(name, facts)
         rows.append({"target": name, "engine": lookup(name).engine, "available": avail.ok,
-                     "hardware": hardware.name.lower(), "reason": avail.reason + (f"; {note}" if note else "")})
+                     "hardware": hardware.name.lower(), "reason": avail.reason + (f"; {note}" if note else ""),
+                     "probe": verdict.status if verdict else ("not probed yet" if avail and probe.needs_probe(name)
+                                                              else "-"),
+                     "probe_reason": verdict.reason if verdict else ""})
     return rows
 
 
 def cmd_targets(args) -> int:
-    rows = target_rows()
+    rows = target_rows(args.probe)
     emit(args, rows, lambda: "\n".join(format_table(
-        ("target", "available", "class", "reason"),
-        [(r["target"], "yes" if r["available"] else "no", r["hardware"], r["reason"]) for r in rows])))
+        ("target", "available", "class", "probe", "reason"),
+        [(r["target"], "yes" if r["available"] else "no", r["hardware"], r["probe"],
+          r["reason"] + (f"; probe: {r['probe_reason']}" if r["probe_reason"] else "")) for r in rows])))
     return 0

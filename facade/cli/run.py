@@ -20,6 +20,7 @@ def _session_args(p) -> None:
     p.add_argument("model", help="path to an .onnx model (or an engine's native artifact)")
     p.add_argument("--target", help="force a target, e.g. onnxruntime:cpu")
     p.add_argument("--threads", type=int, help="intra-op threads")
+    p.add_argument("--policy", metavar="FILE", help="ops policy file (default: FACADE_POLICY, project, user config)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
                    help="lowest precision allowed (default fp32)")
     add_json_flag(p)
@@ -39,7 +40,8 @@ def register(sub) -> None:
 
 
 def open_session(args) -> Session:
-    return Session(args.model, target=args.target, threads=args.threads, precision=args.precision)
+    return Session(args.model, target=args.target, threads=args.threads, precision=args.precision,
+                   policy=args.policy)
 
 
 def _read_inputs(pairs: list[str], sess: Session) -> dict[str, np.ndarray]:

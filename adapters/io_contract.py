@@ -1,0 +1,131 @@
+"""The IO contract: callers see the ONNX model's names, layout, dtypes and output order on every target.
+
+Converters rename blobs (ncnn's ``in0``/``out0``, TFLite's ``Identity_1``), move
+channels last (onnx2tf), drop the batch axis (pnnx) and flatten unit dims (ncnn's
+Mat). One :class:`IOContract` per loaded artifact records, for each ONNX tensor,
+the engine's name and axis permutation; adapters only move arrays in and out of
+their engine, and this module does every mapping, transposition and reshape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from facade.errors import ConversionError, InputError, format_message
+from facade.tensor import TensorSpec
+
+# ONNX axis order -> channels-last axis order, by rank (NCW -> NWC, NCHW -> NHWC, NCDHW -> NDHWC).
+CHANNELS_LAST: Mapping[int, tuple[int, ...]] = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}
+
+
+def sanitized(name: str) -> str:
+    """A name as converters rewrite it: every character outside [A-Za-z0-9_] becomes ``_``."""
+    return re.sub(r"\W", "_", name)
+
+
+def match_names(onnx_names: Sequence[str], engine_names: Sequence[str]) -> dict[str, str]:
+    """ONNX name -> engine name: exact, then sanitized, else by position (converters keep order)."""
+    if len(onnx_names) != len(engine_names):
+        raise ConversionError(format_message("The converted model's tensors do not match the ONNX model's",
+                                             received=list(engine_names), expected=list(onnx_names)))
+    by_sanitized = {sanitized(n): n for n in engine_names}
+    exact = {n: n for n in onnx_names if n in engine_names}
+    named = {n: by_sanitized[sanitized(n)] for n in onnx_names if n not in exact and sanitized(n) in by_sanitized}
+    mapping = {**exact, **named}
+    if len(mapping) == len(onnx_names) and len(set(mapping.values())) == len(onnx_names):
+        return {n: mapping[n] for n in onnx_names}
+    return dict(zip(onnx_names, engine_names, strict=True))
+
+
+def find_permutation(onnx_shape: Sequence[int], engine_shape: Sequence[int],
+                     prefer_channels_last: bool) -> tuple[int, ...] | None:
+    """The permutation ``perm`` with ``onnx_array.transpose(perm).shape == engine_shape``.
+
+    None means identity. When both fit (e.g. C == W), ``prefer_channels_last`` decides,
+    as the converter's own rule does (onnx2tf moves every NC... tensor channels last).
+    """
+    rank = len(onnx_shape)
+    last = CHANNELS_LAST.get(rank)
+    fits_last = last is not None and tuple(onnx_shape[i] for i in last) == tuple(engine_shape)
+    fits_same = tuple(onnx_shape) == tuple(engine_shape)
+    if fits_last and (prefer_channels_last or not fits_same):
+        return last
+    if fits_same or len(onnx_shape) != len(engine_shape):
+        return None
+    raise ConversionError(format_message("No layout maps the ONNX tensor onto the converted one",
+                                         received=[int(d) for d in engine_shape], expected=list(onnx_shape)))
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One ONNX tensor and its engine twin: name, axis permutation, dtype."""
+
+    spec: TensorSpec
+    engine_name: str
+    perm: tuple[int, ...] | None = None
+    engine_dtype: np.dtype | None = None
+
+    def to_engine(self, arr: np.ndarray) -> np.ndarray:
+        if self.perm is not None:
+            arr = arr.transpose(self.perm)
+        if self.engine_dtype is not None and arr.dtype != self.engine_dtype:
+            arr = arr.astype(self.engine_dtype)
+        return np.ascontiguousarray(arr)
+
+    def from_engine(self, arr: np.ndarray, shape: Sequence[int] | None = None) -> np.ndarray:
+        arr = np.asarray(arr)
+        if self.perm is not None:
+            arr = arr.transpose(np.argsort(self.perm))
+        if shape is not None and tuple(arr.shape) != tuple(shape):
+            arr = arr.reshape(shape)  # engines that flatten unit dims (ncnn's Mat) keep the element order
+        if arr.dtype != self.spec.dtype:
+            arr = arr.astype(self.spec.dtype)
+        return np.array(arr, copy=True)  # the caller owns it; engines reuse their buffers
+
+
+@dataclass(frozen=True)
+class IOContract:
+    """How one loaded artifact's tensors map onto the ONNX contract.
+
+    ``per_sample=True`` is for artifacts converted at batch 1 (static shapes): a
+    batch of N runs as N single samples, stacked. ``batch_axis=False`` is for
+    engines without a batch axis (ncnn): the leading dim is dropped on the way in.
+    ``output_shapes`` are the ONNX outputs' shapes at batch 1, for engines whose
+    arrays lose unit dims.
+    """
+
+    inputs: tuple[Binding, ...]
+    outputs: tuple[Binding, ...]
+    per_sample: bool = False
+    batch_axis: bool = True
+    output_shapes: Mapping[str, Sequence[int] | None] | None = None
+
+    def run(self, feeds: Mapping[str, np.ndarray],
+            invoke: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]], where: str) -> dict[str, np.ndarray]:
+        """Map ONNX feeds to the engine, call ``invoke`` and map its outputs back, in ONNX order."""
+        sizes = {arr.shape[0] if arr.ndim else 1 for arr in feeds.values()}
+        if not self.per_sample or sizes == {1}:
+            return self._once(feeds, invoke)
+        if len(sizes) != 1:
+            raise InputError(format_message("Inputs disagree on the batch size", where=where,
+                                            received=sorted(sizes), expected="one batch size for every input"))
+        n = sizes.pop()
+        samples = [self._once({k: v[i:i + 1] for k, v in feeds.items()}, invoke) for i in range(n)]
+        return {b.spec.name: np.concatenate([s[b.spec.name] for s in samples], axis=0) for b in self.outputs}
+
+    def _once(self, feeds, invoke) -> dict[str, np.ndarray]:
+        engine_feeds = {}
+        for b in self.inputs:
+            arr = feeds[b.spec.name]
+            engine_feeds[b.engine_name] = b.to_engine(arr if self.batch_axis else arr[0])
+        produced = invoke(engine_feeds)
+        out = {}
+        for b in self.outputs:
+            shape = (self.output_shapes or {}).get(b.spec.name)
+            arr = b.from_engine(produced[b.engine_name], shape)
+            out[b.spec.name] = arr if shape is not None or self.batch_axis else arr[None]
+        return out

@@ -1,0 +1,103 @@
+"""MNN (Alibaba): ``mnn:cpu``, and GPU backends only where the installed build really has them.
+
+MNN silently runs on the CPU when asked for a backend it was built without
+(printing "Can't Find type=3 backend, use 0 instead"); facade asks a child process
+to create each GPU backend and reads that message, so it never reports a GPU run
+that did not happen. fp32 is MNN's ``precision: high``.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+
+import numpy as np
+from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
+from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
+from facade.adapters.io_contract import Binding, IOContract, match_names
+
+from facade.convert.cache import Artifact
+from facade.devices import PROBE_TIMEOUT_S, DeviceFacts
+from facade.errors import ConversionError, format_message
+from facade.model import Model
+
+BACKENDS = {"cpu": "CPU", "opencl": "OPENCL", "vulkan": "VULKAN", "metal": "METAL"}
+_FALLBACK_MARK = "Can't Find type="
+_PROBE = ("import MNN.nn as nn; rt = nn.create_runtime_manager(({'backend': '%s', 'precision': 'high'},)); "
+          "print('facade-probe-ok')")
+
+
+@functools.cache
+def backend_probe(backend: str) -> tuple[bool, str]:
+    """Whether this MNN build has ``backend``, asked in a child process that may crash safely."""
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", _PROBE % backend], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False, f"creating the MNN {backend} backend hung for {PROBE_TIMEOUT_S:g} s"
+    text = done.stdout + done.stderr
+    fallback = next((ln.strip() for ln in text.splitlines() if _FALLBACK_MARK in ln), None)
+    if fallback:
+        return False, (f"this MNN build has no {backend} backend: it prints {fallback!r} and would run on the "
+                       "CPU; refusing to report a GPU run that would not happen")
+    if done.returncode != 0 or "facade-probe-ok" not in done.stdout:
+        return False, f"creating the MNN {backend} backend failed (exit {done.returncode}): {text.strip()[-200:]}"
+    return True, f"MNN {backend} backend"
+
+
+class MnnAdapter(ConvertingAdapter):
+    """``mnn:cpu``, ``mnn:opencl``, ``mnn:vulkan``, ``mnn:metal``."""
+
+    engine = "mnn"
+    units = ("cpu", "opencl", "vulkan", "metal")
+    modules = ("MNN",)
+    extra = "mnn"
+    artifact_format = "mnn"
+    converter = "mnnconvert"
+
+    def available(self, unit: str, facts: DeviceFacts) -> Availability:
+        base = self.installed()
+        if not base or unit == "cpu":
+            return base
+        if unit == "metal" and facts.os not in ("macos", "ios"):
+            return Availability.no(f"Metal exists only on macOS/iOS; this is {facts.os}")
+        if unit in ("opencl", "vulkan") and not facts.gpu_devices(unit):
+            return Availability.no(f"no {unit} device was found")
+        ok, reason = backend_probe(BACKENDS[unit])
+        return Availability(ok, reason)
+
+    def open_artifact(self, artifact: Artifact, model: Model, unit: str, options: LoadOptions) -> Runner:
+        target = f"{self.engine}:{unit}"
+        try:
+            with stdout_to_stderr():
+                import MNN.expr as F
+                import MNN.nn as nn
+        except ImportError as e:
+            raise self.unavailable(unit, f"MNN failed to import ({e}); pip install 'facade-runtime[mnn]'") from e
+        fp32 = options.precision == "fp32"
+        config = {"backend": BACKENDS[unit], "precision": "high" if fp32 else "low",
+                  "numThread": resolve_threads(options)}
+        try:
+            with stdout_to_stderr():
+                runtime = nn.create_runtime_manager((config,))
+                info = nn.load_module_from_file(str(artifact.main), [], [], runtime_manager=runtime).get_info()
+                in_names = match_names([s.name for s in model.inputs], info["inputNames"])
+                out_names = match_names([s.name for s in model.outputs], info["outputNames"])
+                module = nn.load_module_from_file(str(artifact.main), list(in_names.values()),
+                                                  list(out_names.values()), runtime_manager=runtime)
+        except Exception as e:
+            raise ConversionError(format_message(f"MNN could not load the converted model: {e}", where=target,
+                                                 received=str(artifact.main))) from e
+        int32 = np.dtype(np.int32)
+        contract = IOContract(
+            inputs=tuple(Binding(s, in_names[s.name], engine_dtype=int32 if s.dtype.kind in "iu" else None)
+                         for s in model.inputs),
+            outputs=tuple(Binding(s, out_names[s.name]) for s in model.outputs))
+
+        def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            args = [F.const(arr, list(arr.shape), F.NCHW) for arr in feeds.values()]
+            outs = module.onForward(args)
+            return {b.engine_name: F.convert(o, F.NCHW).read() for b, o in zip(contract.outputs, outs, strict=True)}
+
+        return ConvertedRunner(target, model, contract, invoke, "fp32" if fp32 else "fp16")

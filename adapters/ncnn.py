@@ -1,0 +1,96 @@
+"""ncnn (Tencent): ``ncnn:cpu`` and ``ncnn:vulkan``, fed by pnnx conversions.
+
+ncnn's defaults compute in reduced precision (fp16/bf16 storage and arithmetic);
+facade turns all of that off unless the caller allows fp16, so engines agree, and
+the runner's ``precision`` says which ran. ncnn has no batch axis (pnnx drops it):
+the IO contract feeds one sample at a time. A ``Mat`` made from numpy shares its
+memory, so it is cloned before the array can be freed under it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
+from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
+from facade.adapters.io_contract import Binding, IOContract
+
+from facade.convert.cache import Artifact
+from facade.devices import DeviceFacts
+from facade.errors import ConversionError, format_message
+from facade.model import Model
+
+_FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
+_OFF = ("use_bf16_storage", "use_bf16_packed", "use_int8_inference")
+
+
+def blob_names(param_text: str, prefix: str) -> list[str]:
+    """pnnx's blobs ``in0, in1, ...`` or ``out0, out1, ...`` in the param file, by number."""
+    found = set(re.findall(rf"\b{prefix}(\d+)\b", param_text))
+    return [f"{prefix}{i}" for i in sorted(map(int, found))]
+
+
+class NcnnAdapter(ConvertingAdapter):
+    """``ncnn:cpu`` and ``ncnn:vulkan`` (``LoadOptions.engine['gpu']`` picks the Vulkan device)."""
+
+    engine = "ncnn"
+    units = ("cpu", "vulkan")
+    modules = ("ncnn",)
+    extra = "ncnn"
+    artifact_format = "ncnn"
+    converter = "pnnx"
+
+    def available(self, unit: str, facts: DeviceFacts) -> Availability:
+        base = self.installed()
+        if not base or unit == "cpu":
+            return base
+        devices = facts.gpu_devices("vulkan")
+        if not devices:
+            return Availability.no("no Vulkan device was found (install a driver, e.g. mesa-vulkan-drivers)"
+                                   + (f"; {'; '.join(facts.probe_errors)}" if facts.probe_errors else ""))
+        return Availability.yes(", ".join(d.name for d in devices))
+
+    def open_artifact(self, artifact: Artifact, model: Model, unit: str, options: LoadOptions) -> Runner:
+        target = f"{self.engine}:{unit}"
+        try:
+            import ncnn
+        except ImportError as e:
+            raise self.unavailable(unit, f"ncnn failed to import ({e}); pip install 'facade-runtime[ncnn]'") from e
+        net = ncnn.Net()
+        fp16 = options.precision != "fp32"
+        for flag in _FP16:
+            setattr(net.opt, flag, fp16)
+        for flag in _OFF:
+            setattr(net.opt, flag, False)
+        net.opt.num_threads = resolve_threads(options)
+        if unit == "vulkan":
+            net.opt.use_vulkan_compute = True
+            with stdout_to_stderr():
+                net.set_vulkan_device(int(options.engine.get("gpu", 0)))
+        param = artifact.main
+        with stdout_to_stderr():
+            failed = net.load_param(str(param)) != 0 or net.load_model(str(param.with_suffix(".bin"))) != 0
+        if failed:
+            raise ConversionError(format_message("ncnn could not load the model pnnx wrote", where=target,
+                                                 received=str(param), expected="a loadable .param/.bin pair"))
+        text = param.read_text()
+        contract = IOContract(
+            inputs=tuple(Binding(s, n) for s, n in zip(model.inputs, blob_names(text, "in"), strict=True)),
+            outputs=tuple(Binding(s, n) for s, n in zip(model.outputs, blob_names(text, "out"), strict=True)),
+            per_sample=True, batch_axis=False, output_shapes=artifact.io.get("output_shapes"))
+
+        def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            with net.create_extractor() as ex:
+                for name, arr in feeds.items():
+                    ex.input(name, ncnn.Mat(arr).clone())
+                out = {}
+                for b in contract.outputs:
+                    ret, mat = ex.extract(b.engine_name)
+                    if ret != 0:
+                        raise ConversionError(format_message(f"ncnn failed to compute blob {b.engine_name}",
+                                                             where=target, received=f"return code {ret}"))
+                    out[b.engine_name] = np.array(mat)
+                return out
+
+        return ConvertedRunner(target, model, contract, invoke, "fp16" if fp16 else "fp32", close=net.clear)

@@ -1,0 +1,127 @@
+"""``facade bench``: load time, conversion time, latency p50/p90 and peak memory per target.
+
+Each target is measured in its own child process (``python -m facade.cli.bench``),
+so one engine's memory or a crashing driver does not touch the next row. Peak
+memory is the growth of the child's peak resident set size (``VmHWM`` in
+/proc/self/status on Linux, else ``resource.getrusage(RUSAGE_SELF).ru_maxrss``,
+which Linux carries over from the parent across exec) from just before the
+session is created to after the last timed run: the engine library, the loaded
+model and the largest activations, not Python and facade themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from facade import benchmark
+from facade.cli import add_json_flag
+from facade.cli.output import emit
+from facade.devices import devices
+from facade.errors import InputError, format_message
+from facade.inputs import seeded_feeds
+from facade.model import load_model
+from facade.router import plan
+from facade.tables import format_table
+
+CHILD_TIMEOUT_S = 600
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="time a model on each target: load, conversion, p50/p90 latency, peak memory",
+                       description=__doc__.split("\n\n", 1)[1])
+    p.add_argument("model", help="path to an .onnx model")
+    p.add_argument("--targets", nargs="+", metavar="TARGET",
+                   help="targets to measure (default: every candidate the router ranks here)")
+    p.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per target (default 2)")
+    p.add_argument("--plot", metavar="OUT.png|OUT.svg", help="also draw p50/p90 latency per target")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_bench)
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 24
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<28}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def _child_measure(model_path: str, target: str, budget_s: float) -> dict:
+    """In the child: open a session on ``target`` and measure it."""
+    from facade.session import Session
+
+    base_kib = _peak_rss_kib()
+    t0 = time.perf_counter()
+    with Session(model_path, target=target) as sess:
+        load_s = time.perf_counter() - t0
+        times = benchmark.time_runs(sess, seeded_feeds(sess.inputs), budget_s)
+        precision = sess.precision
+        # Adapters that convert the model (ONNX to ncnn/tflite/mnn) report it on the runner; ONNX engines take none.
+        conversion_s = float(getattr(sess._runner, "conversion_s", 0.0))
+    peak_kib = _peak_rss_kib() - base_kib
+    return {"target": target, "ok": True, "precision": precision, "load_s": load_s, "conversion_s": conversion_s,
+            "p50_ms": benchmark.percentile(times, 50), "p90_ms": benchmark.percentile(times, 90),
+            "runs": len(times), "peak_mem_mib": peak_kib / 1024}
+
+
+def measure_in_child(model_path: str, target: str, budget_s: float) -> dict:
+    """One row of the table, measured in a fresh child process; a failure is a row that says why."""
+    with tempfile.TemporaryDirectory(prefix="facade-bench-") as tmp:
+        out = Path(tmp) / "row.json"
+        done = subprocess.run([sys.executable, "-m", "facade.cli.bench", model_path, target, str(budget_s), str(out)],
+                              capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+        if out.exists():
+            return json.loads(out.read_text())
+    why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    return {"target": target, "ok": False, "error": why}
+
+
+def cmd_bench(args) -> int:
+    model = load_model(args.model)
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
+        raise InputError(format_message("Unsupported plot file type", where=args.plot,
+                                        received=Path(args.plot).suffix, expected=".png or .svg"))
+    targets = args.targets or [e.target for e in plan(model, devices()).ranked()]
+    rows = []
+    for i, target in enumerate(targets):
+        _progress(i, len(targets), target)
+        rows.append(measure_in_child(str(Path(args.model).resolve()), target, args.budget))
+    _progress(len(targets), len(targets), "done")
+    data = {"model": model.name, "device_fingerprint": devices().fingerprint, "results": rows}
+    if args.plot:
+        from facade.cli.plot import plot_latency
+
+        data["plot"] = str(plot_latency(rows, Path(args.plot), title=f"{model.name} on {devices().fingerprint}"))
+
+    def text() -> str:
+        table = [(r["target"], f"{r['load_s'] * 1e3:.1f}", f"{r['conversion_s'] * 1e3:.1f}", f"{r['p50_ms']:.3f}",
+                  f"{r['p90_ms']:.3f}", f"{r['peak_mem_mib']:.1f}", r["runs"]) if r["ok"]
+                 else (r["target"], "-", "-", "-", "-", "-", f"failed: {r['error']}") for r in rows]
+        lines = format_table(("target", "load ms", "convert ms", "p50 ms", "p90 ms", "peak MiB", "runs"), table)
+        plotted = ["", f"plot written to {data['plot']}"] if args.plot else []
+        return "\n".join([f"model {model.name}", "", *lines, *plotted])
+
+    emit(args, data, text)
+    return 0
+
+
+if __name__ == "__main__":
+    path, target, budget, result = sys.argv[1:5]
+    row = _child_measure(path, target, float(budget))
+    Path(result).write_text(json.dumps(row))

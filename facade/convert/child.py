@@ -1,0 +1,41 @@
+"""Running a converter in a child process: a crash, an abort or a hang stays there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from facade.errors import ConversionError, format_message
+
+_TAIL_LINES = 6
+
+
+def tail(text: str, lines: int = _TAIL_LINES) -> str:
+    """The last meaningful lines of a converter's output, for error messages and traces."""
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " / ".join(kept[-lines:])
+
+
+def run_child(argv: Sequence[str], *, cwd: Path, timeout_s: float, where: str,
+              env: dict[str, str] | None = None) -> str:
+    """Run ``argv`` in ``cwd``; return its combined output or raise :class:`ConversionError` saying why."""
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        out = (e.output or b"").decode(errors="replace")
+        raise ConversionError(format_message(
+            f"Converter hung and was stopped after {timeout_s:g} s", where=where,
+            received=tail(out) or "no output", expected="a conversion that finishes")) from e
+    except OSError as e:
+        raise ConversionError(format_message(f"Converter could not be started: {e}", where=where,
+                                             received=argv[0])) from e
+    out = done.stdout.decode(errors="replace")
+    if done.returncode != 0:
+        how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with {done.returncode}"
+        raise ConversionError(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
+                                             expected="a successful conversion"))
+    return out

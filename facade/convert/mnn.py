@@ -1,0 +1,47 @@
+"""ONNX to MNN with MNN's own converter, called as the extension module ``_tools``.
+
+The ``mnnconvert`` wrapper script in the MNN wheel imports a logger that runs
+``pip install -U aliyun-log-python-sdk`` when it is missing (which downgraded
+protobuf below what ``onnx`` needs) and sends usage data to a remote log service.
+Facade never calls that wrapper: the child process calls ``_tools.mnnconvert``
+directly, which is all the wrapper itself does to convert.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import onnx
+
+from facade.adapters.base import Availability
+from facade.convert.base import Converter, move, package_version
+from facade.devices import package_dir
+
+MODEL = "model.mnn"
+# The child: convert, then fail loudly if no file was written (the extension's return value is not documented).
+_CHILD = ("import sys, os, _tools; _tools.mnnconvert(sys.argv[1:]); "
+          "sys.exit(0 if os.path.getsize(sys.argv[sys.argv.index('--MNNModel') + 1]) > 0 else 3)")
+
+
+class MnnConverter(Converter):
+    name = "mnnconvert"
+    produces = "mnn"
+    needs_static_shapes = False  # MNN resizes at run time
+
+    def available(self) -> Availability:
+        if package_dir("_tools") is None or package_version("MNN") is None:
+            return Availability.no("MNN's converter is not installed; pip install 'facade-runtime[mnn]'")
+        return Availability.yes()
+
+    def version(self) -> str:
+        return package_version("MNN") or "unknown"
+
+    def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
+        return [sys.executable, "-I", "-c", _CHILD, "mnnconvert", "-f", "ONNX", "--modelFile", str(src),
+                "--MNNModel", str(workdir / MODEL), "--bizCode", "facade"]
+
+    def collect(self, workdir: Path, dest: Path, options: Mapping[str, object]) -> str:
+        move(workdir, dest, MODEL)
+        return MODEL

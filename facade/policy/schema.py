@@ -1,0 +1,185 @@
+"""The policy file's fixed keys, and validation that names the file, line, key path and allowed values.
+
+tomllib returns plain dicts without positions, so when a value is wrong the line
+is found again by scanning the source text for the key along its path (see
+:func:`locate`). Everything a policy can say becomes a frozen :class:`Rule`; the
+top level of a file is its first rule, with an empty ``match``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from facade.errors import PolicyError, closest, format_message
+
+PRECISIONS = ("fp32", "fp16", "int8")  # strictest first: a floor never goes past the caller's
+SELECT = ("order", "benchmark")
+ACTION_KEYS = ("prefer", "deny", "allow", "precision", "select", "targets")
+TOP_KEYS = (*ACTION_KEYS, "rules", "known_bad")
+RULE_KEYS = ("name", "reason", "match", *ACTION_KEYS)
+MATCH_KEYS = ("os", "arch", "cpu", "cpu_features", "soc", "vendor", "gpu_vendor", "gpu_name", "gpu_driver",
+              "npu", "android_api", "fingerprint", "model", "sha256")
+TARGET_KEYS = ("threads", "precision", "engine")
+_API_LEVEL = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One layer of policy: when ``match`` holds, its actions apply on top of earlier layers."""
+
+    label: str  # "top level", "rules[2] 'mali-opencl'", for explain()
+    source: str
+    line: int | None = None
+    match: Mapping[str, object] = field(default_factory=dict)
+    prefer: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    precision: str | None = None
+    select: str | None = None
+    targets: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} ({self.source}{f':{self.line}' if self.line else ''})"
+
+
+def locate(text: str, path: tuple[str | int, ...]) -> int | None:
+    """1-based line of the key at ``path`` in TOML or YAML ``text``; the parent's line when the key is absent.
+
+    Walks the path from the top: an index ``n`` finds the (n+1)-th ``[[table]]``
+    header (TOML) or ``- `` item (YAML) after the parent; a key finds the first
+    ``key =``/``key:``/``[..key]`` after the parent's line.
+    """
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    start, found, parent = 0, None, ""
+    for part in path:
+        if isinstance(part, int):
+            header = re.compile(rf"^\s*\[\[\s*{re.escape(parent)}\s*\]\]|^\s*-\s")
+            hits = [n for n in range(start, len(lines)) if header.match(lines[n])]
+            if len(hits) <= part:
+                return found
+            start = found = hits[part]
+            continue
+        key = re.compile(rf"(^|[\s{{,.\[])[\"']?{re.escape(part)}[\"']?\s*[=:\].]")
+        hit = next((n for n in range(start, len(lines)) if key.search(lines[n])), None)
+        if hit is None:
+            return None if found is None else found + 1
+        start = found = hit
+        parent = part
+    return None if found is None else found + 1
+
+
+class Validator:
+    """Turns one parsed policy document into rules, raising :class:`PolicyError` at the first bad key."""
+
+    def __init__(self, source: str, text: str | None, known_targets: list[str]):
+        self.source, self.text, self.known = source, text, known_targets
+
+    def fail(self, path: tuple[str | int, ...], what: str, received: object, expected: object,
+             available: list[str] | None = None, hint: str | None = None) -> PolicyError:
+        line = locate(self.text, path) if self.text else None
+        where = f"{self.source}{f':{line}' if line else ''}"
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        return PolicyError(format_message(f"{what} at {key}", where=where, received=received,
+                                          expected=expected, available=available, hint=hint))
+
+    def keys(self, table: object, allowed: tuple[str, ...], path: tuple[str | int, ...]) -> Mapping:
+        if not isinstance(table, Mapping):
+            raise self.fail(path, "Expected a table", repr(table), "a table of keys")
+        for key in table:
+            if key not in allowed:
+                guess = closest(str(key), allowed)
+                raise self.fail((*path, key), f"Unknown key {key!r}", repr(key), "one of the keys below",
+                                available=list(allowed), hint=f"Did you mean {guess!r}?" if guess else None)
+        return table
+
+    def choice(self, value: object, allowed: tuple[str, ...], path: tuple[str | int, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(path, "Invalid value", repr(value), " | ".join(allowed))
+        return value
+
+    def globs(self, value: object, path: tuple[str | int, ...]) -> tuple[str, ...]:
+        """A list of target globs (``engine:unit`` with ``*``/``?``), each matching some known target."""
+        from facade.policy.matching import glob_match
+
+        if isinstance(value, str) or not isinstance(value, list):
+            raise self.fail(path, "Expected a list of target globs", repr(value), 'e.g. ["ncnn:*", "onnxruntime:cpu"]')
+        for i, glob in enumerate(value):
+            if not isinstance(glob, str) or ":" not in glob:
+                raise self.fail((*path, i), "Invalid target glob", repr(glob), "engine:unit, with * or ? as wildcards")
+            if not any(glob_match(glob, t) for t in self.known):
+                guess = closest(glob, self.known)
+                raise self.fail(path, f"Target glob {glob!r} matches no known target", repr(glob),
+                                "a glob matching at least one target", hint=f"Did you mean {guess!r}?" if guess else None)
+        return tuple(value)
+
+    def patterns(self, value: object, path: tuple[str | int, ...]) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+            raise self.fail(path, "Expected a glob or a list of globs", repr(value), 'a string such as "ARM*"')
+        return tuple(items)
+
+    def match(self, table: object, path: tuple[str | int, ...]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in self.keys(table, MATCH_KEYS, path).items():
+            if key == "android_api":
+                if isinstance(value, bool) or not (isinstance(value, int) or
+                                                   (isinstance(value, str) and _API_LEVEL.match(value))):
+                    raise self.fail((*path, key), "Invalid API level", repr(value), 'an integer or a comparison like ">=29"')
+                out[key] = str(value)
+            else:
+                out[key] = self.patterns(value, (*path, key))
+        return out
+
+    def target_options(self, table: object, path: tuple[str | int, ...]) -> dict[str, dict[str, object]]:
+        if not isinstance(table, Mapping):
+            raise self.fail(path, "Expected a table of target globs", repr(table), '[targets."ncnn:*"]')
+        out = {}
+        for glob, options in table.items():
+            self.globs([glob], (*path, glob))
+            opts = dict(self.keys(options, TARGET_KEYS, (*path, glob)))
+            if "threads" in opts and (isinstance(opts["threads"], bool) or not isinstance(opts["threads"], int)
+                                      or opts["threads"] < 1):
+                raise self.fail((*path, glob, "threads"), "Invalid thread count", repr(opts["threads"]), "an integer >= 1")
+            if "precision" in opts:
+                self.choice(opts["precision"], PRECISIONS, (*path, glob, "precision"))
+            if "engine" in opts and not isinstance(opts["engine"], Mapping):
+                raise self.fail((*path, glob, "engine"), "Expected a table of engine options",
+                                repr(opts["engine"]), "e.g. engine = { backend_path = \"/vendor/lib/libQnnHtp.so\" }")
+            out[glob] = opts
+        return out
+
+    def rule(self, table: Mapping, path: tuple[str | int, ...], label: str) -> Rule:
+        line = locate(self.text, path) if self.text and path else None
+        name = table.get("name")
+        if name is not None and not isinstance(name, str):
+            raise self.fail((*path, "name"), "Expected a string", repr(name), "a short rule name")
+        return Rule(
+            label=f"{label} {name!r}" if name else label, source=self.source, line=line,
+            match=self.match(table.get("match", {}), (*path, "match")),
+            prefer=self.globs(table["prefer"], (*path, "prefer")) if "prefer" in table else (),
+            deny=self.globs(table["deny"], (*path, "deny")) if "deny" in table else (),
+            allow=self.globs(table["allow"], (*path, "allow")) if "allow" in table else (),
+            precision=self.choice(table["precision"], PRECISIONS, (*path, "precision")) if "precision" in table else None,
+            select=self.choice(table["select"], SELECT, (*path, "select")) if "select" in table else None,
+            targets=self.target_options(table.get("targets", {}), (*path, "targets")),
+            reason=str(table.get("reason", "")),
+        )
+
+    def document(self, data: object) -> tuple[list[Rule], bool | str]:
+        """The rules of a whole document (top level first) and its ``known_bad`` setting."""
+        top = self.keys(data, TOP_KEYS, ())
+        known_bad = top.get("known_bad", True)
+        if not isinstance(known_bad, (bool, str)):
+            raise self.fail(("known_bad",), "Invalid value", repr(known_bad), "true | false | a path to a deny-list file")
+        rules = [self.rule({k: v for k, v in top.items() if k in ACTION_KEYS}, (), "top level")]
+        items = top.get("rules", [])
+        if not isinstance(items, list):
+            raise self.fail(("rules",), "Expected an array of tables", repr(items), "[[rules]] sections")
+        for i, item in enumerate(items):
+            self.keys(item, RULE_KEYS, ("rules", i))
+            rules.append(self.rule(item, ("rules", i), f"rules[{i}]"))
+        return rules, known_bad

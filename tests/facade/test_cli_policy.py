@@ -1,0 +1,76 @@
+"""``facade policy check``, ``facade explain --policy`` and ``facade bench`` through the real CLI."""
+
+import json
+
+import pytest
+
+from facade.cli import main
+from tests import models
+
+
+@pytest.fixture
+def model_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACADE_POLICY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "conv_relu.onnx"
+    path.write_bytes(models.conv_relu().SerializeToString())
+    return path
+
+
+def test_policy_check_accepts_a_valid_file_and_shows_which_rules_hold(tmp_path, capsys):
+    path = tmp_path / "ok.toml"
+    path.write_text('prefer = ["native:cpu"]\n[[rules]]\nname = "droid"\nmatch = { os = "android" }\n'
+                    'deny = ["*:opencl"]\n')
+    assert main(["policy", "check", str(path), "--json"]) == 0
+    rows = {r["rule"]: r for r in json.loads(capsys.readouterr().out)["rules"]}
+    assert rows["top level"]["holds_here"] and rows["top level"]["prefer"] == ["native:cpu"]
+    assert not rows["rules[0] 'droid'"]["holds_here"] and rows["rules[0] 'droid'"]["line"] == 2
+
+
+def test_policy_check_rejects_a_typo_with_its_line(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text('deny = ["native:opencl"]\nselcet = "benchmark"\n')
+    assert main(["policy", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2 |" in err and "'selcet'" in err and "Did you mean 'select'" in err
+
+
+def test_explain_with_policy_shows_the_rule_that_decided(model_path, tmp_path, capsys):
+    path = tmp_path / "ops.toml"
+    path.write_text('deny = ["onnxruntime:cpu"]\n')
+    assert main(["explain", str(model_path), "--policy", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["chosen"] == "native:cpu"
+    denied = next(e for e in data["rejected"] if e["target"] == "onnxruntime:cpu")
+    assert "denied by policy top level" in denied["reason"]
+
+
+def test_bench_prints_a_row_per_target_and_plots_svg(model_path, tmp_path, capsys):
+    out = tmp_path / "bench.svg"
+    assert main(["bench", str(model_path), "--targets", "onnxruntime:cpu", "native:cpu", "--budget", "0.1",
+                 "--json", "--plot", str(out)]) == 0
+    captured = capsys.readouterr()
+    rows = {r["target"]: r for r in json.loads(captured.out)["results"]}
+    assert set(rows) == {"onnxruntime:cpu", "native:cpu"}
+    for r in rows.values():
+        assert r["ok"] and r["runs"] >= 3 and 0 < r["p50_ms"] <= r["p90_ms"]
+        assert r["load_s"] > 0 and r["conversion_s"] == 0 and r["peak_mem_mib"] >= 0
+    assert rows["onnxruntime:cpu"]["peak_mem_mib"] > 0, rows  # importing the engine alone grows the resident set
+    assert "2/2" in captured.err  # the progress bar
+    svg = out.read_text()
+    assert svg.startswith("<svg") and "onnxruntime:cpu" in svg and "native:cpu" in svg
+
+
+def test_bench_reports_a_target_that_cannot_run(model_path, capsys):
+    assert main(["bench", str(model_path), "--targets", "onnxruntime:coreml", "--budget", "0.1"]) == 0
+    assert "failed:" in capsys.readouterr().out
+
+
+def test_bench_png_without_matplotlib_says_how_to_get_it(model_path, tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed: PNG plots work")
+    assert main(["bench", str(model_path), "--targets", "native:cpu", "--budget", "0.05",
+                 "--plot", str(tmp_path / "x.png")]) == 2
+    assert "facade-runtime[plot]" in capsys.readouterr().err
