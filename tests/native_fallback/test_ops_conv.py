@@ -74,3 +74,14 @@ def test_float16_conv_computes_in_float32(rng) -> None:
     assert got.dtype == np.float16
     np.testing.assert_allclose(got.astype(np.float32), ort_run(model, {"x": x})[0].astype(np.float32),
                                rtol=1e-2, atol=1e-2)
+
+
+def test_float16_gemm_and_matmul(rng) -> None:
+    a = rng.standard_normal((4, 8)).astype(np.float16)
+    b = rng.standard_normal((8, 3)).astype(np.float16)
+    nodes = [helper.make_node("Gemm", ["a", "b"], ["g"]), helper.make_node("MatMul", ["a", "b"], ["m"])]
+    model = make_model(nodes, {"a": a, "b": b}, ["g", "m"])
+    got = native_fallback.compile(model).run({"a": a, "b": b})
+    for name, want in zip(("g", "m"), ort_run(model, {"a": a, "b": b}), strict=True):
+        assert got[name].dtype == np.float16
+        np.testing.assert_allclose(got[name].astype(np.float32), want.astype(np.float32), rtol=1e-2, atol=1e-2)
