@@ -18,6 +18,7 @@ from .. import registry
 from ..ir import Node
 from ._util import bad_attr
 from .activation import in_place_activation
+from .padding import pad_end
 from .winograd import transform_weights, winograd_conv
 
 #: im2col column matrices above this many bytes are built block by block.
@@ -76,8 +77,7 @@ def pad_spatial(x: np.ndarray, g: ConvGeometry, value: float = 0.0) -> np.ndarra
     """Pad the spatial dims of an N,C,... array (no copy when there is no padding)."""
     if not any(g.pads_begin) and not any(g.pads_end):
         return x
-    widths = [(0, 0), (0, 0), *zip(g.pads_begin, g.pads_end, strict=True)]
-    return np.pad(x, widths, constant_values=value)
+    return pad_end(x, g.pads_begin, g.pads_end, value)
 
 
 def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndarray:
@@ -115,7 +115,7 @@ def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray) 
     n, c, hp, wp = xp.shape
     hp2, wp2 = -(-hp // sh) * sh, -(-wp // sw) * sw
     if (hp2, wp2) != (hp, wp):
-        xp = np.pad(xp, [(0, 0), (0, 0), (0, hp2 - hp), (0, wp2 - wp)])
+        xp = pad_end(xp, (0, 0), (hp2 - hp, wp2 - wp))
     hr, wc = hp2 // sh, wp2 // sw
     phases = {(pr, pc): np.ascontiguousarray(xp[:, :, pr::sh, pc::sw]).reshape(n, c, hr * wc)
               for pr in range(sh) for pc in range(sw)}

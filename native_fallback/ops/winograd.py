@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .padding import pad_end
+
 #: G of F(2, 3), shape (4, 3): the weight transform.
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -45,7 +47,7 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: n
     th, tw = -(-oh // 2), -(-ow // 2)
     need_h, need_w = 2 * th + 2, 2 * tw + 2
     if need_h > hp or need_w > wp:  # odd output sizes: one more zero row/column of tile overhang
-        xp = np.pad(xp, [(0, 0), (0, 0), (0, max(0, need_h - hp)), (0, max(0, need_w - wp))])
+        xp = pad_end(xp, (0, 0), (max(0, need_h - hp), max(0, need_w - wp)))
     v = np.empty((4, 4, c, n, th, tw), dtype=xp.dtype)
     for a, ra in enumerate(_input_transform_1d(_rows(xp, 2, th))):
         cols = _rows(ra, 3, tw)
