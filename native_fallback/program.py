@@ -72,14 +72,23 @@ def opset_for(graph: Graph, node: Node) -> int:
 def build_kernel(graph: Graph, node: Node, float64: bool) -> tuple[Callable[..., tuple], bool]:
     """Find and build the kernel of ``node``; ``scoped`` kernels also receive the value scope."""
     opset = opset_for(graph, node)
-    entry = registry.lookup(node.domain, node.op_type, opset)
-    if entry is None:
+    entries = registry.candidates(node.domain, node.op_type, opset)
+    declined = None
+    for entry in entries:
+        scoped = bool(getattr(entry.builder, "scoped", False))
+        try:
+            kernel = entry.builder(node, opset, float64=float64) if scoped else entry.builder(node, opset)
+        except NotImplementedError as e:  # this kernel does not cover the node: try the next one
+            declined = e
+            continue
+        return kernel, scoped
+    if declined is not None:
         raise UnsupportedModelError(format_message(
-            unsupported_line(node, opset), where="native",
-            expected="an operator registered in facade.native_fallback (see native_fallback.unsupported)"))
-    kernel = entry.builder(node, opset) if not getattr(entry.builder, "scoped", False) \
-        else entry.builder(node, opset, float64=float64)
-    return kernel, bool(getattr(entry.builder, "scoped", False))
+            f"no kernel covers this node: {declined}", where=f"native | {node.label()}",
+            expected="attributes a native_fallback kernel implements")) from declined
+    raise UnsupportedModelError(format_message(
+        unsupported_line(node, opset), where="native",
+        expected="an operator registered in facade.native_fallback (see native_fallback.unsupported)"))
 
 
 class Program:
