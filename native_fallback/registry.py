@@ -64,8 +64,3 @@ def lookup(domain: str, op_type: str, opset: int) -> Entry | None:
     """The preferred entry for ``opset`` (see :func:`candidates`), or None."""
     found = candidates(domain, op_type, opset)
     return found[0] if found else None
-
-
-def registered_ops() -> dict[tuple[str, str], list[Entry]]:
-    """A copy of the table, for coverage reports."""
-    return {k: list(v) for k, v in _TABLE.items()}
