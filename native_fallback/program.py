@@ -8,6 +8,7 @@ with the node it came from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,14 +27,19 @@ _FLOATS = (np.float16, np.float32)
 
 @functools.lru_cache(maxsize=1)
 def _controller():
-    from threadpoolctl import ThreadpoolController
-
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it the BLAS pool keeps its own size
+        return None
     return ThreadpoolController()
 
 
-def blas_threads(threads: int):
-    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once)."""
-    return _controller().limit(limits=threads, user_api="blas")
+def blas_threads(threads: int) -> contextlib.AbstractContextManager:
+    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once; a no-op without it)."""
+    controller = _controller()
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=threads, user_api="blas")
 
 
 @dataclass

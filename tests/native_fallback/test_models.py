@@ -13,9 +13,8 @@ from facade.native_fallback import models
 
 from facade import native_fallback
 
-#: Models that take over ~10 s each to build, calibrate and run twice on 2 cores (100M+ FC weights,
-#: or 50+ BatchNorms to calibrate): run with the slow marker.
-_HEAVY = {"bvlc_alexnet", "vgg19", "zfnet512", "resnet50", "inception_v2", "densenet121"}
+#: Models whose 100M+ fully-connected weights take 10-25 s each to build and run twice on 2 cores.
+_HEAVY = {"bvlc_alexnet", "vgg19", "zfnet512"}
 _NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n for n in models.light_names()]
 
 
