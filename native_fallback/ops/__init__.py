@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     bridge,
     control,
     conv,
+    detection,
     elementwise,
     linalg,
     misc,

@@ -95,3 +95,24 @@ def resize(node: Node, opset: int):
             y = _axis_nearest(y, axis, coords, rounding) if mode == "nearest" else _axis_linear(y, axis, coords)
         return (y.astype(x.dtype, copy=False),)
     return run
+
+
+@registry.register("Upsample", 7, 9)
+def upsample(node: Node, opset: int):
+    """Upsample (deprecated at opset 10): Resize with asymmetric coordinates, nearest rounds down."""
+    mode = node.attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"Upsample mode {mode!r}")
+
+    def run(x, scales=None):
+        factors = node.attrs["scales"] if scales is None else [float(v) for v in scales]
+        y = x
+        for axis, scale in enumerate(factors):
+            n = x.shape[axis]
+            out = int(np.floor(n * scale))
+            if out == n:
+                continue
+            coords = source_coords("asymmetric", out, n, scale)
+            y = _axis_nearest(y, axis, coords, "floor") if mode == "nearest" else _axis_linear(y, axis, coords)
+        return (y.astype(x.dtype, copy=False),)
+    return run
