@@ -128,7 +128,13 @@ class Program:
 
     def run(self, feeds: dict[str, np.ndarray], *, intermediate: bool = False,
             scope: dict[str, object] | None = None) -> dict[str, np.ndarray]:
-        """Run the graph; ``scope`` supplies outer values to control-flow bodies."""
+        """Run the graph and return its outputs by ONNX name.
+
+        ``intermediate=True`` returns every tensor the program computes (for
+        divergence hunting); compile with ``optimize=False`` to see every tensor
+        of the original graph, since fusion removes some. ``scope`` supplies
+        outer values to control-flow bodies.
+        """
         if self.threads is None or scope is not None:
             return self._run(feeds, intermediate, scope)
         with blas_threads(self.threads):
