@@ -72,6 +72,7 @@ class Runner:
         self.outputs = outputs if outputs is not None else model.outputs
         self.notes: list[str] = []
         self._closed = False
+        self._output_names = [o.name for o in self.outputs]
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
@@ -79,12 +80,11 @@ class Runner:
             raise SessionStateError(format_message("Session is closed", where=self.target,
                                                    expected="run() before close()"))
         arrays = validate_feeds(self.inputs, feeds, self.target)
-        wanted = [o.name for o in self.outputs] if output_names is None else list(output_names)
-        unknown = [n for n in wanted if n not in {o.name for o in self.outputs}]
+        wanted = self._output_names if output_names is None else list(output_names)
+        unknown = [n for n in wanted if n not in self._output_names]
         if unknown:
             raise SessionStateError(format_message(
-                f"Unknown output name {unknown[0]!r}", where=self.target,
-                expected=[o.name for o in self.outputs]))
+                f"Unknown output name {unknown[0]!r}", where=self.target, expected=self._output_names))
         produced = self._run(arrays)
         missing = [n for n in wanted if n not in produced]
         if missing:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import numpy as np
+
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
 from facade.adapters.io_contract import IOContract
-
 from facade.convert import cache, get_converter
 from facade.convert.verify import describe, verify
 from facade.errors import ConversionError, format_message

@@ -7,10 +7,10 @@ which exists only on macOS (and iOS), so elsewhere every target says so.
 from __future__ import annotations
 
 import numpy as np
+
 from facade.adapters.base import Availability, LoadOptions, Runner
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract
-
 from facade.convert.cache import Artifact
 from facade.devices import DeviceFacts
 from facade.model import Model

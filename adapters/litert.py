@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract, find_permutation, match_names
-
 from facade.convert.cache import Artifact
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import ConversionError, format_message

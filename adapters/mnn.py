@@ -13,10 +13,10 @@ import subprocess
 import sys
 
 import numpy as np
+
 from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract, match_names
-
 from facade.convert.cache import Artifact
 from facade.devices import PROBE_TIMEOUT_S, DeviceFacts
 from facade.errors import ConversionError, format_message

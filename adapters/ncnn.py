@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract
-
 from facade.convert.cache import Artifact
 from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message

@@ -65,7 +65,7 @@ class OnnxRuntimeRunner(Runner):
         self._names = [o.name for o in self.outputs]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._names, self._session.run(self._names, feeds)))
+        return dict(zip(self._names, self._session.run(self._names, feeds), strict=True))
 
     def _close(self) -> None:
         self._session = None

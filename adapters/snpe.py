@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from facade.adapters.base import Availability, LoadOptions, Runner
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import CHANNELS_LAST, Binding, IOContract
-
 from facade.convert.cache import Artifact
 from facade.convert.child import tail
 from facade.convert.snpe import sdk_tool

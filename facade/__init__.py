@@ -7,7 +7,7 @@
 """
 
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
-from facade.adapters.registry import adapters, register_adapter
+from facade.adapters.registry import register_adapter
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
     ConversionError,
@@ -35,6 +35,6 @@ __all__ = [
     "Adapter", "Availability", "ConversionError", "DeviceFacts", "FacadeError", "FacadeInternalError",
     "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError", "PolicyError", "Runner", "Session",
     "SessionStateError", "TargetError", "TargetUnavailableError", "Tensor", "TensorSpec", "Trace",
-    "UnknownTargetError", "UnsupportedModelError", "__version__", "adapters", "all_targets", "devices",
+    "UnknownTargetError", "UnsupportedModelError", "__version__", "all_targets", "devices",
     "load_model", "register_adapter",
 ]

@@ -11,6 +11,6 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> lis
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
     return [line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])]

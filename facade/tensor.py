@@ -77,7 +77,7 @@ def _check_shape(spec: TensorSpec, arr: np.ndarray, symbols: dict[str, tuple[int
         raise InputError(format_message(
             f"Input {spec.name!r} has the wrong rank", where=where,
             received=f"shape {list(arr.shape)} (rank {arr.ndim})", expected=f"{spec.describe()} (rank {len(spec.shape)})"))
-    for axis, (want, got) in enumerate(zip(spec.shape, arr.shape)):
+    for axis, (want, got) in enumerate(zip(spec.shape, arr.shape, strict=True)):
         if isinstance(want, int) and want >= 0 and want != got:
             raise InputError(format_message(
                 f"Input {spec.name!r} contradicts a static dimension (axis {axis})", where=where,

@@ -67,7 +67,7 @@ class Trace:
         rows = [(str(e.rank) if e.rank is not None else "-", e.target, e.hardware.name.lower(), e.status,
                  "; ".join([e.reason, *e.notes]))
                 for e in [*self.ranked(), *(e for e in self.entries if e.rank is None)]]
-        return "\n".join(head + [""] + format_table(("#", "target", "class", "status", "why"), rows))
+        return "\n".join([*head, "", *format_table(("#", "target", "class", "status", "why"), rows)])
 
     def __repr__(self) -> str:
         return f"Trace(model={self.model!r}, chosen={self.chosen!r}, entries={len(self.entries)})"

@@ -85,6 +85,14 @@ def materialize(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
         graph.initializer.append(numpy_helper.from_array(data, node.output[0]))
     del graph.node[:]
     graph.node.extend(keep)
+    # From IR 4 on, initializers need not be listed as graph inputs. Old models list them,
+    # which from IR 4 on would make every weight an overridable input: engines (QNN) then
+    # treat weights as runtime data. They are constants here, so unlist them.
+    model.ir_version = max(model.ir_version, 4)
+    weights = {t.name for t in graph.initializer}
+    real_inputs = [vi for vi in graph.input if vi.name not in weights]
+    del graph.input[:]
+    graph.input.extend(real_inputs)
     _prune(graph)
     _calibrate_batchnorm(model, seed)
     _prune(graph)
@@ -159,7 +167,7 @@ def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
 
     with Session(calib) as sess:
         values = sess.run(seeded_feeds(sess.inputs, seed))
-    for k, (node, (mean, var)) in enumerate(zip(bns, stats)):
+    for k, (node, (mean, var)) in enumerate(zip(bns, stats, strict=True)):
         for slot, name in ((3, mean), (4, var)):
             fresh = f"{node.input[slot]}__bn{k}"
             model.graph.initializer.append(numpy_helper.from_array(values[name].astype(np.float32), fresh))

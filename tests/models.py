@@ -50,3 +50,44 @@ def int_input() -> onnx.ModelProto:
         [helper.make_node("Identity", ["i"], ["o"])],
         [helper.make_tensor_value_info("i", TensorProto.INT32, [3])],
         [helper.make_tensor_value_info("o", TensorProto.INT32, [3])], name="int_input")
+
+
+def cnn(batch: int | str = 1, seed: int = 0) -> onnx.ModelProto:
+    """Strided conv, grouped conv, residual add, concat, pooling, two outputs (logits, features)."""
+    rng = np.random.default_rng(seed)
+
+    def w(name, *shape):
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name)
+
+    inits = [w("w1", 8, 3, 3, 3), w("b1", 8), w("w2", 8, 2, 3, 3), w("w3", 6, 16, 1, 1), w("fc", 6, 5), w("fcb", 5)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], group=4, pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["r1", "c2"], ["res"]),
+        helper.make_node("Concat", ["res", "r1"], ["cat"], axis=1),
+        helper.make_node("Conv", ["cat", "w3"], ["features"]),
+        helper.make_node("GlobalAveragePool", ["features"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc", "fcb"], ["logits"]),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 16, 16])],
+                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 5]),
+                   helper.make_tensor_value_info("features", TensorProto.FLOAT, [batch, 6, 8, 8])], inits, name="cnn")
+
+
+def two_inputs(seed: int = 1) -> onnx.ModelProto:
+    """Two inputs with broadcasting: (a * b + bias) then Tanh and a MatMul, two outputs."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.standard_normal((1, 4, 1)).astype(np.float32), "bias"),
+             numpy_helper.from_array((rng.standard_normal((8, 3)) / 3).astype(np.float32), "proj")]
+    nodes = [helper.make_node("Mul", ["a", "b"], ["ab"]),
+             helper.make_node("Add", ["ab", "bias"], ["shifted"]),
+             helper.make_node("Tanh", ["shifted"], ["act"]),
+             helper.make_node("MatMul", ["act", "proj"], ["proj_out"])]
+    return _model(nodes,
+                  [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 4, 8]),
+                   helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 1, 8])],
+                  [helper.make_tensor_value_info("proj_out", TensorProto.FLOAT, [1, 4, 3]),
+                   helper.make_tensor_value_info("act", TensorProto.FLOAT, [1, 4, 8])], inits, name="two_inputs")

@@ -77,12 +77,11 @@ def cmd_run(args) -> int:
                 np.save(Path(args.save) / f"{name.replace('/', '_')}.npy", arr)
         data = {"model": sess.model.name, "target": sess.target, "precision": sess.precision,
                 "latency_ms": statistics.median(times), "outputs": {k: summarize(v) for k, v in out.items()}}
-        emit(args, data, lambda: "\n".join(
-            [f"target {sess.target} ({sess.precision}), median latency {data['latency_ms']:.3f} ms", ""]
-            + format_table(("output", "shape", "dtype", "min", "max", "mean"),
-                           [(k, v["shape"], v["dtype"], f"{v['min']:.4g}", f"{v['max']:.4g}", f"{v['mean']:.4g}")
-                            if v["min"] is not None else (k, v["shape"], v["dtype"], "-", "-", "-")
-                            for k, v in data["outputs"].items()])))
+        rows = [(k, v["shape"], v["dtype"], *(f"{v[s]:.4g}" if v[s] is not None else "-" for s in ("min", "max", "mean")))
+                for k, v in data["outputs"].items()]
+        emit(args, data, lambda: "\n".join([
+            f"target {sess.target} ({sess.precision}), median latency {data['latency_ms']:.3f} ms", "",
+            *format_table(("output", "shape", "dtype", "min", "max", "mean"), rows)]))
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Operator families. Importing this package registers every kernel, explicitly, module by module."""
+"""Operator families. Importing this package registers every kernel, explicitly, module by module.
+
+Import order does not matter: the registry prefers native kernels over bridged
+ones whatever order they were registered in.
+"""
 
 from . import (  # noqa: F401  (imported for their registrations)
     activation,

@@ -19,8 +19,7 @@ import facade
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
 from facade.metrics import relative_max_error
-
-from . import models
+from tests import models
 
 MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs}
 

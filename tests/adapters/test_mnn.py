@@ -4,8 +4,8 @@ import sys
 import facade
 from facade.devices import devices
 from facade.router import target_availability
+from tests import models
 
-from . import models
 from .engine_suite import EngineSuite
 
 

@@ -20,8 +20,7 @@ class TestNcnnVulkan(EngineSuite):
 def test_fp16_only_when_allowed():
     import facade
     from facade.errors import ConversionError
-
-    from . import models
+    from tests import models
 
     assert facade.Session(models.cnn(), target="ncnn:cpu").precision == "fp32"
     try:  # fp16 is verified like any artifact: it runs within the fp16 tolerance, or it is refused

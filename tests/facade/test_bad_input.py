@@ -62,7 +62,7 @@ def test_wrong_rank(sess):
 def test_symbolic_dim_must_agree_across_inputs():
     s = facade.Session(models.symbolic_pair(), target="onnxruntime:cpu")
     assert s.run({"p": np.ones((5, 4), np.float32), "q": np.ones((5, 4), np.float32)})["r"].shape == (5, 4)
-    with pytest.raises(facade.InputError, match="Symbolic dimension 'n' has two sizes"):
+    with pytest.raises(facade.InputError, match=r"Symbolic dimension 'n' has two sizes"):
         s.run({"p": np.ones((5, 4), np.float32), "q": np.ones((2, 4), np.float32)})
 
 
@@ -92,7 +92,7 @@ def test_empty_file(tmp_path):
 def test_truncated_file(tmp_path):
     data = models.conv_relu().SerializeToString()
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
-    with pytest.raises(facade.ModelError, match="cut.onnx"):
+    with pytest.raises(facade.ModelError, match=r"cut\.onnx"):
         facade.Session(tmp_path / "cut.onnx")
 
 
@@ -113,7 +113,7 @@ def test_unknown_target_suggests_the_closest():
 
 
 def test_forced_unavailable_target_says_why():
-    with pytest.raises(facade.TargetUnavailableError, match="onnxruntime:coreml.*macOS"):
+    with pytest.raises(facade.TargetUnavailableError, match=r"onnxruntime:coreml.*macOS"):
         facade.Session(models.conv_relu(), target="onnxruntime:coreml")
 
 

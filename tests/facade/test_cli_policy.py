@@ -37,7 +37,7 @@ def test_policy_check_rejects_a_typo_with_its_line(tmp_path, capsys):
 
 def test_explain_with_policy_shows_the_rule_that_decided(model_path, tmp_path, capsys):
     path = tmp_path / "ops.toml"
-    path.write_text('deny = ["onnxruntime:cpu"]\n')
+    path.write_text('deny = ["onnxruntime:cpu", "litert:*", "ncnn:*", "mnn:*"]\n')  # no conversion: fast
     assert main(["explain", str(model_path), "--policy", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["chosen"] == "native:cpu"

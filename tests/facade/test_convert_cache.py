@@ -17,7 +17,7 @@ from facade.errors import ConversionError, FacadeError
 from facade.model import load_model
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from adapters import models
+from tests import models
 
 
 @pytest.fixture(autouse=True)

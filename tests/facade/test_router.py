@@ -4,6 +4,8 @@ The do-nothing adapters here exist only to steer the router; they never appear a
 product targets (they are registered for one test and removed after it).
 """
 
+from typing import ClassVar
+
 import numpy as np
 import onnx
 import pytest
@@ -28,7 +30,7 @@ def isolated_registry(monkeypatch):
 class _NpuThatFailsToLoad(Adapter):
     engine = "flaky"
     units = ("npu",)
-    unit_classes = {"npu": HardwareClass.NPU}
+    unit_classes: ClassVar = {"npu": HardwareClass.NPU}
 
     def available(self, unit, facts):
         return Availability.yes("test double")
@@ -88,7 +90,7 @@ def test_registry_refuses_silent_clashes(isolated_registry):
 
 def test_registry_view_is_read_only():
     with pytest.raises(TypeError):
-        facade.adapters()["x"] = None
+        registry.adapters()["x"] = None
 
 
 def test_no_target_error_lists_every_reason():

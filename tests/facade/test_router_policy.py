@@ -21,6 +21,11 @@ def _no_ambient_policy(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
+# Targets that convert the model (onnx2tf, pnnx, MNN) before their first run: tests that
+# deny ONNX Runtime deny these too, so the next candidate is native:cpu without a conversion.
+CONVERTING = '["litert:*", "ncnn:*", "mnn:*"]'
+
+
 def chosen(policy=None, model=None, **kw) -> facade.Session:
     return facade.Session(model or models.conv_relu(), policy=policy, **kw)
 
@@ -38,13 +43,14 @@ def test_prefer_moves_a_target_first():
 
 def test_deny_removes_a_target_and_explain_names_the_rule(tmp_path):
     path = tmp_path / "ops.toml"
-    path.write_text('[[rules]]\nname = "no-ort"\nreason = "testing"\nmatch = { os = "*" }\n'
+    # The engines that convert first are denied at top level only to keep the test fast.
+    path.write_text(f'deny = {CONVERTING}\n[[rules]]\nname = "no-ort"\nreason = "testing"\nmatch = {{ os = "*" }}\n'
                     'deny = ["onnxruntime:cpu"]\n')
     with chosen(path) as s:
         assert s.target == "native:cpu"
         entry = s.explain().entry("onnxruntime:cpu")
         assert entry.status == "rejected"
-        assert f"rules[0] 'no-ort' ({path}:1): deny 'onnxruntime:cpu' (testing)" in entry.reason
+        assert f"rules[0] 'no-ort' ({path}:2): deny 'onnxruntime:cpu' (testing)" in entry.reason
         assert "rules that hold: top level, rules[0] 'no-ort'" in str(s.explain())
 
 
@@ -59,7 +65,7 @@ def test_a_model_rule_applies_only_to_its_model():
 
 def test_facade_policy_environment_variable(tmp_path, monkeypatch):
     path = tmp_path / "env.toml"
-    path.write_text('deny = ["onnxruntime:*"]\n')
+    path.write_text(f'deny = ["onnxruntime:*", {CONVERTING[1:-1]}]\n')
     monkeypatch.setenv("FACADE_POLICY", str(path))
     with chosen() as s:
         assert s.target == "native:cpu" and str(path) in s.explain().policy

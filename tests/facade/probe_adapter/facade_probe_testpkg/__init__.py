@@ -9,7 +9,6 @@ import os
 import time
 
 from facade.adapters.base import Adapter, Availability
-
 from facade.targets import HardwareClass
 
 

@@ -1,7 +1,7 @@
 import runpy
 from pathlib import Path
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "every_engine.py"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "every_engine.py"
 
 
 def test_every_engine_example_runs(capsys, tmp_path, monkeypatch):

@@ -1,0 +1,83 @@
+"""The CLI calls only the public library; each command has a human and a --json form."""
+
+import json
+
+import pytest
+
+from facade.builtin_models import builtin_model_path
+from facade.cli import main
+from tests import models
+
+DESIGN_TARGETS = {
+    "onnxruntime:cpu", "onnxruntime:qnn-htp", "onnxruntime:qnn-gpu", "onnxruntime:nnapi", "onnxruntime:coreml",
+    "litert:cpu", "litert:gpu", "litert:nnapi", "ncnn:cpu", "ncnn:vulkan", "mnn:cpu", "mnn:opencl", "mnn:vulkan",
+    "mnn:metal", "coreml:cpu", "coreml:all", "coreml:ane", "snpe:cpu", "snpe:gpu", "snpe:dsp", "native:cpu",
+    "native:opencl",
+}
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "conv_relu.onnx"
+    path.write_bytes(models.conv_relu().SerializeToString())
+    return path
+
+
+def run_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_targets_json_lists_every_design_target_with_a_reason(capsys):
+    rows = {r["target"]: r for r in run_json(capsys, "targets")}
+    assert set(rows) >= DESIGN_TARGETS
+    assert all(isinstance(r["available"], bool) and r["reason"] for r in rows.values())
+    assert rows["onnxruntime:cpu"]["available"] and rows["native:cpu"]["available"]
+    assert not rows["coreml:ane"]["available"] and "macOS" in rows["coreml:ane"]["reason"]
+    assert rows["ncnn:vulkan"]["hardware"] == "software"
+
+
+def test_targets_table(capsys):
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["target", "available", "class", "probe", "reason"]
+
+
+def test_devices(capsys):
+    data = run_json(capsys, "devices")
+    assert data["fingerprint"] and data["cores"] >= 1
+    assert main(["devices"]) == 0 and "fingerprint" in capsys.readouterr().out
+
+
+def test_run_with_input_file_and_save(capsys, tmp_path, model_file):
+    import numpy as np
+
+    x = np.ones((1, 3, 8, 8), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    data = run_json(capsys, "run", str(model_file), "--input", f"x={tmp_path / 'x.npy'}",
+                    "--target", "onnxruntime:cpu", "--save", str(tmp_path / "out"))
+    assert data["target"] == "onnxruntime:cpu" and data["outputs"]["y"]["shape"] == [1, 4, 8, 8]
+    assert np.load(tmp_path / "out" / "y.npy").shape == (1, 4, 8, 8)
+
+
+def test_explain(capsys, model_file):
+    data = run_json(capsys, "explain", str(model_file))
+    assert data["chosen"] == "onnxruntime:cpu"
+    assert main(["explain", str(model_file)]) == 0 and "chosen: onnxruntime:cpu" in capsys.readouterr().out
+
+
+def test_user_errors_exit_2_with_one_line(capsys, tmp_path, model_file):
+    assert main(["run", str(tmp_path / "missing.onnx")]) == 2
+    assert "facade: error:" in capsys.readouterr().err
+    assert main(["run", str(model_file), "--target", "ncnn:vulcan", "--json"]) == 2
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["type"] == "UnknownTargetError" and "ncnn:vulkan" in err["message"]
+    assert main(["run", str(model_file), "--input", "x"]) == 2
+    assert "NAME=FILE.npy" in capsys.readouterr().err
+
+
+def test_demo_routes_runs_and_agrees_with_native(capsys):
+    data = run_json(capsys, "demo", "--repeat", "2")
+    assert data["target"] == "onnxruntime:cpu" and data["latency_ms_median"] > 0
+    assert data["agreement_with_native"]["output"] < 1e-4
+    assert builtin_model_path("mobilenet_v2").exists()
