@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 import pytest
 from conftest import make_model
-from facade.native_fallback import ir
 from onnx import helper
 
 from facade import native_fallback
 from facade.errors import ModelError
+from facade.native_fallback import ir
 
 
 def test_toposort_orders_shuffled_nodes() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ort_run
-from facade.native_fallback import models
 
 from facade import native_fallback
+from facade.native_fallback import models
 
 #: Models whose 100M+ fully-connected weights take 10-25 s each to build and run twice on 2 cores.
 _HEAVY = {"bvlc_alexnet", "vgg19", "zfnet512"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from facade.native_fallback import node_suite
 
 _CASES = [c for c in node_suite.cases() if node_suite.in_scope(c.model, c.data)]

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from facade.native_fallback import models, node_suite
 
 from facade import native_fallback
+from facade.native_fallback import models, node_suite
 
 OK, REASON = native_fallback.opencl_available()
 pytestmark = pytest.mark.skipif(not OK, reason=f"no OpenCL here: {REASON}")

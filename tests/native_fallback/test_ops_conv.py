@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_model, ort_run
-from facade.native_fallback.ops import conv as conv_module
 from onnx import helper
 
 from facade import native_fallback
+from facade.native_fallback.ops import conv as conv_module
 
 CASES = {
     "pointwise": dict(c=16, m=24, k=1, s=1, p=0, g=1, d=1),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_model
+from onnx import helper
+
 from facade.native_fallback import ir, optimizer
 from facade.native_fallback.program import Program
-from onnx import helper
 
 
 def _run(graph: ir.Graph, feeds: dict) -> dict:

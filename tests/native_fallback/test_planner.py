@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_model
-from facade.native_fallback import models, planner
-from facade.native_fallback.ir import Node
 from onnx import helper
 
 from facade import native_fallback
+from facade.native_fallback import models, planner
+from facade.native_fallback.ir import Node
 
 
 def _chain(ops: list[str]) -> list[Node]:
