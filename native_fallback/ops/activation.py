@@ -1,0 +1,128 @@
+"""Activations and softmax family.
+
+Activation functions are also looked up by name from :data:`ACTIVATIONS` so the
+optimizer's Conv/Gemm+activation fusion and the RNN kernels reuse one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+from .elementwise import erf
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Split by sign so exp never overflows; exact in float64.
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(x, 0, out=out) if out is not None else np.maximum(x, np.zeros((), x.dtype))
+
+
+def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """The numpy function of activation ``name`` with its attributes bound."""
+    a = attrs.get("alpha")
+    b = attrs.get("beta")
+    table: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "Relu": _relu,
+        "Sigmoid": _sigmoid,
+        "Tanh": np.tanh,
+        "LeakyRelu": lambda x: np.where(x >= 0, x, x * x.dtype.type(0.01 if a is None else a)),
+        "Elu": lambda x: np.where(x >= 0, x, (1.0 if a is None else a) * np.expm1(x)).astype(x.dtype),
+        "Selu": lambda x: (np.float64(1.0507009873554804934193349852946 if b is None else b)
+                           * np.where(x > 0, x, (1.6732632423543772848170429916717 if a is None else a)
+                                      * np.expm1(x))).astype(x.dtype),
+        "Celu": lambda x: (np.maximum(x, 0) + np.minimum(0, (1.0 if a is None else a)
+                                                        * np.expm1(x / (1.0 if a is None else a)))).astype(x.dtype),
+        "HardSigmoid": lambda x: np.clip(x * (0.2 if a is None else a) + (0.5 if b is None else b), 0, 1).astype(x.dtype),
+        "HardSwish": lambda x: (x * np.clip(x / 6 + 0.5, 0, 1)).astype(x.dtype),
+        "Softplus": lambda x: np.logaddexp(x, 0).astype(x.dtype),
+        "Softsign": lambda x: (x / (1 + np.abs(x))).astype(x.dtype),
+        "ThresholdedRelu": lambda x: np.where(x > (1.0 if a is None else a), x, 0).astype(x.dtype),
+        "Mish": lambda x: (x * np.tanh(np.logaddexp(x, 0))).astype(x.dtype),
+        "ScaledTanh": lambda x: ((a or 1.0) * np.tanh((b or 1.0) * x)).astype(x.dtype),
+        "Affine": lambda x: ((a or 1.0) * x + (b or 0.0)).astype(x.dtype),
+        "Clip": lambda x: np.clip(x, attrs.get("min", -np.inf), attrs.get("max", np.inf)).astype(x.dtype),
+    }
+    return table[name]
+
+
+def _simple(name: str):
+    def build(node: Node, opset: int):
+        fn = activation(name, node.attrs)
+        return lambda x: (fn(x),)
+    return build
+
+
+for _name in ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid",
+              "HardSwish", "Softplus", "Softsign", "ThresholdedRelu", "Mish"):
+    registry.register(_name)(_simple(_name))
+
+
+@registry.register("PRelu")
+def prelu(node: Node, opset: int):
+    """PRelu with a broadcast slope."""
+    return lambda x, slope: (np.where(x >= 0, x, x * slope).astype(x.dtype),)
+
+
+@registry.register("Gelu", 20)
+def gelu(node: Node, opset: int):
+    """Gelu, exact (erf) or tanh approximation."""
+    if node.attrs.get("approximate", "none") == "tanh":
+        return lambda x: ((0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))))
+                          .astype(x.dtype),)
+    return lambda x: ((0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype),)
+
+
+def _flatten_2d(x: np.ndarray, axis: int) -> np.ndarray:
+    axis = axis % x.ndim if x.ndim else 0
+    return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+
+
+def softmax_last(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax along ``axis``."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_family(kind: str):
+    def build(node: Node, opset: int):
+        if opset >= 13:
+            axis = node.attrs.get("axis", -1)
+
+            def along(x):
+                return _kernel(x, axis)
+        else:  # opsets < 13 coerce to 2-D at ``axis``
+            axis = node.attrs.get("axis", 1)
+
+            def along(x):
+                return _kernel(_flatten_2d(x, axis), -1).reshape(x.shape)
+
+        def _kernel(x, ax):
+            if kind == "Softmax":
+                return softmax_last(x, ax)
+            if kind == "LogSoftmax":
+                m = x - x.max(axis=ax, keepdims=True)
+                return m - np.log(np.exp(m).sum(axis=ax, keepdims=True))
+            idx = np.expand_dims(np.argmax(x, axis=ax), ax)
+            out = np.zeros_like(x)
+            np.put_along_axis(out, idx, 1, axis=ax)
+            return out
+
+        return lambda x: (along(x).astype(x.dtype, copy=False),)
+    return build
+
+
+for _name in ("Softmax", "LogSoftmax", "Hardmax"):
+    registry.register(_name)(_softmax_family(_name))

@@ -1,0 +1,232 @@
+"""Convolution: Conv, ConvTranspose and the optimizer's FusedConv.
+
+Speed comes from never looping per element in Python: a 1x1 convolution is one
+GEMM, depthwise convolution is a handful of shifted multiply-adds over strided
+views, and everything else is im2col (a strided view copied once) + GEMM, split
+into blocks of output rows when the column matrix would be large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import registry
+from ..ir import Node
+from ._util import bad_attr
+from .activation import activation
+
+#: im2col column matrices above this many bytes are built block by block.
+IM2COL_BLOCK_BYTES = 8 << 20
+
+
+@dataclass
+class ConvGeometry:
+    """Strides, dilations and padding resolved for one input shape."""
+
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    pads_begin: tuple[int, ...]
+    pads_end: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+def resolve_pads(node: Node, in_shape: tuple[int, ...], kernel: tuple[int, ...],
+                 strides: tuple[int, ...], dilations: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """Explicit or auto_pad padding for the spatial dims ``in_shape``."""
+    nd = len(kernel)
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    if auto in ("NOTSET", ""):
+        pads = node.attrs.get("pads", [0] * 2 * nd)
+        return tuple(pads[:nd]), tuple(pads[nd:])
+    if auto == "VALID":
+        return (0,) * nd, (0,) * nd
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise bad_attr(node, "auto_pad", auto, "NOTSET, VALID, SAME_UPPER or SAME_LOWER")
+    begin, end = [], []
+    for size, k, s, d in zip(in_shape, kernel, strides, dilations, strict=True):
+        out = -(-size // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else big)
+        end.append(big if auto == "SAME_UPPER" else small)
+    return tuple(begin), tuple(end)
+
+
+def conv_geometry(node: Node, in_shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
+    """Resolve every spatial parameter of a Conv-like node for ``in_shape``."""
+    nd = len(kernel)
+    strides = tuple(node.attrs.get("strides", [1] * nd))
+    dilations = tuple(node.attrs.get("dilations", [1] * nd))
+    begin, end = resolve_pads(node, in_shape, kernel, strides, dilations)
+    out = tuple((size + b + e - ((k - 1) * d + 1)) // s + 1
+                for size, b, e, k, d, s in zip(in_shape, begin, end, kernel, dilations, strides, strict=True))
+    return ConvGeometry(strides, dilations, begin, end, out)
+
+
+def pad_spatial(x: np.ndarray, g: ConvGeometry, value: float = 0.0) -> np.ndarray:
+    """Pad the spatial dims of an N,C,... array (no copy when there is no padding)."""
+    if not any(g.pads_begin) and not any(g.pads_end):
+        return x
+    widths = [(0, 0), (0, 0), *zip(g.pads_begin, g.pads_end, strict=True)]
+    return np.pad(x, widths, constant_values=value)
+
+
+def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndarray:
+    """A read-only strided view of shape (N, C, *kernel, *out) over a padded input."""
+    sp = xp.strides[2:]
+    shape = (*xp.shape[:2], *kernel, *g.out_shape)
+    strides = (*xp.strides[:2], *(s * d for s, d in zip(sp, g.dilations, strict=True)),
+               *(s * st for s, st in zip(sp, g.strides, strict=True)))
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _pointwise(x: np.ndarray, w2: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
+    """1x1 convolution as one GEMM per image (subsampled first when strided)."""
+    if any(s != 1 for s in g.strides):
+        x = x[(slice(None), slice(None), *(slice(None, None, s) for s in g.strides))]
+    n, c = x.shape[:2]
+    xs = x.reshape(n, c, -1)
+    for i in range(n):
+        np.matmul(w2, xs[i], out=out[i])
+
+
+def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
+    """Depthwise 2-D convolution as kh*kw shifted multiply-adds over strided views."""
+    kh, kw = w.shape[2:]
+    (sh, sw), (dh, dw) = g.strides, g.dilations
+    oh, ow = g.out_shape
+    o = out.reshape(out.shape[0], out.shape[1], oh, ow)
+    tmp = np.empty_like(o)
+    first = True
+    for i in range(kh):
+        for j in range(kw):
+            xs = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            wk = w[None, :, 0, i, j, None, None]
+            if first:
+                np.multiply(xs, wk, out=o)
+                first = False
+            else:
+                np.multiply(xs, wk, out=tmp)
+                o += tmp
+
+
+def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
+    """General convolution: im2col in blocks of the first output axis, then GEMM."""
+    kernel = tuple(w.shape[2:])
+    view = windows(xp, kernel, g)
+    n, c = xp.shape[:2]
+    m = w.shape[0]
+    cg, mg = c // group, m // group
+    ksize = int(np.prod(kernel))
+    w3 = w.reshape(group, mg, cg * ksize)
+    rows = g.out_shape[0]
+    inner = int(np.prod(g.out_shape[1:], dtype=np.int64))
+    row_bytes = cg * ksize * inner * xp.itemsize
+    block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, row_bytes)))
+    o = out.reshape(n, group, mg, rows, inner)
+    nd = len(kernel)
+    for i in range(n):
+        for gi in range(group):
+            for r0 in range(0, rows, block):
+                r1 = min(rows, r0 + block)
+                idx = (i, slice(gi * cg, (gi + 1) * cg), *(slice(None),) * nd, slice(r0, r1))
+                cols = view[idx].reshape(cg * ksize, (r1 - r0) * inner)
+                if block == rows:  # the common case: GEMM straight into the output
+                    np.matmul(w3[gi], cols, out=o[i, gi].reshape(mg, rows * inner))
+                else:
+                    o[i, gi, :, r0:r1, :] = (w3[gi] @ cols).reshape(mg, r1 - r0, inner)
+
+
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
+         act: Callable | None = None) -> np.ndarray:
+    """Conv forward for any spatial rank, returning N,M,*out."""
+    group = node.attrs.get("group", 1)
+    kernel = tuple(w.shape[2:])
+    g = conv_geometry(node, x.shape[2:], kernel)
+    n, m = x.shape[0], w.shape[0]
+    if x.shape[1] != w.shape[1] * group:
+        raise ValueError(f"input channels {x.shape[1]} != weight channels {w.shape[1]} x group {group}")
+    out = np.empty((n, m, int(np.prod(g.out_shape, dtype=np.int64))), dtype=np.result_type(x, w))
+    pointwise = all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end)
+    if pointwise and group == 1:
+        _pointwise(x, w.reshape(m, -1), g, out)
+    elif group == x.shape[1] == m and len(kernel) == 2 and w.shape[1] == 1:
+        _depthwise(pad_spatial(x, g), w, g, out)
+    else:
+        _im2col_gemm(pad_spatial(x, g), w, group, g, out)
+    if b is not None:
+        out += b.reshape(1, m, 1)
+    out = out.reshape(n, m, *g.out_shape)
+    if act is not None:
+        out = act(out, out) if act.__name__ == "_relu" else act(out)
+    return out
+
+
+@registry.register("Conv", 1)
+def conv_kernel(node: Node, opset: int):
+    """ONNX Conv."""
+    return lambda x, w, b=None: (conv(x, w, b, node),)
+
+
+@registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
+def fused_conv_kernel(node: Node, opset: int):
+    """Conv followed by an activation, produced by the optimizer's fusion pass."""
+    act = activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+    return lambda x, w, b=None: (conv(x, w, b, node, act),)
+
+
+def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node) -> np.ndarray:
+    """ConvTranspose as GEMM (W^T x) then a scatter-add of each kernel tap (col2im)."""
+    group = node.attrs.get("group", 1)
+    kernel = tuple(w.shape[2:])
+    nd = len(kernel)
+    strides = tuple(node.attrs.get("strides", [1] * nd))
+    dil = tuple(node.attrs.get("dilations", [1] * nd))
+    out_pad = tuple(node.attrs.get("output_padding", [0] * nd))
+    n, c = x.shape[:2]
+    in_sp = x.shape[2:]
+    mg = w.shape[1]
+    m = mg * group
+    full = tuple((i - 1) * s + (k - 1) * d + 1 + op
+                 for i, s, k, d, op in zip(in_sp, strides, kernel, dil, out_pad, strict=True))
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    if "output_shape" in node.attrs:
+        target = tuple(node.attrs["output_shape"][-nd:])
+        total = [f - t for f, t in zip(full, target, strict=True)]
+        if auto == "SAME_LOWER":
+            begin = [t - t // 2 for t in total]
+        else:
+            begin = [t // 2 for t in total]
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = tuple(i * s for i, s in zip(in_sp, strides, strict=True))
+        total = [f - t for f, t in zip(full, target, strict=True)]
+        begin = [t - t // 2 if auto == "SAME_LOWER" else t // 2 for t in total]
+    else:
+        pads = node.attrs.get("pads", [0] * 2 * nd) if auto != "VALID" else [0] * 2 * nd
+        begin = list(pads[:nd])
+        target = tuple(f - pads[i] - pads[nd + i] for i, f in enumerate(full))
+    cg = c // group
+    xs = x.reshape(n, group, cg, -1)
+    wg = w.reshape(group, cg, mg * int(np.prod(kernel)))
+    canvas = np.zeros((n, m, *full), dtype=np.result_type(x, w))
+    for gi in range(group):
+        cols = np.einsum("ck,ncp->nkp", wg[gi], xs[:, gi]).reshape(n, mg, *kernel, *in_sp)
+        for tap in np.ndindex(*kernel):
+            dst = tuple(slice(t * d, t * d + s * (i - 1) + 1, s)
+                        for t, d, s, i in zip(tap, dil, strides, in_sp, strict=True))
+            canvas[(slice(None), slice(gi * mg, (gi + 1) * mg), *dst)] += cols[(slice(None), slice(None), *tap)]
+    crop = tuple(slice(bg, bg + t) for bg, t in zip(begin, target, strict=True))
+    out = canvas[(slice(None), slice(None), *crop)]
+    if b is not None:
+        out = out + b.reshape(1, m, *([1] * nd))
+    return np.ascontiguousarray(out)
+
+
+@registry.register("ConvTranspose", 1)
+def conv_transpose_kernel(node: Node, opset: int):
+    """ONNX ConvTranspose."""
+    return lambda x, w, b=None: (conv_transpose(x, w, b, node),)

@@ -1,0 +1,142 @@
+"""Elementwise math: unary functions, broadcasting binaries, variadic reductions, Cast."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+from ._util import binary, same_dtype, unary
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function; numpy has none, so a vectorized math.erf (exact, not fast)."""
+    return _erf(x).astype(x.dtype, copy=False)
+
+
+_UNARY = {
+    "Abs": np.abs, "Neg": np.negative, "Exp": np.exp, "Log": np.log, "Sqrt": np.sqrt,
+    "Reciprocal": np.reciprocal, "Floor": np.floor, "Ceil": np.ceil, "Round": np.round,
+    "Sign": np.sign, "Sin": np.sin, "Cos": np.cos, "Tan": np.tan, "Asin": np.arcsin,
+    "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh, "Cosh": np.cosh, "Asinh": np.arcsinh,
+    "Acosh": np.arccosh, "Atanh": np.arctanh, "Not": np.logical_not, "IsNaN": np.isnan,
+    "BitwiseNot": np.invert, "Erf": erf, "Identity": lambda x: x,
+}
+for _name, _fn in _UNARY.items():
+    registry.register(_name)(unary(_fn))
+
+
+def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if np.issubdtype(a.dtype, np.integer):
+        return np.trunc(a / b).astype(a.dtype)  # ONNX integer Div truncates toward zero
+    return np.divide(a, b)
+
+
+def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.power(a, b.astype(a.dtype) if np.issubdtype(a.dtype, np.floating) else b).astype(a.dtype)
+
+
+_BINARY = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _int_div, "Pow": _pow,
+    "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor, "Equal": np.equal,
+    "Less": np.less, "Greater": np.greater, "LessOrEqual": np.less_equal,
+    "GreaterOrEqual": np.greater_equal, "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
+    "BitwiseXor": np.bitwise_xor,
+}
+for _name, _fn in _BINARY.items():
+    registry.register(_name)(binary(same_dtype(_fn) if _name in ("Add", "Sub", "Mul") else _fn))
+
+
+@registry.register("IsInf", 10)
+def is_inf(node: Node, opset: int):
+    """IsInf with its sign filters."""
+    pos, neg = node.attrs.get("detect_positive", 1), node.attrs.get("detect_negative", 1)
+    return lambda x: ((np.isposinf(x) & bool(pos)) | (np.isneginf(x) & bool(neg)),)
+
+
+@registry.register("Mod", 10)
+def mod(node: Node, opset: int):
+    """fmod=1 follows C (sign of dividend), fmod=0 follows Python (sign of divisor)."""
+    fn = np.fmod if node.attrs.get("fmod", 0) else np.mod
+    return lambda a, b: (fn(a, b).astype(a.dtype, copy=False),)
+
+
+@registry.register("BitShift", 11)
+def bit_shift(node: Node, opset: int):
+    """BitShift LEFT/RIGHT on unsigned integers."""
+    fn = np.left_shift if node.attrs["direction"] == "LEFT" else np.right_shift
+    return lambda a, b: (fn(a, b).astype(a.dtype, copy=False),)
+
+
+def _variadic(fn, mean: bool = False):
+    def build(node: Node, opset: int):
+        def run(*xs):
+            acc = xs[0]
+            for x in xs[1:]:
+                acc = fn(acc, x)
+            if mean:
+                acc = acc / len(xs)
+            return (np.asarray(acc).astype(xs[0].dtype, copy=False),)
+        return run
+    return build
+
+
+registry.register("Sum")(_variadic(np.add))
+registry.register("Mean")(_variadic(np.add, mean=True))
+registry.register("Max")(_variadic(np.maximum))
+registry.register("Min")(_variadic(np.minimum))
+
+
+@registry.register("Where", 9)
+def where(node: Node, opset: int):
+    """Where(cond, x, y)."""
+    return lambda c, x, y: (np.where(c, x, y),)
+
+
+@registry.register("Clip", 1, 10)
+def clip_attr(node: Node, opset: int):
+    """Clip with min/max attributes (opset < 11)."""
+    lo, hi = node.attrs.get("min", -np.inf), node.attrs.get("max", np.inf)
+    return lambda x: (np.clip(x, lo, hi).astype(x.dtype, copy=False),)
+
+
+@registry.register("Clip", 11)
+def clip(node: Node, opset: int):
+    """Clip with optional min/max inputs."""
+    def run(x, lo=None, hi=None):
+        y = x
+        if lo is not None:
+            y = np.maximum(y, lo)
+        if hi is not None:
+            y = np.minimum(y, hi)
+        return (np.asarray(y, dtype=x.dtype),)
+    return run
+
+
+def _cast_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if x.dtype.kind in "OUS":
+        if dtype == np.bool_:
+            return np.asarray([v.lower() in ("true", "1") for v in x.ravel()]).reshape(x.shape)
+        return x.astype(np.float64).astype(dtype)
+    if dtype.kind in "OUS":
+        return np.vectorize(lambda v: str(v), otypes=[object])(x)
+    return x.astype(dtype)
+
+
+@registry.register("Cast", 6)
+def cast(node: Node, opset: int):
+    """Cast to the ``to`` element type."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dtype = np.dtype(tensor_dtype_to_np_dtype(node.attrs["to"]))
+    return lambda x: (_cast_to(x, dtype),)
+
+
+@registry.register("CastLike", 15)
+def cast_like(node: Node, opset: int):
+    """Cast to the dtype of a second tensor."""
+    return lambda x, like: (_cast_to(x, like.dtype),)

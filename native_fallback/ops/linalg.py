@@ -1,0 +1,55 @@
+"""Matrix products: Gemm, MatMul, Einsum and the optimizer's FusedGemm, through numpy's BLAS."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+from .activation import activation
+
+
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, attrs: dict) -> np.ndarray:
+    """alpha * A' B' + beta * C into one preallocated output."""
+    a = a.T if attrs.get("transA", 0) else a
+    b = b.T if attrs.get("transB", 0) else b
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    np.matmul(a, b, out=out)
+    if alpha != 1.0:
+        out *= out.dtype.type(alpha)
+    if c is not None and beta != 0.0:
+        out += c if beta == 1.0 else c * c.dtype.type(beta)
+    return out
+
+
+@registry.register("Gemm", 1)
+def gemm_kernel(node: Node, opset: int):
+    """ONNX Gemm (C optional from opset 11)."""
+    return lambda a, b, c=None: (gemm(a, b, c, node.attrs),)
+
+
+@registry.register("FusedGemm", 1, domain=registry.FACADE_DOMAIN)
+def fused_gemm_kernel(node: Node, opset: int):
+    """Gemm followed by an activation, produced by the optimizer's fusion pass."""
+    act = activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+    return lambda a, b, c=None: (act(gemm(a, b, c, node.attrs)),)
+
+
+@registry.register("MatMul", 1)
+def matmul_kernel(node: Node, opset: int):
+    """ONNX MatMul (numpy semantics, including 1-D promotion)."""
+    return lambda a, b: (np.matmul(a, b),)
+
+
+@registry.register("Einsum", 12)
+def einsum_kernel(node: Node, opset: int):
+    """Einsum, with numpy choosing the contraction order."""
+    eq = node.attrs["equation"].replace(" ", "")
+    return lambda *xs: (np.asarray(np.einsum(eq, *xs, optimize=True)).astype(xs[0].dtype, copy=False),)
+
+
+@registry.register("Det", 11)
+def det_kernel(node: Node, opset: int):
+    """Determinant of the trailing square matrices."""
+    return lambda x: (np.linalg.det(x).astype(x.dtype),)

@@ -1,0 +1,121 @@
+"""Normalization: BatchNormalization (inference), Instance/Layer/Group/RMS norms, LRN, Lp, MVN."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+
+
+def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    return v.reshape(1, -1, *([1] * (ndim - 2)))
+
+
+@registry.register("BatchNormalization", 1)
+def batch_norm(node: Node, opset: int):
+    """Inference BatchNormalization with the stored statistics (every opset)."""
+    eps = node.attrs.get("epsilon", 1e-5)
+
+    def run(x, scale, bias, mean, var):
+        k = scale / np.sqrt(var + var.dtype.type(eps))
+        y = x * _channel(k, x.ndim).astype(x.dtype) + _channel(bias - mean * k, x.ndim).astype(x.dtype)
+        return (y, mean, var)[: max(1, sum(1 for o in node.outputs if o))]
+    return run
+
+
+def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    mean = x.mean(axis=axes, keepdims=True)
+    d = x - mean
+    var = (d * d).mean(axis=axes, keepdims=True)
+    return d / np.sqrt(var + eps)
+
+
+@registry.register("InstanceNormalization", 1)
+def instance_norm(node: Node, opset: int):
+    """Per-sample, per-channel normalization."""
+    eps = node.attrs.get("epsilon", 1e-5)
+    return lambda x, s, b: ((_normalize(x, tuple(range(2, x.ndim)), eps) * _channel(s, x.ndim)
+                             + _channel(b, x.ndim)).astype(x.dtype),)
+
+
+@registry.register("LayerNormalization", 17)
+def layer_norm(node: Node, opset: int):
+    """LayerNormalization with optional Mean and InvStdDev outputs."""
+    axis, eps = node.attrs.get("axis", -1), node.attrs.get("epsilon", 1e-5)
+
+    def run(x, scale, bias=None):
+        ax = axis % x.ndim
+        axes = tuple(range(ax, x.ndim))
+        xf = x.astype(np.float64) if x.dtype == np.float16 else x
+        mean = xf.mean(axis=axes, keepdims=True)
+        var = ((xf - mean) ** 2).mean(axis=axes, keepdims=True)
+        inv = 1.0 / np.sqrt(var + eps)
+        y = (xf - mean) * inv * scale
+        if bias is not None:
+            y = y + bias
+        return (y.astype(x.dtype), mean.astype(x.dtype), inv.astype(x.dtype))[: len(node.outputs)]
+    return run
+
+
+@registry.register("RMSNormalization", 23)
+def rms_norm(node: Node, opset: int):
+    """RMSNormalization over axes from ``axis`` to the end."""
+    axis, eps = node.attrs.get("axis", -1), node.attrs.get("epsilon", 1e-5)
+
+    def run(x, scale):
+        axes = tuple(range(axis % x.ndim, x.ndim))
+        rms = np.sqrt((x.astype(np.float64) ** 2).mean(axis=axes, keepdims=True) + eps)
+        return ((x / rms * scale).astype(x.dtype),)
+    return run
+
+
+@registry.register("GroupNormalization", 18)
+def group_norm(node: Node, opset: int):
+    """GroupNormalization; opset 18 scales per group, 21+ per channel."""
+    eps, groups = node.attrs.get("epsilon", 1e-5), node.attrs["num_groups"]
+
+    def run(x, scale, bias):
+        n, c = x.shape[:2]
+        xg = x.reshape(n, groups, -1)
+        y = _normalize(xg, (2,), eps).reshape(x.shape)
+        if scale.shape[0] == groups and groups != c:
+            scale, bias = np.repeat(scale, c // groups), np.repeat(bias, c // groups)
+        return ((y * _channel(scale, x.ndim) + _channel(bias, x.ndim)).astype(x.dtype),)
+    return run
+
+
+@registry.register("LRN", 1)
+def lrn(node: Node, opset: int):
+    """Local response normalization across channels (a windowed channel sum, batch-wise)."""
+    alpha, beta = node.attrs.get("alpha", 1e-4), node.attrs.get("beta", 0.75)
+    bias, size = node.attrs.get("bias", 1.0), node.attrs["size"]
+
+    def run(x):
+        sq = np.pad(x * x, [(0, 0), ((size - 1) // 2, size // 2)] + [(0, 0)] * (x.ndim - 2))
+        acc = sum(sq[:, i: i + x.shape[1]] for i in range(size))
+        return ((x / (bias + alpha / size * acc) ** beta).astype(x.dtype),)
+    return run
+
+
+@registry.register("LpNormalization", 1)
+def lp_norm(node: Node, opset: int):
+    """Divide by the L1 or L2 norm along ``axis``."""
+    axis, p = node.attrs.get("axis", -1), node.attrs.get("p", 2)
+
+    def run(x):
+        norm = np.abs(x).sum(axis=axis, keepdims=True) if p == 1 else np.sqrt((x * x).sum(axis=axis, keepdims=True))
+        return ((x / norm).astype(x.dtype),)
+    return run
+
+
+@registry.register("MeanVarianceNormalization", 9)
+def mvn(node: Node, opset: int):
+    """(x - mean) / std over ``axes`` (default N, H, W); epsilon as onnx does it."""
+    axes = tuple(node.attrs.get("axes", [0, 2, 3]))
+
+    def run(x):
+        mean = x.mean(axis=axes, keepdims=True)
+        std = np.sqrt((x * x).mean(axis=axes, keepdims=True) - mean * mean)
+        return (((x - mean) / (std + 1e-9)).astype(x.dtype),)
+    return run

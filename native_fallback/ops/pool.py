@@ -1,0 +1,173 @@
+"""Pooling over strided views: Max/Average/Lp pooling and their global forms.
+
+Windows are reduced with one vectorized numpy pass per kernel tap (kh*kw passes
+over the output) instead of materializing a kernel-sized copy of the input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+from ._util import bad_attr
+from .conv import ConvGeometry, conv_geometry, pad_spatial
+
+
+def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
+    """Pooling geometry with ceil_mode: extra end padding that windows may start in."""
+    g = conv_geometry(node, shape, kernel)
+    if not node.attrs.get("ceil_mode", 0):
+        return g
+    out, end = [], []
+    for size, b, e, k, d, s in zip(shape, g.pads_begin, g.pads_end, kernel, g.dilations, g.strides, strict=True):
+        o = -(-(size + b + e - ((k - 1) * d + 1)) // s) + 1
+        if (o - 1) * s >= size + b:  # the last window must start inside the input or left padding
+            o -= 1
+        out.append(o)
+        end.append(max(e, (o - 1) * s + (k - 1) * d + 1 - size - b))
+    return ConvGeometry(g.strides, g.dilations, g.pads_begin, tuple(end), tuple(out))
+
+
+def _taps(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry):
+    """Yield, per kernel tap, the strided view of the inputs it sees for every output."""
+    for tap in np.ndindex(*kernel):
+        yield xp[(slice(None), slice(None), *(
+            slice(t * d, t * d + s * (o - 1) + 1, s)
+            for t, d, s, o in zip(tap, g.dilations, g.strides, g.out_shape, strict=True)))]
+
+
+def max_pool(x: np.ndarray, node: Node) -> np.ndarray:
+    """MaxPool values (indices are produced separately, only when asked)."""
+    kernel = tuple(node.attrs["kernel_shape"])
+    g = _ceil_geometry(node, x.shape[2:], kernel)
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = pad_spatial(x, g, low)
+    out = None
+    for v in _taps(xp, kernel, g):
+        out = v.copy() if out is None else np.maximum(out, v, out=out)
+    return out
+
+
+def max_pool_indices(x: np.ndarray, node: Node, out: np.ndarray) -> np.ndarray:
+    """Flat NCHW indices of each max (row-major, or column-major with storage_order=1)."""
+    kernel = tuple(node.attrs["kernel_shape"])
+    g = _ceil_geometry(node, x.shape[2:], kernel)
+    nd = len(kernel)
+    sp = x.shape[2:]
+    best = np.full(out.shape, -1, dtype=np.int64)
+    found = np.zeros(out.shape, dtype=bool)
+    coords = np.meshgrid(*[np.arange(o) for o in g.out_shape], indexing="ij")
+    for tap in np.ndindex(*kernel):
+        pos = [c * s + t * d - b for c, s, t, d, b in zip(coords, g.strides, tap, g.dilations, g.pads_begin, strict=True)]
+        inside = np.logical_and.reduce([(p >= 0) & (p < n) for p, n in zip(pos, sp, strict=True)])
+        clipped = [np.clip(p, 0, n - 1) for p, n in zip(pos, sp, strict=True)]
+        vals = x[(slice(None), slice(None), *clipped)]
+        hit = inside & (vals == out) & ~found
+        if node.attrs.get("storage_order", 0) and nd == 2:
+            flat = clipped[0] + clipped[1] * sp[0]
+        else:
+            flat = np.ravel_multi_index(clipped, sp)
+        best = np.where(hit, flat, best)
+        found |= hit
+    n, c = x.shape[:2]
+    base = (np.arange(n * c).reshape(n, c) * int(np.prod(sp))).reshape(n, c, *([1] * nd))
+    return best + base
+
+
+@registry.register("MaxPool", 1)
+def max_pool_kernel(node: Node, opset: int):
+    """MaxPool with optional Indices output."""
+    want_indices = len(node.outputs) > 1 and node.outputs[1]
+
+    def run(x):
+        y = max_pool(x, node)
+        return (y, max_pool_indices(x, node, y)) if want_indices else (y,)
+    return run
+
+
+def avg_pool(x: np.ndarray, node: Node) -> np.ndarray:
+    """AveragePool; padding counted only with count_include_pad=1."""
+    kernel = tuple(node.attrs["kernel_shape"])
+    g = _ceil_geometry(node, x.shape[2:], kernel)
+    xp = pad_spatial(x, g)
+    acc = np.zeros((*x.shape[:2], *g.out_shape), dtype=x.dtype)
+    for v in _taps(xp, kernel, g):
+        acc += v
+    if node.attrs.get("count_include_pad", 0):
+        # Windows reaching into ceil_mode's extra padding still count only real pads.
+        plain = conv_geometry(node, x.shape[2:], kernel)
+        ones = np.pad(np.ones(x.shape[2:], dtype=x.dtype), list(zip(plain.pads_begin, plain.pads_end, strict=True)),
+                      constant_values=1)
+        extra = [(0, e - pe) for e, pe in zip(g.pads_end, plain.pads_end, strict=True)]
+        ones = np.pad(ones, extra)
+    else:
+        ones = pad_spatial(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), g)[0, 0]
+    if node.attrs.get("count_include_pad", 0) or any(g.pads_begin) or any(g.pads_end):
+        counts = np.zeros(g.out_shape, dtype=x.dtype)
+        for v in _taps(ones[None, None], kernel, g):
+            counts += v[0, 0]
+        acc /= counts
+    else:
+        acc /= x.dtype.type(np.prod(kernel))
+    return acc
+
+
+@registry.register("AveragePool", 1)
+def avg_pool_kernel(node: Node, opset: int):
+    """ONNX AveragePool."""
+    return lambda x: (avg_pool(x, node),)
+
+
+@registry.register("LpPool", 1)
+def lp_pool_kernel(node: Node, opset: int):
+    """LpPool: (sum |x|^p over the window)^(1/p), padding contributes zero."""
+    p = node.attrs.get("p", 2)
+
+    def run(x):
+        kernel = tuple(node.attrs["kernel_shape"])
+        g = _ceil_geometry(node, x.shape[2:], kernel)
+        xp = pad_spatial(np.abs(x) ** p, g)
+        acc = sum(_taps(xp, kernel, g))
+        return ((acc ** (1.0 / p)).astype(x.dtype),)
+    return run
+
+
+def _global(kind: str):
+    def build(node: Node, opset: int):
+        def run(x):
+            axes = tuple(range(2, x.ndim))
+            if kind == "GlobalAveragePool":
+                return (x.mean(axis=axes, keepdims=True, dtype=x.dtype),)
+            if kind == "GlobalMaxPool":
+                return (x.max(axis=axes, keepdims=True),)
+            p = node.attrs.get("p", 2)
+            return ((np.sum(np.abs(x) ** p, axis=axes, keepdims=True) ** (1.0 / p)).astype(x.dtype),)
+        return run
+    return build
+
+
+for _name in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
+    registry.register(_name)(_global(_name))
+
+
+@registry.register("MaxUnpool", 9)
+def max_unpool(node: Node, opset: int):
+    """MaxUnpool: scatter values to their recorded flat indices."""
+    def run(x, idx, output_shape=None):
+        if output_shape is None:
+            kernel = node.attrs["kernel_shape"]
+            nd = len(kernel)
+            strides = node.attrs.get("strides", [1] * nd)
+            pads = node.attrs.get("pads", [0] * 2 * nd)
+            sp = [(i - 1) * s + k - pads[j] - pads[nd + j]
+                  for j, (i, s, k) in enumerate(zip(x.shape[2:], strides, kernel, strict=True))]
+            shape = (*x.shape[:2], *sp)
+        else:
+            shape = tuple(int(v) for v in output_shape)
+        out = np.zeros(int(np.prod(shape)), dtype=x.dtype)
+        out[idx.ravel()] = x.ravel()
+        return (out.reshape(shape),)
+    if node.attrs.get("storage_order", 0):
+        raise bad_attr(node, "storage_order", 1, "0")
+    return run

@@ -1,0 +1,133 @@
+"""Quantized operators: (De)QuantizeLinear, DynamicQuantizeLinear, *Integer and QLinear*.
+
+Integer arithmetic runs in int32/int64 (exact), requantization in float32 with
+round-half-to-even and saturation, as the ONNX specification states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import registry
+from ..ir import Node
+from ._util import bad_attr
+from .conv import conv
+
+
+def _per_axis(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """Broadcast a per-tensor scalar or a per-axis 1-D parameter against an ``ndim`` tensor."""
+    if v.ndim == 0 or v.size == 1 or ndim == 0:
+        return v.reshape(())
+    shape = [1] * ndim
+    shape[axis % ndim] = v.size
+    return v.reshape(shape)
+
+
+def saturate(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round half to even and clamp into an integer dtype."""
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+
+
+def quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
+             dtype: np.dtype | None = None) -> np.ndarray:
+    """x / scale + zero_point, saturated into the zero point's integer type."""
+    dtype = np.dtype(zp.dtype if zp is not None else (dtype or np.uint8))
+    s = _per_axis(scale, x.ndim, axis).astype(np.float32)
+    z = 0 if zp is None else _per_axis(zp, x.ndim, axis).astype(np.float32)
+    return saturate(np.rint(x.astype(np.float32) / s) + z, dtype)
+
+
+def dequantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int) -> np.ndarray:
+    """(x - zero_point) * scale in the scale's float type."""
+    z = 0 if zp is None else _per_axis(zp, x.ndim, axis).astype(np.int32)
+    return ((x.astype(np.int32) - z) * _per_axis(scale, x.ndim, axis)).astype(scale.dtype)
+
+
+def _no_blocks(node: Node) -> None:
+    if node.attrs.get("block_size", 0):
+        raise bad_attr(node, "block_size", node.attrs["block_size"], "0 (blocked quantization is not implemented)")
+
+
+@registry.register("QuantizeLinear", 10)
+def quantize_linear(node: Node, opset: int):
+    """QuantizeLinear to int8/uint8/int16/uint16 (float8 and int4 are not numpy types)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    _no_blocks(node)
+    axis = node.attrs.get("axis", 1)
+    out = node.attrs.get("output_dtype", 0)
+    dtype = tensor_dtype_to_np_dtype(out) if out else None
+    return lambda x, s, zp=None: (quantize(x, s, zp, axis, dtype),)
+
+
+@registry.register("DequantizeLinear", 10)
+def dequantize_linear(node: Node, opset: int):
+    """DequantizeLinear from integer types."""
+    _no_blocks(node)
+    axis = node.attrs.get("axis", 1)
+    return lambda x, s, zp=None: (dequantize(x, s, zp, axis),)
+
+
+@registry.register("DynamicQuantizeLinear", 11)
+def dynamic_quantize_linear(node: Node, opset: int):
+    """uint8 quantization with scale and zero point taken from the data range (including 0)."""
+    def run(x):
+        lo, hi = min(0.0, float(x.min())), max(0.0, float(x.max()))
+        scale = np.float32((hi - lo) / 255.0) if hi > lo else np.float32(1.0)
+        zp = saturate(np.rint(np.float32(-lo) / scale), np.uint8)
+        y = saturate(np.rint(x / scale) + zp, np.uint8)
+        return (y, np.array(scale, np.float32), np.array(zp, np.uint8))
+    return run
+
+
+def _centered(x: np.ndarray, zp: np.ndarray | None, axis: int | None = None) -> np.ndarray:
+    """An integer tensor minus its zero point, in int32."""
+    if zp is None:
+        return x.astype(np.int32)
+    z = zp.astype(np.int32)
+    if axis is not None and z.size > 1:
+        z = _per_axis(z, x.ndim, axis)
+    return x.astype(np.int32) - z
+
+
+@registry.register("MatMulInteger", 10)
+def matmul_integer(node: Node, opset: int):
+    """int32 MatMul of zero-point-centred integer tensors (b's zero point per column)."""
+    def run(a, b, azp=None, bzp=None):
+        za = _centered(a, azp.reshape(-1, 1) if azp is not None and azp.size > 1 else azp)
+        return (np.matmul(za, _centered(b, bzp)).astype(np.int32),)
+    return run
+
+
+@registry.register("ConvInteger", 10)
+def conv_integer(node: Node, opset: int):
+    """int32 Conv of zero-point-centred integer tensors (computed exactly in int64)."""
+    def run(x, w, xzp=None, wzp=None):
+        xc = _centered(x, xzp).astype(np.int64)
+        wc = _centered(w, wzp, axis=0).astype(np.int64)
+        return (conv(xc, wc, None, node).astype(np.int32),)
+    return run
+
+
+@registry.register("QLinearMatMul", 10)
+def qlinear_matmul(node: Node, opset: int):
+    """Integer MatMul, then requantized to the output scale and zero point."""
+    def run(a, a_s, a_zp, b, b_s, b_zp, y_s, y_zp):
+        acc = np.matmul(_centered(a, a_zp).astype(np.int64), _centered(b, b_zp).astype(np.int64))
+        real = acc.astype(np.float64) * (a_s.astype(np.float64) * b_s.astype(np.float64).reshape(-1))
+        return (saturate(np.rint(real / np.float64(y_s)) + y_zp.astype(np.float64), y_zp.dtype),)
+    return run
+
+
+@registry.register("QLinearConv", 10)
+def qlinear_conv(node: Node, opset: int):
+    """Integer Conv with int32 bias, then requantized (per-output-channel weight scales allowed)."""
+    def run(x, x_s, x_zp, w, w_s, w_zp, y_s, y_zp, b=None):
+        acc = conv(_centered(x, x_zp).astype(np.int64), _centered(w, w_zp, axis=0).astype(np.int64), None, node)
+        if b is not None:
+            acc = acc + b.astype(np.int64).reshape(1, -1, *([1] * (acc.ndim - 2)))
+        scale = (np.float64(x_s) * w_s.astype(np.float64)).reshape(1, -1, *([1] * (acc.ndim - 2)))
+        real = acc.astype(np.float64) * scale
+        return (saturate(np.rint(real / np.float64(y_s)) + y_zp.astype(np.float64), y_zp.dtype),)
+    return run

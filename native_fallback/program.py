@@ -1,0 +1,152 @@
+"""A compiled graph: kernels bound to nodes, run over a schedule with early frees.
+
+The program holds one kernel per node, built once. ``run`` walks the schedule,
+drops each intermediate after its last use (the memory planner's liveness, so
+numpy's allocator can reuse the block at once) and wraps every kernel failure
+with the node it came from.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from facade.errors import FacadeError, InputError, UnsupportedModelError, format_message
+
+from . import planner, registry
+from .ir import Graph, Node
+
+_FLOATS = (np.float16, np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads(threads: int):
+    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once)."""
+    return _controller().limit(limits=threads, user_api="blas")
+
+
+@dataclass
+class Step:
+    """One scheduled node with its kernel and the names it frees afterwards."""
+
+    node: Node
+    kernel: Callable[..., tuple]
+    frees: tuple[str, ...]
+    scoped: bool
+
+
+def unsupported_line(node: Node, opset: int) -> str:
+    """The readable line for a node no kernel implements."""
+    return (f"{node.label()}: operator '{node.op_type}' of domain '{node.domain or 'ai.onnx'}' "
+            f"at opset {opset} has no implementation")
+
+
+def opset_for(graph: Graph, node: Node) -> int:
+    """The opset version of ``node``'s domain in this graph."""
+    domain = "" if node.domain in registry.DEFAULT_DOMAINS else node.domain
+    return graph.opsets.get(domain, 1 if domain == registry.FACADE_DOMAIN else graph.opsets.get("", 1))
+
+
+def build_kernel(graph: Graph, node: Node, float64: bool) -> tuple[Callable[..., tuple], bool]:
+    """Find and build the kernel of ``node``; ``scoped`` kernels also receive the value scope."""
+    opset = opset_for(graph, node)
+    entry = registry.lookup(node.domain, node.op_type, opset)
+    if entry is None:
+        raise UnsupportedModelError(format_message(
+            unsupported_line(node, opset), where="native",
+            expected="an operator registered in facade.native_fallback (see native_fallback.unsupported)"))
+    kernel = entry.builder(node, opset) if not getattr(entry.builder, "scoped", False) \
+        else entry.builder(node, opset, float64=float64)
+    return kernel, bool(getattr(entry.builder, "scoped", False))
+
+
+class Program:
+    """Executable form of a :class:`Graph` (see ``native_fallback.compile``)."""
+
+    def __init__(self, graph: Graph, *, float64: bool = False, threads: int | None = None) -> None:
+        self.graph = graph
+        self.float64 = float64
+        self.threads = threads
+        self.input_names = list(graph.inputs)
+        self.output_names = list(graph.outputs)
+        self._constants = {k: self._promote(v) for k, v in graph.initializers.items()}
+        keep = set(graph.outputs)
+        last_use = planner.last_uses(graph.nodes, keep)
+        self.steps = []
+        for i, node in enumerate(graph.nodes):
+            kernel, scoped = build_kernel(graph, node, float64)
+            frees = tuple(n for n, at in last_use.items() if at == i and n not in self._constants)
+            self.steps.append(Step(node, kernel, frees, scoped))
+        self._sizes: dict[str, int] | None = None
+
+    def _promote(self, value):
+        if self.float64 and isinstance(value, np.ndarray) and value.dtype in _FLOATS:
+            return value.astype(np.float64)
+        return value
+
+    def run(self, feeds: dict[str, np.ndarray], *, intermediate: bool = False,
+            scope: dict[str, object] | None = None) -> dict[str, np.ndarray]:
+        """Run the graph; ``scope`` supplies outer values to control-flow bodies."""
+        if self.threads is None or scope is not None:
+            return self._run(feeds, intermediate, scope)
+        with blas_threads(self.threads):
+            return self._run(feeds, intermediate, scope)
+
+    def _run(self, feeds, intermediate, scope):
+        env: dict[str, object] = dict(scope) if scope else {}
+        env.update(self._constants)
+        for name in self.input_names:
+            if name not in feeds:
+                raise InputError(format_message("a model input was not fed", where="native",
+                                                received=sorted(feeds), expected=self.input_names))
+            env[name] = self._promote(np.asarray(feeds[name]) if not isinstance(feeds[name], list)
+                                      else feeds[name])
+        record = self._sizes is None and scope is None
+        sizes: dict[str, int] = {}
+        kept: dict[str, object] = {}
+        for step in self.steps:
+            node = step.node
+            args = [env[n] if n else None for n in node.inputs]
+            try:
+                outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
+            except FacadeError:
+                raise
+            except Exception as e:
+                shapes = [getattr(a, "shape", None) for a in args]
+                raise UnsupportedModelError(format_message(
+                    f"the kernel failed: {type(e).__name__}: {e}", where=f"native | {node.label()}",
+                    received=f"input shapes {shapes}", expected="inputs this operator accepts")) from e
+            for name, value in zip(node.outputs, outs, strict=False):
+                if name:
+                    value = self._promote(value)
+                    env[name] = value
+                    if record and isinstance(value, np.ndarray):
+                        sizes[name] = value.nbytes
+            if intermediate:
+                kept.update((n, env[n]) for n in node.outputs if n)
+            for name in step.frees:
+                env.pop(name, None)
+        if record:
+            self._sizes = sizes
+        result = {n: env[n] for n in self.output_names}
+        if intermediate:
+            kept.update(result)
+            return kept
+        return result
+
+    def memory_report(self) -> dict:
+        """Planned peak intermediate bytes against no reuse (needs one run for shapes)."""
+        if self._sizes is None:
+            return {}
+        plan = planner.plan(self.graph.nodes, self._sizes, set(self.output_names))
+        return {"planned_peak_bytes": plan.peak_bytes, "no_reuse_bytes": plan.no_reuse_bytes,
+                "buffers": len(plan.buffer_sizes)}
