@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from facade.adapters import registry
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.conformance.gate import accuracy_gate
 from facade.devices import DeviceFacts
 from facade.errors import (
     FacadeError,
@@ -82,7 +83,8 @@ def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
     return entry
 
 
-def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy: object = None) -> Trace:
+def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy: object = None,
+         precision: str = "fp32") -> Trace:
     """Judge every target for ``model`` on ``facts`` and rank the viable ones.
 
     Raises:
@@ -105,6 +107,7 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
         return trace
     order = {name: i for i, name in enumerate(all_targets())}
     trace.entries = [_judge(name, model, facts) for name in order]
+    accuracy_gate(trace, model, facts, precision)  # conformance verdicts of this model on this device
     ranked = sorted((e for e in trace.entries if e.status == CANDIDATE),
                     key=lambda e: (e.hardware, order[e.target]))
     for rank, e in enumerate(ranked):

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "facade.cli.info",
     "facade.cli.run",
     "facade.cli.demo",
+    "facade.cli.conformance",
 ]
 
 
