@@ -7,8 +7,8 @@ pyopencl and the rest on numpy, after a child-process probe of the OpenCL driver
 from __future__ import annotations
 
 import numpy as np
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
 
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
 from facade.devices import DeviceFacts
 from facade.model import Model
 

@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, stdout_to_stderr
 
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, stdout_to_stderr
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import UnsupportedModelError, format_message
 from facade.inputs import seeded_feeds

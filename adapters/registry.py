@@ -17,7 +17,6 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from facade.adapters.base import Adapter
-
 from facade.errors import FacadeError, format_message
 from facade.targets import CATALOGUE, TargetInfo, register_target
 

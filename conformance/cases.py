@@ -134,8 +134,8 @@ def light_cases(seed: int = 0) -> list[Case]:
 def _node_case(tc) -> Materialized:
     inputs, outputs = onnx_specs(tc.model)
     given, wanted = tc.data_sets[0]
-    return Materialized(tc.model, {s.name: np.asarray(v) for s, v in zip(inputs, given)},
-                        {s.name: np.asarray(v) for s, v in zip(outputs, wanted)})
+    return Materialized(tc.model, {s.name: np.asarray(v) for s, v in zip(inputs, given, strict=True)},
+                        {s.name: np.asarray(v) for s, v in zip(outputs, wanted, strict=True)})
 
 
 def node_cases(skipped: dict[str, str] | None = None) -> list[Case]:

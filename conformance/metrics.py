@@ -90,4 +90,4 @@ def topk_agreement(actual: np.ndarray, expected: np.ndarray, k: int = 5) -> floa
     k = min(k, e.shape[1])
     top_a = np.argsort(-a, axis=1, kind="stable")[:, :k]
     top_e = np.argsort(-e, axis=1, kind="stable")[:, :k]
-    return float(np.mean([len(set(ra) & set(re)) / k for ra, re in zip(top_a, top_e)]))
+    return float(np.mean([len(set(ra) & set(re)) / k for ra, re in zip(top_a, top_e, strict=True)]))

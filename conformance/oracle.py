@@ -86,7 +86,7 @@ def reference_outputs(proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -
         values = ReferenceEvaluator(_float64_model(proto), new_ops=list(FIXED_OPS)).run(names, _as_float64(feeds))
     except Exception:  # ops with float32-only attributes or Cast chains reject doubles: run as declared
         values = ReferenceEvaluator(proto, new_ops=list(FIXED_OPS)).run(names, dict(feeds))
-    return dict(zip(names, (np.asarray(v) for v in values)))
+    return dict(zip(names, (np.asarray(v) for v in values), strict=True))
 
 
 def native_outputs(proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

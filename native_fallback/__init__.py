@@ -15,13 +15,10 @@ import onnx
 
 from facade.errors import UnsupportedModelError, format_message
 
-from . import (
-    ir,
-    ops,  # noqa: F401  (registers every kernel)
-    registry,
-)
-from .probe import opencl_available
+from . import ops  # noqa: F401  (registers every kernel)
+from . import ir, registry
 from .program import Program, opset_for, unsupported_line
+from .probe import opencl_available
 
 __all__ = ["Program", "compile", "opencl_available", "unsupported"]
 
