@@ -112,6 +112,7 @@ def materialize_weights(proto: onnx.ModelProto, seed: int) -> onnx.ModelProto:
         weights.append(numpy_helper.from_array(arr.astype(np.float32), node.output[0]))
     model = onnx.ModelProto()
     model.CopyFrom(proto)
+    model.ir_version = max(model.ir_version, 4)  # IR 3 wants every initializer listed as a graph input
     del model.graph.node[:]
     model.graph.node.extend(keep)
     used = {name for n in keep for name in n.input}

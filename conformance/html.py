@@ -74,7 +74,7 @@ def _chart(report: Report, live: list[ColumnKey]) -> str:
     """Worst scaled error of each case per column, log10 from 1e-12 to 1e0, with the tolerance lines."""
     if not live:
         return ""
-    width, height, left, top, bottom = max(400, 90 * len(live) + 80), 320, 60, 10, 60
+    width, height, left, top, bottom = max(400, 160 * len(live) + 80), 320, 60, 10, 60
     lo, hi = -12.0, 0.0
 
     def y(value: float) -> float:

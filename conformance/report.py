@@ -66,7 +66,7 @@ def new_run(fingerprint: str | None, seed: int, tolerances: Tolerances) -> dict:
     return {
         "device": {"fingerprint": override or facts.fingerprint,
                    "fingerprint_source": "override" if override else "detected",
-                   "detected_fingerprint": facts.fingerprint, "facts": facts.to_dict()},
+                   "detected_fingerprint": facts.fingerprint, "facts": json.loads(json.dumps(facts.to_dict()))},
         "packages": {"python": platform.python_version(), **{p: _version(p) for p in _PACKAGES}},
         "engines": engine_versions(),
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
