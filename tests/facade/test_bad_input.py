@@ -1,0 +1,131 @@
+"""Every bad input named in the walking-skeleton issue raises a FacadeError subclass saying what and where."""
+
+import numpy as np
+import pytest
+
+import facade
+from tests import models
+
+
+@pytest.fixture(scope="module")
+def sess():
+    with facade.Session(models.conv_relu(), target="onnxruntime:cpu") as s:
+        yield s
+
+
+GOOD = np.zeros((1, 3, 8, 8), np.float32)
+
+
+def test_wrong_input_name_suggests_the_right_one(sess):
+    with pytest.raises(facade.InputError, match=r"Unknown input name 'xx'.*Did you mean 'x'"):
+        sess.run({"xx": GOOD})
+
+
+def test_missing_input(sess):
+    with pytest.raises(facade.InputError, match=r"Missing input 'a'.*Expected.*a: float32"):
+        facade.Session(models.two_outputs(), target="onnxruntime:cpu").run({"b": np.ones((1, 3), np.float32)})
+
+
+def test_extra_input(sess):
+    with pytest.raises(facade.InputError, match="Unknown input name 'extra'"):
+        sess.run({"x": GOOD, "extra": GOOD})
+
+
+def test_unsafe_dtype_is_refused_with_a_hint(sess):
+    with pytest.raises(facade.InputError, match=r"Received: float64. Expected: float32.*astype"):
+        sess.run({"x": GOOD.astype(np.float64)})
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.uint8, np.int8])
+def test_safe_casts_are_accepted(sess, dtype):
+    assert sess.run({"x": GOOD.astype(dtype)})["y"].dtype == np.float32
+
+
+def test_int_input_casts():
+    s = facade.Session(models.int_input(), target="onnxruntime:cpu")
+    assert s.run({"i": np.array([1, 2, 3], np.int8)})["o"].tolist() == [1, 2, 3]
+    assert s.run({"i": [4, 5, 6]})["o"].dtype == np.int32  # lists take the input's dtype
+    with pytest.raises(facade.InputError, match="int64"):
+        s.run({"i": np.array([1, 2, 3], np.int64)})
+
+
+def test_shape_contradicting_static_dims(sess):
+    with pytest.raises(facade.InputError, match=r"static dimension \(axis 1\).*Received: shape \[1, 4, 8, 8\]"):
+        sess.run({"x": np.zeros((1, 4, 8, 8), np.float32)})
+
+
+def test_wrong_rank(sess):
+    with pytest.raises(facade.InputError, match="rank"):
+        sess.run({"x": np.zeros((3, 8, 8), np.float32)})
+
+
+def test_symbolic_dim_must_agree_across_inputs():
+    s = facade.Session(models.symbolic_pair(), target="onnxruntime:cpu")
+    assert s.run({"p": np.ones((5, 4), np.float32), "q": np.ones((5, 4), np.float32)})["r"].shape == (5, 4)
+    with pytest.raises(facade.InputError, match="Symbolic dimension 'n' has two sizes"):
+        s.run({"p": np.ones((5, 4), np.float32), "q": np.ones((2, 4), np.float32)})
+
+
+def test_non_contiguous_arrays_are_accepted(sess):
+    big = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    view = big[:, :, ::2, ::2]
+    assert not view.flags.c_contiguous
+    np.testing.assert_array_equal(sess.run({"x": view})["y"], sess.run({"x": view.copy()})["y"])
+
+
+def test_feeds_must_be_a_mapping(sess):
+    with pytest.raises(facade.InputError, match="mapping"):
+        sess.run([GOOD])
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(facade.ModelError, match="not found"):
+        facade.Session(tmp_path / "nope.onnx")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(facade.ModelError, match="empty"):
+        facade.Session(tmp_path / "empty.onnx")
+
+
+def test_truncated_file(tmp_path):
+    data = models.conv_relu().SerializeToString()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(facade.ModelError, match="cut.onnx"):
+        facade.Session(tmp_path / "cut.onnx")
+
+
+def test_not_onnx(tmp_path):
+    (tmp_path / "text.onnx").write_text("this is not a model\n" * 10)
+    with pytest.raises(facade.ModelError, match="not a valid ONNX"):
+        facade.Session(tmp_path / "text.onnx")
+
+
+def test_bad_model_argument_type():
+    with pytest.raises(facade.ModelError, match="Received: int"):
+        facade.Session(42)
+
+
+def test_unknown_target_suggests_the_closest():
+    with pytest.raises(facade.UnknownTargetError, match=r"Did you mean 'onnxruntime:cpu'"):
+        facade.Session(models.conv_relu(), target="onnxruntim:cpu")
+
+
+def test_forced_unavailable_target_says_why():
+    with pytest.raises(facade.TargetUnavailableError, match="onnxruntime:coreml.*macOS"):
+        facade.Session(models.conv_relu(), target="onnxruntime:coreml")
+
+
+def test_bad_session_arguments():
+    with pytest.raises(facade.InputError, match="precision"):
+        facade.Session(models.conv_relu(), precision="fp8")
+    with pytest.raises(facade.InputError, match="threads"):
+        facade.Session(models.conv_relu(), threads=0)
+
+
+def test_every_error_is_a_facade_error_and_internal_errors_are_not():
+    for cls in (facade.InputError, facade.ModelError, facade.UnknownTargetError, facade.TargetUnavailableError,
+                facade.NoTargetError, facade.PolicyError, facade.ConversionError, facade.SessionStateError):
+        assert issubclass(cls, facade.FacadeError)
+    assert not issubclass(facade.FacadeInternalError, facade.FacadeError)
