@@ -15,10 +15,13 @@ import onnx
 
 from facade.errors import UnsupportedModelError, format_message
 
-from . import ops  # noqa: F401  (registers every kernel)
-from . import ir, registry
-from .program import Program, opset_for, unsupported_line
+from . import (
+    ir,
+    ops,  # noqa: F401  (registers every kernel)
+    registry,
+)
 from .probe import opencl_available
+from .program import Program, opset_for, unsupported_line
 
 __all__ = ["Program", "compile", "opencl_available", "unsupported"]
 

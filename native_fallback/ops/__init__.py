@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (imported for their registrations)
     activation,
+    bridge,
     control,
     conv,
     elementwise,
@@ -14,4 +15,3 @@ from . import (  # noqa: F401  (imported for their registrations)
     rnn,
     tensor,
 )
-from . import bridge  # noqa: F401  (last: only fills what no native kernel covers)
