@@ -173,7 +173,7 @@ class Runner:
         if reply["status"] != "ok":
             verdict = UNAVAILABLE if reply["status"] == "unavailable" else ERROR
             return CaseResult(case.id, col.target, col.precision, verdict, error=reply.get("error"), **timing)
-        with np.load(out) as data:
+        with np.load(out, allow_pickle=True) as data:  # string outputs are object arrays; we wrote the file
             actual = {n: data[f"o{k}"] for k, n in enumerate(reply["outputs"])}
         return judge(case.id, col.target, col.precision, actual, expected,
                      lambda cls: self.tolerances.bound(case.model, col.target, cls), **timing)
