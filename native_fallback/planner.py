@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .inplace import IN_PLACE_KERNELS
 from .ir import Graph, Node, free_names
 
-#: Operators whose output may overwrite an input that dies at the same step.
-IN_PLACE_OPS = frozenset({
-    "Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Neg", "Exp",
-    "BatchNormalization", "HardSwish", "HardSigmoid", "Identity", "Dropout", "Sqrt", "Abs",
-})
+#: Operators whose output may overwrite an input that dies at the same step (see inplace.py).
+IN_PLACE_OPS = frozenset(IN_PLACE_KERNELS)
 
 
 def node_reads(node: Node) -> list[str]:
@@ -71,6 +69,13 @@ def lifetimes(nodes: list[Node], sizes: dict[str, int], keep: set[str]) -> dict[
     return {n: (b, end if n in keep else max(b, dies.get(n, b))) for n, b in born.items()}
 
 
+def _disjoint(a: tuple[int, int], b: tuple[int, int], in_place: bool) -> bool:
+    """Lifetimes that never overlap; an in-place output may start the step its input ends."""
+    if in_place and b[1] == a[0]:
+        return True
+    return a[1] < b[0] or b[1] < a[0]
+
+
 def plan(nodes: list[Node], sizes: dict[str, int], keep: set[str]) -> Plan:
     """Assign every intermediate to a shared buffer, largest first."""
     life = lifetimes(nodes, sizes, keep)
@@ -78,17 +83,10 @@ def plan(nodes: list[Node], sizes: dict[str, int], keep: set[str]) -> Plan:
     result = Plan(no_reuse_bytes=sum(sizes[n] for n in life))
     holders: list[list[str]] = []
     for name in sorted(life, key=lambda n: (-sizes[n], life[n])):
-        start, stop = life[name]
-        in_place = producer[name].op_type in IN_PLACE_OPS
-
-        def fits(other: str, start=start, stop=stop, in_place=in_place) -> bool:
-            o_start, o_stop = life[other]
-            if in_place and o_stop == start and other in producer[name].inputs:
-                return True
-            return stop < o_start or o_stop < start
-
+        node = producer[name]
+        reusable = set(node.inputs) if node.op_type in IN_PLACE_OPS else set()
         for index, members in enumerate(holders):
-            if all(fits(o) for o in members):
+            if all(_disjoint(life[name], life[o], o in reusable) for o in members):
                 members.append(name)
                 result.assignment[name] = index
                 break

@@ -17,6 +17,7 @@ import numpy as np
 from facade.errors import FacadeError, InputError, UnsupportedModelError, format_message
 
 from . import planner, registry
+from .inplace import FRESH_OUTPUT_OPS, IN_PLACE_KERNELS
 from .ir import Graph, Node
 
 _FLOATS = (np.float16, np.float32)
@@ -42,6 +43,8 @@ class Step:
     kernel: Callable[..., tuple]
     frees: tuple[str, ...]
     scoped: bool
+    in_place: Callable[[list, int], tuple | None] | None = None
+    targets: tuple[int, ...] = ()
 
 
 def unsupported_line(node: Node, opset: int) -> str:
@@ -81,11 +84,15 @@ class Program:
         self._constants = {k: self._promote(v) for k, v in graph.initializers.items()}
         keep = set(graph.outputs)
         last_use = planner.last_uses(graph.nodes, keep)
+        producer = {o: node.op_type for node in graph.nodes for o in node.outputs}
         self.steps = []
         for i, node in enumerate(graph.nodes):
             kernel, scoped = build_kernel(graph, node, float64)
             frees = tuple(n for n, at in last_use.items() if at == i and n not in self._constants)
-            self.steps.append(Step(node, kernel, frees, scoped))
+            targets = tuple(k for k, n in enumerate(node.inputs)
+                            if n in frees and producer.get(n) in FRESH_OUTPUT_OPS and node.inputs.count(n) == 1)
+            fast = IN_PLACE_KERNELS.get(node.op_type) if node.domain in registry.DEFAULT_DOMAINS else None
+            self.steps.append(Step(node, kernel, frees, scoped, fast if targets else None, targets))
         self._sizes: dict[str, int] | None = None
 
     def _promote(self, value):
@@ -113,11 +120,11 @@ class Program:
         record = self._sizes is None and scope is None
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
             try:
-                outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
+                outs = self._execute(index, step, args, env)
             except FacadeError:
                 raise
             except Exception as e:
@@ -129,19 +136,30 @@ class Program:
                 if name:
                     value = self._promote(value)
                     env[name] = value
-                    if record and isinstance(value, np.ndarray):
-                        sizes[name] = value.nbytes
+                    if record and hasattr(value, "nbytes"):
+                        sizes[name] = int(value.nbytes)
             if intermediate:
-                kept.update((n, env[n]) for n in node.outputs if n)
+                kept.update((n, self._host(env[n])) for n in node.outputs if n)
             for name in step.frees:
                 env.pop(name, None)
         if record:
             self._sizes = sizes
-        result = {n: env[n] for n in self.output_names}
+        result = {n: self._host(env[n]) for n in self.output_names}
         if intermediate:
             kept.update(result)
             return kept
         return result
+
+    def _execute(self, index: int, step: Step, args: list, env: dict) -> tuple:
+        """Run one step's kernel (in place when the step allows it)."""
+        outs = step.in_place(args, step.targets[0]) if step.in_place else None
+        if outs is None:
+            outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
+        return outs
+
+    def _host(self, value: object) -> object:
+        """A value as the caller sees it (device programs copy back here)."""
+        return value
 
     def memory_report(self) -> dict:
         """Planned peak intermediate bytes against no reuse (needs one run for shapes)."""

@@ -39,7 +39,7 @@ def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
         "Tanh": np.tanh,
         "LeakyRelu": lambda x: np.where(x >= 0, x, x * x.dtype.type(0.01 if a is None else a)),
         "Elu": lambda x: np.where(x >= 0, x, (1.0 if a is None else a) * np.expm1(x)).astype(x.dtype),
-        "Selu": lambda x: (np.float64(1.0507009873554804934193349852946 if b is None else b)
+        "Selu": lambda x: (np.float64(attrs.get("gamma", 1.0507009873554804934193349852946))
                            * np.where(x > 0, x, (1.6732632423543772848170429916717 if a is None else a)
                                       * np.expm1(x))).astype(x.dtype),
         "Celu": lambda x: (np.maximum(x, 0) + np.minimum(0, (1.0 if a is None else a)
@@ -55,6 +55,31 @@ def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
         "Clip": lambda x: np.clip(x, attrs.get("min", -np.inf), attrs.get("max", np.inf)).astype(x.dtype),
     }
     return table[name]
+
+
+def in_place_activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Activation ``name`` applied over a freshly computed array, reusing its memory.
+
+    Used by fused kernels, whose GEMM output nobody else holds.
+    """
+    if name == "Relu":
+        return lambda y: np.maximum(y, y.dtype.type(0), out=y)
+    if name == "Clip":
+        lo, hi = attrs.get("min"), attrs.get("max")
+
+        def clip(y):
+            if lo is not None:
+                np.maximum(y, y.dtype.type(lo), out=y)
+            if hi is not None:
+                np.minimum(y, y.dtype.type(hi), out=y)
+            return y
+        return clip
+    fn = activation(name, attrs)
+
+    def generic(y):
+        y[...] = fn(y)
+        return y
+    return generic
 
 
 def _simple(name: str):

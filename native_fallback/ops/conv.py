@@ -17,10 +17,13 @@ from numpy.lib.stride_tricks import as_strided
 from .. import registry
 from ..ir import Node
 from ._util import bad_attr
-from .activation import activation
+from .activation import in_place_activation
+from .winograd import transform_weights, winograd_conv
 
 #: im2col column matrices above this many bytes are built block by block.
 IM2COL_BLOCK_BYTES = 8 << 20
+#: Winograd only when both channel counts reach this (its transforms cost more than they save below).
+WINOGRAD_MIN_CHANNELS = 16
 
 
 @dataclass
@@ -84,34 +87,50 @@ def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndar
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def _pointwise(x: np.ndarray, w2: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
-    """1x1 convolution as one GEMM per image (subsampled first when strided)."""
+def _pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
+    """1x1 convolution as one (batched over groups) GEMM per image, subsampled first when strided."""
     if any(s != 1 for s in g.strides):
         x = x[(slice(None), slice(None), *(slice(None, None, s) for s in g.strides))]
     n, c = x.shape[:2]
-    xs = x.reshape(n, c, -1)
+    m = w.shape[0]
+    xs = x.reshape(n, group, c // group, -1)
+    w3 = w.reshape(group, m // group, c // group)
     for i in range(n):
-        np.matmul(w2, xs[i], out=out[i])
+        np.matmul(w3, xs[i], out=out[i].reshape(group, m // group, -1))
 
 
 def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
-    """Depthwise 2-D convolution as kh*kw shifted multiply-adds over strided views."""
+    """Depthwise 2-D convolution as kh*kw multiply-adds over long contiguous runs.
+
+    The padded input is split into stride phases (one copy), each flattened per
+    channel; a kernel tap is then a plain offset into the flat phase, so every
+    multiply-add runs over a whole output plane (rows of the "wide" output carry
+    a few junk columns, cropped at the end) instead of one short row at a time.
+    """
     kh, kw = w.shape[2:]
     (sh, sw), (dh, dw) = g.strides, g.dilations
     oh, ow = g.out_shape
-    o = out.reshape(out.shape[0], out.shape[1], oh, ow)
-    tmp = np.empty_like(o)
-    first = True
-    for i in range(kh):
-        for j in range(kw):
-            xs = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
-            wk = w[None, :, 0, i, j, None, None]
-            if first:
-                np.multiply(xs, wk, out=o)
-                first = False
-            else:
-                np.multiply(xs, wk, out=tmp)
-                o += tmp
+    n, c, hp, wp = xp.shape
+    hp2, wp2 = -(-hp // sh) * sh, -(-wp // sw) * sw
+    if (hp2, wp2) != (hp, wp):
+        xp = np.pad(xp, [(0, 0), (0, 0), (0, hp2 - hp), (0, wp2 - wp)])
+    hr, wc = hp2 // sh, wp2 // sw
+    phases = {(pr, pc): np.ascontiguousarray(xp[:, :, pr::sh, pc::sw]).reshape(n, c, hr * wc)
+              for pr in range(sh) for pc in range(sw)}
+    length = (oh - 1) * wc + ow
+    acc = np.empty((n, c, oh * wc), dtype=out.dtype)
+    tmp = np.empty((n, c, length), dtype=out.dtype)
+    wk = w[:, 0].reshape(c, kh * kw)
+    for tap in range(kh * kw):
+        i, j = divmod(tap, kw)
+        (ro, pr), (co, pc) = divmod(i * dh, sh), divmod(j * dw, sw)
+        off = ro * wc + co
+        src = phases[pr, pc][:, :, off: off + length]
+        dst = acc[:, :, :length] if tap == 0 else tmp
+        np.multiply(src, wk[None, :, tap, None], out=dst)
+        if tap:
+            acc[:, :, :length] += tmp
+    out.reshape(n, c, oh, ow)[...] = acc.reshape(n, c, oh, wc)[:, :, :, :ow]
 
 
 def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
@@ -141,42 +160,70 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out
                     o[i, gi, :, r0:r1, :] = (w3[gi] @ cols).reshape(mg, r1 - r0, inner)
 
 
+def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> bool:
+    """Winograd pays for 3x3, stride 1, undilated, ungrouped convolutions with enough channels."""
+    return (w.shape[2:] == (3, 3) and group == 1 and g.strides == (1, 1) and g.dilations == (1, 1)
+            and w.shape[0] >= WINOGRAD_MIN_CHANNELS and w.shape[1] >= WINOGRAD_MIN_CHANNELS
+            and x.dtype.kind == "f")
+
+
+class WeightCache:
+    """Per-kernel cache of a weight-derived array (Winograd's U), keyed by the weight object."""
+
+    def __init__(self) -> None:
+        self._key: np.ndarray | None = None
+        self._value: np.ndarray | None = None
+
+    def get(self, w: np.ndarray) -> np.ndarray:
+        """U for ``w``, recomputed only when a different weight array arrives."""
+        if self._key is not w:
+            self._key, self._value = w, transform_weights(w)
+        return self._value
+
+
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
-         act: Callable | None = None) -> np.ndarray:
-    """Conv forward for any spatial rank, returning N,M,*out."""
+         act: Callable | None = None, cache: WeightCache | None = None) -> np.ndarray:
+    """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32)."""
+    if x.dtype == np.float16:
+        y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
+                 node, act)
+        return y.astype(np.float16)
     group = node.attrs.get("group", 1)
     kernel = tuple(w.shape[2:])
     g = conv_geometry(node, x.shape[2:], kernel)
     n, m = x.shape[0], w.shape[0]
     if x.shape[1] != w.shape[1] * group:
-        raise ValueError(f"input channels {x.shape[1]} != weight channels {w.shape[1]} x group {group}")
+        raise ValueError(f"input shape {x.shape} has {x.shape[1]} channels; weight shape {w.shape} "
+                         f"with group {group} needs {w.shape[1] * group}")
     out = np.empty((n, m, int(np.prod(g.out_shape, dtype=np.int64))), dtype=np.result_type(x, w))
     pointwise = all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end)
-    if pointwise and group == 1:
-        _pointwise(x, w.reshape(m, -1), g, out)
+    if pointwise:
+        _pointwise(x, w, group, g, out)
     elif group == x.shape[1] == m and len(kernel) == 2 and w.shape[1] == 1:
         _depthwise(pad_spatial(x, g), w, g, out)
+    elif cache is not None and _winograd_ok(x, w, group, g):
+        winograd_conv(pad_spatial(x, g), cache.get(w), g.out_shape, out)
     else:
         _im2col_gemm(pad_spatial(x, g), w, group, g, out)
     if b is not None:
         out += b.reshape(1, m, 1)
     out = out.reshape(n, m, *g.out_shape)
-    if act is not None:
-        out = act(out, out) if act.__name__ == "_relu" else act(out)
-    return out
+    return out if act is None else act(out)
 
 
 @registry.register("Conv", 1)
 def conv_kernel(node: Node, opset: int):
     """ONNX Conv."""
-    return lambda x, w, b=None: (conv(x, w, b, node),)
+    cache = WeightCache()
+    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache),)
 
 
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
 def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation, produced by the optimizer's fusion pass."""
-    act = activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
-    return lambda x, w, b=None: (conv(x, w, b, node, act),)
+    act = in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+    cache = WeightCache()
+    return lambda x, w, b=None: (conv(x, w, b, node, act, cache),)
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node) -> np.ndarray:
@@ -197,10 +244,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
     if "output_shape" in node.attrs:
         target = tuple(node.attrs["output_shape"][-nd:])
         total = [f - t for f, t in zip(full, target, strict=True)]
-        if auto == "SAME_LOWER":
-            begin = [t - t // 2 for t in total]
-        else:
-            begin = [t // 2 for t in total]
+        begin = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
     elif auto in ("SAME_UPPER", "SAME_LOWER"):
         target = tuple(i * s for i, s in zip(in_sp, strides, strict=True))
         total = [f - t for f, t in zip(full, target, strict=True)]
@@ -219,6 +263,11 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
             dst = tuple(slice(t * d, t * d + s * (i - 1) + 1, s)
                         for t, d, s, i in zip(tap, dil, strides, in_sp, strict=True))
             canvas[(slice(None), slice(gi * mg, (gi + 1) * mg), *dst)] += cols[(slice(None), slice(None), *tap)]
+    # A requested output larger than the full result is zero-filled (negative total padding).
+    grow = [(max(0, -bg), max(0, bg + t - f)) for bg, t, f in zip(begin, target, full, strict=True)]
+    if any(g for pair in grow for g in pair):
+        canvas = np.pad(canvas, [(0, 0), (0, 0), *grow])
+        begin = [bg + g[0] for bg, g in zip(begin, grow, strict=True)]
     crop = tuple(slice(bg, bg + t) for bg, t in zip(begin, target, strict=True))
     out = canvas[(slice(None), slice(None), *crop)]
     if b is not None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
-from .activation import activation
+from .activation import in_place_activation
 
 
 def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, attrs: dict) -> np.ndarray:
@@ -32,7 +32,7 @@ def gemm_kernel(node: Node, opset: int):
 @registry.register("FusedGemm", 1, domain=registry.FACADE_DOMAIN)
 def fused_gemm_kernel(node: Node, opset: int):
     """Gemm followed by an activation, produced by the optimizer's fusion pass."""
-    act = activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+    act = in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
     return lambda a, b, c=None: (act(gemm(a, b, c, node.attrs)),)
 
 

@@ -16,8 +16,16 @@ def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
 def batch_norm(node: Node, opset: int):
     """Inference BatchNormalization with the stored statistics (every opset)."""
     eps = node.attrs.get("epsilon", 1e-5)
+    momentum = node.attrs.get("momentum", 0.9)
 
     def run(x, scale, bias, mean, var):
+        if node.attrs.get("training_mode", 0):  # opset 14+: normalize by batch statistics
+            axes = (0, *range(2, x.ndim))
+            batch_mean, batch_var = x.mean(axis=axes), x.var(axis=axes)
+            y = (x - _channel(batch_mean, x.ndim)) / np.sqrt(_channel(batch_var, x.ndim) + eps)
+            y = y * _channel(scale, x.ndim) + _channel(bias, x.ndim)
+            running = (mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum))
+            return (y.astype(x.dtype), *(r.astype(mean.dtype) for r in running))[: len(node.outputs)]
         k = scale / np.sqrt(var + var.dtype.type(eps))
         y = x * _channel(k, x.ndim).astype(x.dtype) + _channel(bias - mean * k, x.ndim).astype(x.dtype)
         return (y, mean, var)[: max(1, sum(1 for o in node.outputs if o))]
@@ -105,7 +113,8 @@ def lp_norm(node: Node, opset: int):
 
     def run(x):
         norm = np.abs(x).sum(axis=axis, keepdims=True) if p == 1 else np.sqrt((x * x).sum(axis=axis, keepdims=True))
-        return ((x / norm).astype(x.dtype),)
+        safe = np.where(norm == 0, 1, norm)
+        return (np.where(norm == 0, 0, x / safe).astype(x.dtype),)
     return run
 
 

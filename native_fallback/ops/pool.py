@@ -43,9 +43,18 @@ def max_pool(x: np.ndarray, node: Node) -> np.ndarray:
     g = _ceil_geometry(node, x.shape[2:], kernel)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xp = pad_spatial(x, g, low)
-    out = None
-    for v in _taps(xp, kernel, g):
-        out = v.copy() if out is None else np.maximum(out, v, out=out)
+    if len(kernel) == 2:  # separable: max over window columns, then over window rows
+        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, g.strides, g.dilations, g.out_shape
+        cols = _running_max([xp[..., j * dw: j * dw + sw * (ow - 1) + 1: sw] for j in range(kw)])
+        return _running_max([cols[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
+    return _running_max(list(_taps(xp, kernel, g)))
+
+
+def _running_max(views: list[np.ndarray]) -> np.ndarray:
+    """Elementwise max of several same-shaped views, in one output buffer."""
+    out = np.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+    for v in views[2:]:
+        np.maximum(out, v, out=out)
     return out
 
 
@@ -86,37 +95,50 @@ def max_pool_kernel(node: Node, opset: int):
     return run
 
 
-def avg_pool(x: np.ndarray, node: Node) -> np.ndarray:
-    """AveragePool; padding counted only with count_include_pad=1."""
+def _window_counts(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...], g: ConvGeometry,
+                   dtype: np.dtype) -> np.ndarray | None:
+    """How many elements each window averages over (None when every window is full)."""
+    if node.attrs.get("count_include_pad", 0):
+        # Windows reaching into ceil_mode's extra padding still count only real pads.
+        plain = conv_geometry(node, shape, kernel)
+        ones = np.pad(np.ones(shape, dtype=dtype), list(zip(plain.pads_begin, plain.pads_end, strict=True)),
+                      constant_values=1)
+        ones = np.pad(ones, [(0, e - pe) for e, pe in zip(g.pads_end, plain.pads_end, strict=True)])
+    elif any(g.pads_begin) or any(g.pads_end):
+        ones = pad_spatial(np.ones((1, 1, *shape), dtype=dtype), g)[0, 0]
+    else:
+        return None
+    counts = np.zeros(g.out_shape, dtype=dtype)
+    for v in _taps(ones[None, None], kernel, g):
+        counts += v[0, 0]
+    return counts
+
+
+def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None) -> np.ndarray:
+    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape."""
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, x.shape[2:], kernel)
     xp = pad_spatial(x, g)
     acc = np.zeros((*x.shape[:2], *g.out_shape), dtype=x.dtype)
     for v in _taps(xp, kernel, g):
         acc += v
-    if node.attrs.get("count_include_pad", 0):
-        # Windows reaching into ceil_mode's extra padding still count only real pads.
-        plain = conv_geometry(node, x.shape[2:], kernel)
-        ones = np.pad(np.ones(x.shape[2:], dtype=x.dtype), list(zip(plain.pads_begin, plain.pads_end, strict=True)),
-                      constant_values=1)
-        extra = [(0, e - pe) for e, pe in zip(g.pads_end, plain.pads_end, strict=True)]
-        ones = np.pad(ones, extra)
-    else:
-        ones = pad_spatial(np.ones((1, 1, *x.shape[2:]), dtype=x.dtype), g)[0, 0]
-    if node.attrs.get("count_include_pad", 0) or any(g.pads_begin) or any(g.pads_end):
-        counts = np.zeros(g.out_shape, dtype=x.dtype)
-        for v in _taps(ones[None, None], kernel, g):
-            counts += v[0, 0]
-        acc /= counts
-    else:
+    key = (x.shape[2:], x.dtype)
+    cache = {} if counts_cache is None else counts_cache
+    if key not in cache:
+        cache[key] = _window_counts(node, x.shape[2:], kernel, g, x.dtype)
+    counts = cache[key]
+    if counts is None:
         acc /= x.dtype.type(np.prod(kernel))
+    else:
+        acc /= counts
     return acc
 
 
 @registry.register("AveragePool", 1)
 def avg_pool_kernel(node: Node, opset: int):
     """ONNX AveragePool."""
-    return lambda x: (avg_pool(x, node),)
+    counts: dict = {}
+    return lambda x: (avg_pool(x, node, counts),)
 
 
 @registry.register("LpPool", 1)
@@ -155,19 +177,20 @@ for _name in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
 def max_unpool(node: Node, opset: int):
     """MaxUnpool: scatter values to their recorded flat indices."""
     def run(x, idx, output_shape=None):
-        if output_shape is None:
-            kernel = node.attrs["kernel_shape"]
-            nd = len(kernel)
-            strides = node.attrs.get("strides", [1] * nd)
-            pads = node.attrs.get("pads", [0] * 2 * nd)
-            sp = [(i - 1) * s + k - pads[j] - pads[nd + j]
-                  for j, (i, s, k) in enumerate(zip(x.shape[2:], strides, kernel, strict=True))]
-            shape = (*x.shape[:2], *sp)
-        else:
-            shape = tuple(int(v) for v in output_shape)
-        out = np.zeros(int(np.prod(shape)), dtype=x.dtype)
+        kernel = node.attrs["kernel_shape"]
+        nd = len(kernel)
+        strides = node.attrs.get("strides", [1] * nd)
+        pads = node.attrs.get("pads", [0] * 2 * nd)
+        sp = [(i - 1) * s + k - pads[j] - pads[nd + j]
+              for j, (i, s, k) in enumerate(zip(x.shape[2:], strides, kernel, strict=True))]
+        inferred = (*x.shape[:2], *sp)
+        out = np.zeros(int(np.prod(inferred)), dtype=x.dtype)
         out[idx.ravel()] = x.ravel()
-        return (out.reshape(shape),)
+        out = out.reshape(inferred)
+        if output_shape is not None:  # a larger requested shape is zero-filled at the end of each axis
+            target = [int(v) for v in output_shape]
+            out = np.pad(out, [(0, t - s) for t, s in zip(target, inferred, strict=True)])
+        return (out,)
     if node.attrs.get("storage_order", 0):
         raise bad_attr(node, "storage_order", 1, "0")
     return run

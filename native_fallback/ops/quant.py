@@ -10,12 +10,13 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
-from ._util import bad_attr
 from .conv import conv
 
 
 def _per_axis(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     """Broadcast a per-tensor scalar or a per-axis 1-D parameter against an ``ndim`` tensor."""
+    if v.ndim == ndim and ndim > 1:  # blocked: already expanded by _unblock
+        return v
     if v.ndim == 0 or v.size == 1 or ndim == 0:
         return v.reshape(())
     shape = [1] * ndim
@@ -44,9 +45,13 @@ def dequantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: in
     return ((x.astype(np.int32) - z) * _per_axis(scale, x.ndim, axis)).astype(scale.dtype)
 
 
-def _no_blocks(node: Node) -> None:
-    if node.attrs.get("block_size", 0):
-        raise bad_attr(node, "block_size", node.attrs["block_size"], "0 (blocked quantization is not implemented)")
+def _unblock(node: Node, x: np.ndarray, v: np.ndarray | None) -> np.ndarray | None:
+    """Blocked quantization (opset 21): repeat each block's parameter over its block."""
+    block = node.attrs.get("block_size", 0)
+    if not block or v is None or v.ndim != x.ndim:
+        return v
+    axis = node.attrs.get("axis", 1) % x.ndim
+    return np.repeat(v, block, axis=axis)[tuple(slice(0, n) for n in x.shape)]
 
 
 @registry.register("QuantizeLinear", 10)
@@ -54,19 +59,17 @@ def quantize_linear(node: Node, opset: int):
     """QuantizeLinear to int8/uint8/int16/uint16 (float8 and int4 are not numpy types)."""
     from onnx.helper import tensor_dtype_to_np_dtype
 
-    _no_blocks(node)
     axis = node.attrs.get("axis", 1)
     out = node.attrs.get("output_dtype", 0)
     dtype = tensor_dtype_to_np_dtype(out) if out else None
-    return lambda x, s, zp=None: (quantize(x, s, zp, axis, dtype),)
+    return lambda x, s, zp=None: (quantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis, dtype),)
 
 
 @registry.register("DequantizeLinear", 10)
 def dequantize_linear(node: Node, opset: int):
     """DequantizeLinear from integer types."""
-    _no_blocks(node)
     axis = node.attrs.get("axis", 1)
-    return lambda x, s, zp=None: (dequantize(x, s, zp, axis),)
+    return lambda x, s, zp=None: (dequantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis),)
 
 
 @registry.register("DynamicQuantizeLinear", 11)

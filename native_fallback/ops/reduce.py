@@ -12,7 +12,7 @@ _REDUCERS = {
     "ReduceSum": lambda x, ax, kd: np.sum(x, axis=ax, keepdims=kd, dtype=x.dtype),
     "ReduceMean": lambda x, ax, kd: np.mean(x, axis=ax, keepdims=kd, dtype=x.dtype),
     "ReduceMax": lambda x, ax, kd: (np.max(x, axis=ax, keepdims=kd) if x.size
-                                    else np.full(_empty_shape(x, ax, kd), -np.inf, x.dtype)),
+                                    else np.full(_empty_shape(x, ax, kd), _lowest(x.dtype), x.dtype)),
     "ReduceMin": lambda x, ax, kd: (np.min(x, axis=ax, keepdims=kd) if x.size
                                     else np.full(_empty_shape(x, ax, kd), np.inf, x.dtype)),
     "ReduceProd": lambda x, ax, kd: np.prod(x, axis=ax, keepdims=kd, dtype=x.dtype),
@@ -24,6 +24,13 @@ _REDUCERS = {
 }
 #: The opset from which each reducer takes ``axes`` as an input instead of an attribute.
 _AXES_INPUT_FROM = {"ReduceSum": 13}
+
+
+def _lowest(dtype: np.dtype):
+    """The identity of max over an empty set in ``dtype``."""
+    if dtype == np.bool_:
+        return False
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 def _empty_shape(x: np.ndarray, ax, keepdims: bool) -> tuple:
@@ -68,10 +75,8 @@ def _arg(fn):
         last = node.attrs.get("select_last_index", 0)
 
         def run(x):
-            if last:
-                idx = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis)
-            else:
-                idx = fn(x, axis=axis)
+            # select_last_index: search the flipped array, then map the index back.
+            idx = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis) if last else fn(x, axis=axis)
             idx = idx.astype(np.int64)
             return (np.expand_dims(idx, axis) if keepdims else idx,)
         return run
@@ -106,8 +111,11 @@ def topk(node: Node, opset: int):
 
     def run(x, k=None):
         kk = int(node.attrs["k"]) if k is None else int(k.reshape(-1)[0])
-        key = -x if largest else x
-        idx = np.argsort(key, axis=axis, kind="stable")
+        if largest:  # descending, ties by lower index: stable sort of the reversed array
+            n = x.shape[axis]
+            idx = n - 1 - np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+        else:
+            idx = np.argsort(x, axis=axis, kind="stable")
         idx = np.take(idx, range(kk), axis=axis)
         if not want_sorted:
             idx = np.sort(idx, axis=axis)

@@ -286,7 +286,12 @@ def constant_of_shape(node: Node, opset: int):
 @registry.register("Range", 11)
 def range_(node: Node, opset: int):
     """Range(start, limit, delta)."""
-    return lambda s, lim, d: (np.arange(s, lim, d, dtype=np.result_type(s, lim, d)),)
+    def run(start, limit, delta):
+        dtype = np.result_type(start, limit, delta)
+        s, lim, d = (np.asarray(v).reshape(-1)[0] for v in (start, limit, delta))
+        count = max(int(np.ceil((lim - s) / d)), 0)
+        return ((s + np.arange(count) * d).astype(dtype),)
+    return run
 
 
 @registry.register("OneHot", 9)
@@ -337,12 +342,13 @@ def depth_to_space(node: Node, opset: int):
 
 @registry.register("SpaceToDepth", 1)
 def space_to_depth(node: Node, opset: int):
-    """SpaceToDepth (DCR order)."""
-    b = node.attrs["blocksize"]
+    """SpaceToDepth in DCR order, or CRD (opset 28)."""
+    b, mode = node.attrs["blocksize"], node.attrs.get("mode", "DCR")
+    order = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
 
     def run(x):
         n, c, h, w = x.shape
-        y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        y = x.reshape(n, c, h // b, b, w // b, b).transpose(*order)
         return (y.reshape(n, c * b * b, h // b, w // b),)
     return run
 

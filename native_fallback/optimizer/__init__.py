@@ -1,10 +1,26 @@
-"""Graph optimizer: independent passes, each a function Graph -> Graph, run in order."""
+"""Graph optimizer: independent passes, each a function Graph -> Graph, run in order.
+
+Each pass lives in its own module and is tested alone against the unoptimized
+graph's numbers. The order matters: shapes fold to constants, constants fold,
+dead code goes, then BN folds into Conv before activations fuse into it.
+"""
 
 from __future__ import annotations
 
 from ..ir import Graph
+from .activation_fusion import fuse_activations
+from .constant_folding import fold_constants
+from .conv_bn import fold_conv_bn
+from .dead_nodes import remove_dead, remove_identities
+from .reshape_chain import simplify_chains
+from .shape_folding import fold_shapes
+
+PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
+          fuse_activations, remove_dead)
 
 
 def optimize(graph: Graph) -> Graph:
-    """Run every pass once, in an order where each one feeds the next."""
+    """Run every pass once, in order."""
+    for step in PASSES:
+        graph = step(graph)
     return graph
