@@ -136,6 +136,12 @@ def in_process(engine: str) -> bool:
     return _paths.get(engine, "").startswith("<instance ")
 
 
+def load_all() -> None:
+    """Import every registered adapter, so that their targets are known (third parties add some)."""
+    for engine in engines():
+        get_adapter(engine)
+
+
 def broken() -> Mapping[str, str]:
     """Engines whose adapter failed to import, with the reason."""
     return MappingProxyType(_broken)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from facade import policy as policies
 from facade.adapters import registry
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.conformance.gate import accuracy_gate
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
     FacadeError,
@@ -84,12 +85,15 @@ def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
     return entry
 
 
-def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy: object = None) -> Trace:
+def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy: object = None,
+         precision: str = "fp32") -> Trace:
     """Judge every target for ``model`` on ``facts`` under ``policy`` and rank the viable ones.
 
     ``policy`` is resolved by :func:`facade.policy.resolve_policy` (argument, else
     ``FACADE_POLICY``, else a project or user file); it denies, orders, benchmarks
     and sets options, and a target whose probe crashed on this device is skipped.
+    A target whose conformance verdict for this model failed at ``precision`` on
+    this device is never chosen (:mod:`facade.conformance.gate`).
 
     Raises:
         UnknownTargetError: ``target`` names no known target (the message suggests one).
@@ -115,6 +119,7 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
     trace.entries = [_judge(name, model, facts) for name in order]
     for e in trace.entries:
         policy_routing.judge(decision, e, facts)
+    accuracy_gate(trace, model, facts, precision)  # conformance verdicts of this model on this device
     ranked = sorted((e for e in trace.entries if e.status == CANDIDATE),
                     key=lambda e: (policy_routing.sort_key(decision, e), e.hardware, order[e.target]))
     for rank, e in enumerate(ranked):

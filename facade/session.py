@@ -63,7 +63,7 @@ class Session:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(format_message("threads must be a positive integer", received=repr(threads)))
         self._model = load_model(model)
-        self._trace = router.plan(self._model, devices(), target=target, policy=policy)
+        self._trace = router.plan(self._model, devices(), target=target, policy=policy, precision=precision)
         options = LoadOptions(threads=threads, precision=precision)
         self._runner = router.open_runner(self._trace, self._model, options,
                                           allow_fallback=allow_fallback and target is None)

@@ -85,6 +85,11 @@ def target_names() -> list[str]:
 def lookup(name: str) -> TargetInfo:
     """Return the catalogue entry for ``name``; raise with a suggestion when unknown."""
     info = _BY_NAME.get(name)
+    if info is None:  # a third-party engine's targets are known once its adapter is imported
+        from facade.adapters import registry
+
+        registry.load_all()
+        info = _BY_NAME.get(name)
     if info is not None:
         return info
     guess = closest(name, _BY_NAME)

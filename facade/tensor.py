@@ -55,7 +55,7 @@ class TensorSpec:
 def _coerce(spec: TensorSpec, value: object, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         try:
-            return np.ascontiguousarray(np.asarray(value, dtype=spec.dtype))
+            return np.require(np.asarray(value, dtype=spec.dtype), requirements="C")
         except (TypeError, ValueError) as e:
             raise InputError(format_message(
                 f"Input {spec.name!r} could not be converted to an array", where=where,
@@ -67,7 +67,7 @@ def _coerce(spec: TensorSpec, value: object, where: str) -> np.ndarray:
                 received=str(value.dtype), expected=str(spec.dtype),
                 hint=f"Cast it explicitly, e.g. arr.astype(np.{spec.dtype})"))
         value = value.astype(spec.dtype)
-    return np.ascontiguousarray(value)
+    return np.require(value, requirements="C")  # unlike ascontiguousarray, keeps 0-d arrays 0-d
 
 
 def _check_shape(spec: TensorSpec, arr: np.ndarray, symbols: dict[str, tuple[int, str]], where: str) -> None:

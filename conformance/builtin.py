@@ -1,0 +1,138 @@
+"""The built-in conformance set: small models, each covering what engines get wrong.
+
+Layouts (an NHWC graph wrapped around NCHW convolutions), broadcasting of every
+rank, dynamic dimensions (run at a size other than 1), several outputs of mixed
+dtypes, a transformer block, and a MobileNetV2-shaped classifier (for top-k).
+Weights are seeded He-normal, so magnitudes are realistic and every build is the
+same on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from facade.builtin_models import OPSET, mobilenet_v2
+
+F = TensorProto.FLOAT
+
+
+def _model(name: str, nodes: list, inputs: list, outputs: list, inits: dict[str, np.ndarray]) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs,
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="facade.conformance.builtin")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _he(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def nhwc_conv(seed: int = 0) -> onnx.ModelProto:
+    """NHWC in and out around NCHW Conv+BatchNorm+Relu: engines that re-layout must keep the contract."""
+    rng = np.random.default_rng(seed)
+    inits = {"w": _he(rng, 16, 3, 3, 3), "b": (0.1 * rng.standard_normal(16)).astype(np.float32),
+             "gamma": (1 + 0.1 * rng.standard_normal(16)).astype(np.float32),
+             "beta": (0.1 * rng.standard_normal(16)).astype(np.float32),
+             "mean": (0.1 * rng.standard_normal(16)).astype(np.float32),
+             "var": (1 + 0.5 * rng.random(16)).astype(np.float32), "w2": _he(rng, 8, 16, 1, 1)}
+    nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w", "b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                              strides=[2, 2]),
+             helper.make_node("BatchNormalization", ["c1", "gamma", "beta", "mean", "var"], ["bn"]),
+             helper.make_node("Relu", ["bn"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["c2"], kernel_shape=[1, 1]),
+             helper.make_node("Transpose", ["c2"], ["features"], perm=[0, 2, 3, 1])]
+    return _model("nhwc_conv", nodes, [helper.make_tensor_value_info("image", F, [1, 32, 32, 3])],
+                  [helper.make_tensor_value_info("features", F, [1, 16, 16, 8])], inits)
+
+
+def broadcasting(seed: int = 0) -> onnx.ModelProto:
+    """Binary ops broadcasting rank 4 against ranks 2, 1 and 0, then a Where on a broadcast mask."""
+    rng = np.random.default_rng(seed)
+    inits = {"row": rng.standard_normal((1, 5)).astype(np.float32), "scale": np.array(0.5, np.float32)}
+    nodes = [helper.make_node("Mul", ["a", "b"], ["ab"]),
+             helper.make_node("Add", ["ab", "c"], ["abc"]),
+             helper.make_node("Sub", ["abc", "row"], ["d"]),
+             helper.make_node("Mul", ["d", "scale"], ["e"]),
+             helper.make_node("Greater", ["e", "c"], ["mask"]),
+             helper.make_node("Where", ["mask", "e", "b"], ["y"]),
+             helper.make_node("Max", ["y", "c"], ["out"])]
+    return _model("broadcasting", nodes,
+                  [helper.make_tensor_value_info("a", F, [2, 3, 4, 5]), helper.make_tensor_value_info("b", F, [4, 1]),
+                   helper.make_tensor_value_info("c", F, [5])],
+                  [helper.make_tensor_value_info("out", F, [2, 3, 4, 5])], inits)
+
+
+def dynamic_shapes(seed: int = 0) -> onnx.ModelProto:
+    """Symbolic batch and spatial dims: Conv, global pooling, Gemm and Softmax on whatever size comes in."""
+    rng = np.random.default_rng(seed)
+    inits = {"w": _he(rng, 8, 3, 3, 3), "fc": _he(rng, 10, 8), "fcb": np.zeros(10, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    return _model("dynamic_shapes", nodes, [helper.make_tensor_value_info("x", F, ["N", 3, "H", "W"])],
+                  [helper.make_tensor_value_info("probs", F, ["N", 10])], inits)
+
+
+def several_outputs(seed: int = 0) -> onnx.ModelProto:
+    """Three outputs of different dtypes and ranks from one input: a reduction, an argmax, a split."""
+    rng = np.random.default_rng(seed)
+    inits = {"w": _he(rng, 16, 12), "axes": np.array([1], np.int64), "halves": np.array([6, 6], np.int64)}
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Tanh", ["h"], ["t"]),
+             helper.make_node("ReduceSum", ["t", "axes"], ["total"], keepdims=0),
+             helper.make_node("ArgMax", ["t"], ["best"], axis=1, keepdims=0),
+             helper.make_node("Split", ["t", "halves"], ["left", "right"], axis=1)]
+    return _model("several_outputs", nodes, [helper.make_tensor_value_info("x", F, [4, 16])],
+                  [helper.make_tensor_value_info("total", F, [4]),
+                   helper.make_tensor_value_info("best", TensorProto.INT64, [4]),
+                   helper.make_tensor_value_info("left", F, [4, 6]),
+                   helper.make_tensor_value_info("right", F, [4, 6])], inits)
+
+
+def attention_block(seed: int = 0) -> onnx.ModelProto:
+    """Single-head self-attention with LayerNormalization and a residual: MatMul/Softmax heavy."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    inits = {k: _he(rng, d, d) for k in ("wq", "wk", "wv", "wo")}
+    inits |= {"gamma": np.ones(d, np.float32), "beta": np.zeros(d, np.float32),
+              "inv_sqrt_d": np.array(1 / np.sqrt(d), np.float32)}
+    nodes = [helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["n"], axis=-1),
+             *(helper.make_node("MatMul", ["n", f"w{k}"], [k]) for k in "qkv"),
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["q", "kt"], ["s"]),
+             helper.make_node("Mul", ["s", "inv_sqrt_d"], ["ss"]),
+             helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "v"], ["a"]),
+             helper.make_node("MatMul", ["a", "wo"], ["o"]),
+             helper.make_node("Add", ["x", "o"], ["y"])]
+    return _model("attention_block", nodes, [helper.make_tensor_value_info("x", F, [1, 16, d])],
+                  [helper.make_tensor_value_info("y", F, [1, 16, d])], inits)
+
+
+def small_classifier(seed: int = 0) -> onnx.ModelProto:
+    """A half-width MobileNetV2 at 96x96 with 1000 classes: depthwise convs, residuals, top-k."""
+    return mobilenet_v2(seed, resolution=96, width=0.5)
+
+
+#: name -> builder. Dynamic dims are fed at :data:`DYNAMIC_SIZE` so "1" is never the only size tested.
+BUILTIN: dict[str, Callable[[], onnx.ModelProto]] = {
+    "nhwc_conv": nhwc_conv,
+    "broadcasting": broadcasting,
+    "dynamic_shapes": dynamic_shapes,
+    "several_outputs": several_outputs,
+    "attention_block": attention_block,
+    "small_classifier": small_classifier,
+}
+DYNAMIC_SIZE = 5

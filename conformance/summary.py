@@ -1,0 +1,50 @@
+"""Counting verdicts per device and column: what both the HTML page and the Markdown summary show."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from facade.conformance.report import Report
+from facade.conformance.verdicts import PASS, CaseResult
+
+
+@dataclass(frozen=True)
+class ColumnKey:
+    """One device's (target, precision) column."""
+
+    device: str
+    target: str
+    precision: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.target}@{self.precision}"
+
+
+def columns(report: Report) -> list[tuple[ColumnKey, dict]]:
+    """Every column of every run, with its availability record, in report order."""
+    return [(ColumnKey(run["device"]["fingerprint"], c["target"], c["precision"]), c)
+            for run in report.runs for c in run["columns"]]
+
+
+def cells(report: Report) -> dict[tuple[str, ColumnKey], CaseResult]:
+    """(case id, column) -> result."""
+    return {(r.case, ColumnKey(fp, r.target, r.precision)): r for fp, r in report.results()}
+
+
+def counts(report: Report, suite: str | None = None) -> dict[ColumnKey, Counter]:
+    """Verdict counts per available column, optionally for one suite only."""
+    suites = {(run["device"]["fingerprint"], c["id"]): c["suite"] for run in report.runs for c in run["cases"]}
+    found: dict[ColumnKey, Counter] = {k: Counter() for k, col in columns(report) if col["available"]}
+    for fp, r in report.results():
+        if suite is None or suites.get((fp, r.case)) == suite:
+            found.setdefault(ColumnKey(fp, r.target, r.precision), Counter())[r.verdict] += 1
+    return found
+
+
+def pass_rate(c: Counter) -> float | None:
+    """Share of cases that passed at fp32 tolerance (None when nothing ran)."""
+    total = sum(c.values())
+    return c[PASS] / total if total else None
+
