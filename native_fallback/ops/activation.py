@@ -114,6 +114,13 @@ def swish(node: Node, opset: int):
     return lambda x: ((x * _sigmoid(x * x.dtype.type(alpha))).astype(x.dtype),)
 
 
+@registry.register("SwiGLU", 28)
+def swiglu(node: Node, opset: int):
+    """Swish(gate) * value: the gated feed-forward activation of Llama-style models."""
+    alpha = node.attrs.get("alpha", 1.0)
+    return lambda a, b: ((a * _sigmoid(a * a.dtype.type(alpha)) * b).astype(a.dtype),)
+
+
 @registry.register("Gelu", 20)
 def gelu(node: Node, opset: int):
     """Gelu, exact (erf) or tanh approximation."""

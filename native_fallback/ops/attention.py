@@ -1,4 +1,4 @@
-"""Attention (opset 23+): scaled dot-product attention with masks, causality, GQA and softcap.
+"""Transformer blocks: Attention (masks, causality, GQA, softcap) and RotaryEmbedding.
 
 Two batched BLAS matmuls and one softmax. Nodes using KV caches (past_key,
 past_value, nonpad_kv_seqlen) or sliding windows are declined at build time and
@@ -74,4 +74,32 @@ def attention(node: Node, opset: int):
             y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
         qk_out = {0: qk, 1: qk, 2: scores, 3: probs}[mode].astype(q.dtype)
         return (y, k, v, qk_out)[: len(node.outputs)]
+    return run
+
+
+def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, interleaved: bool) -> np.ndarray:
+    """Rotate pairs of the last axis: halves (x1 | x2) or interleaved (x1, x2, x1, x2, ...)."""
+    x1, x2 = (x[..., 0::2], x[..., 1::2]) if interleaved else np.split(x, 2, axis=-1)
+    real, imag = cos * x1 - sin * x2, sin * x1 + cos * x2
+    if interleaved:
+        return np.stack([real, imag], axis=-1).reshape(x.shape)
+    return np.concatenate([real, imag], axis=-1)
+
+
+@registry.register("RotaryEmbedding", 23)
+def rotary_embedding(node: Node, opset: int):
+    """RoPE over (B, heads, S, H) or (B, S, heads*H) inputs, with optional position ids."""
+    interleaved = bool(node.attrs.get("interleaved", 0))
+    rot_dim, heads = node.attrs.get("rotary_embedding_dim", 0), node.attrs.get("num_heads", 0)
+
+    def run(x, cos, sin, position_ids=None):
+        # Work in (B, S, heads, H), the layout the caches broadcast against.
+        xs = np.transpose(x, (0, 2, 1, 3)) if x.ndim == 4 else x.reshape(*x.shape[:2], heads, -1)
+        dim = rot_dim or xs.shape[-1]
+        if position_ids is not None:
+            cos, sin = cos[position_ids], sin[position_ids]
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+        rotated = _rotate(xs[..., :dim], cos, sin, interleaved)
+        ys = np.concatenate([rotated, xs[..., dim:]], axis=-1).astype(x.dtype, copy=False)
+        return (np.transpose(ys, (0, 2, 1, 3)) if x.ndim == 4 else ys.reshape(x.shape),)
     return run
