@@ -20,5 +20,6 @@ from . import (  # noqa: F401  (imported for their registrations)
     reduce,
     resize,
     rnn,
+    signal,
     tensor,
 )
