@@ -1,4 +1,4 @@
-"""Detection heads: NonMaxSuppression.
+"""Detection heads: NonMaxSuppression and RoiAlign.
 
 Greedy NMS per (batch, class): boxes sorted by score (stable), each kept box
 suppresses the remaining ones whose IoU with it exceeds the threshold. The loop
@@ -62,4 +62,54 @@ def non_max_suppression(node: Node, opset: int):
             for c in range(scores.shape[1]):
                 selected += [(b, c, i) for i in greedy_nms(box, scores[b, c], limit, thr, sthr)]
         return (np.array(selected, dtype=np.int64).reshape(-1, 3),)
+    return run
+
+
+def _axis_samples(start: float, size: float, bins: int, grid: int, limit: int):
+    """Per sample along one axis: low/high indices, their weights, and validity (ORT/Caffe2 rules)."""
+    bin_size = size / bins
+    pos = start + np.repeat(np.arange(bins), grid) * bin_size + (np.tile(np.arange(grid), bins) + 0.5) * bin_size / grid
+    valid = (pos >= -1.0) & (pos <= limit)
+    pos = np.maximum(pos, 0.0)
+    low = np.floor(pos).astype(np.int64)
+    at_edge = low >= limit - 1
+    low = np.where(at_edge, limit - 1, low)
+    high = np.where(at_edge, limit - 1, low + 1)
+    frac = np.where(at_edge, 0.0, pos - low)
+    return low, high, np.where(valid, 1 - frac, 0.0), np.where(valid, frac, 0.0)
+
+
+@registry.register("RoiAlign", 10)
+def roi_align(node: Node, opset: int):
+    """RoiAlign, average or max, with adaptive or fixed sampling grids."""
+    a = node.attrs
+    out_h, out_w = a.get("output_height", 1), a.get("output_width", 1)
+    ratio, scale, mode = a.get("sampling_ratio", 0), a.get("spatial_scale", 1.0), a.get("mode", "avg")
+    half_pixel = a.get("coordinate_transformation_mode", "half_pixel" if opset >= 16 else "output_half_pixel") \
+        == "half_pixel"
+
+    def run(x, rois, batch_indices):
+        n_rois, (c, h, w) = rois.shape[0], x.shape[1:]
+        out = np.zeros((n_rois, c, out_h, out_w), dtype=x.dtype)
+        offset = 0.5 if half_pixel else 0.0
+        for r in range(n_rois):
+            x1, y1, x2, y2 = (float(v) * scale - offset for v in rois[r])
+            roi_w, roi_h = x2 - x1, y2 - y1
+            if not half_pixel:
+                roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+            gh = ratio if ratio > 0 else int(np.ceil(roi_h / out_h))
+            gw = ratio if ratio > 0 else int(np.ceil(roi_w / out_w))
+            yl, yh, wy0, wy1 = _axis_samples(y1, roi_h, out_h, gh, h)
+            xl, xh, wx0, wx1 = _axis_samples(x1, roi_w, out_w, gw, w)
+            img = x[int(batch_indices[r])].astype(np.float64)
+            corners = [(img[:, ys][:, :, xs], wy[:, None] * wx[None, :])
+                       for ys, wy in ((yl, wy0), (yh, wy1)) for xs, wx in ((xl, wx0), (xh, wx1))]
+            if mode == "max":
+                sampled = np.maximum.reduce([v * wgt for v, wgt in corners])
+                pooled = sampled.reshape(c, out_h, gh, out_w, gw).max(axis=(2, 4))
+            else:
+                sampled = sum(v * wgt for v, wgt in corners)
+                pooled = sampled.reshape(c, out_h, gh, out_w, gw).sum(axis=(2, 4)) / max(gh * gw, 1)
+            out[r] = pooled
+        return (out,)
     return run
