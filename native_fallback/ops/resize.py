@@ -116,3 +116,22 @@ def upsample(node: Node, opset: int):
             y = _axis_nearest(y, axis, coords, "floor") if mode == "nearest" else _axis_linear(y, axis, coords)
         return (y.astype(x.dtype, copy=False),)
     return run
+
+
+@registry.register("AffineGrid", 20)
+def affine_grid(node: Node, opset: int):
+    """Sampling grids in [-1, 1] for GridSample: 2-D (N, H, W, 2) or 3-D (N, D, H, W, 3)."""
+    align = node.attrs.get("align_corners", 0)
+
+    def axis_coords(n: int) -> np.ndarray:
+        if align:
+            return np.linspace(-1, 1, n) if n > 1 else np.zeros(1)
+        return (np.arange(n) * 2 + 1) / n - 1
+
+    def run(theta, size):
+        dims = [int(v) for v in size.reshape(-1)][2:]
+        grids = np.meshgrid(*[axis_coords(d) for d in dims], indexing="ij")
+        base = np.stack([*grids[::-1], np.ones(dims)], axis=-1)  # x first, then y (, z), then 1
+        out = np.einsum("...k,nik->n...i", base, theta.astype(np.float64))
+        return (out.astype(theta.dtype),)
+    return run

@@ -1,4 +1,4 @@
-"""Signal windows: HannWindow, HammingWindow, BlackmanWindow (periodic or symmetric)."""
+"""Signal processing: windows (Hann, Hamming, Blackman) and the DFT (through numpy.fft)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,40 @@ def _window(name: str):
 
 for _name in _COEFFICIENTS:
     registry.register(_name, 17)(_window(_name))
+
+
+def _dft(x: np.ndarray, length: int | None, axis: int, inverse: bool, onesided: bool) -> np.ndarray:
+    """DFT of a real (..., 1) or complex (..., 2) signal along ``axis``; output (..., 2)."""
+    signal = x[..., 0] + 1j * x[..., 1] if x.shape[-1] == 2 else x[..., 0]
+    ax = axis % x.ndim
+    if inverse and onesided:  # a half spectrum in, a real signal (..., 1) out
+        y = np.fft.irfft(signal, n=length or 2 * (signal.shape[ax] - 1), axis=ax)
+        return y[..., None].astype(x.dtype)
+    n = length or signal.shape[ax]
+    y = np.fft.ifft(signal, n=n, axis=ax) if inverse else np.fft.fft(signal, n=n, axis=ax)
+    if onesided:
+        y = np.take(y, range(n // 2 + 1), axis=ax)
+    return np.stack([y.real, y.imag], axis=-1).astype(x.dtype)
+
+
+@registry.register("DFT", 17, 19)
+def dft_attr(node: Node, opset: int):
+    """DFT with ``axis`` as an attribute (opsets 17 to 19)."""
+    axis, inverse, onesided = node.attrs.get("axis", 1), node.attrs.get("inverse", 0), node.attrs.get("onesided", 0)
+
+    def run(x, length=None):
+        n = None if length is None or length.size == 0 else int(length.reshape(-1)[0])
+        return (_dft(x, n, axis, bool(inverse), bool(onesided)),)
+    return run
+
+
+@registry.register("DFT", 20)
+def dft(node: Node, opset: int):
+    """DFT with ``axis`` as an input (default -2: the last signal axis)."""
+    inverse, onesided = node.attrs.get("inverse", 0), node.attrs.get("onesided", 0)
+
+    def run(x, length=None, axis=None):
+        n = None if length is None or length.size == 0 else int(length.reshape(-1)[0])
+        ax = -2 if axis is None or axis.size == 0 else int(axis.reshape(-1)[0])
+        return (_dft(x, n, ax, bool(inverse), bool(onesided)),)
+    return run
