@@ -135,3 +135,77 @@ def affine_grid(node: Node, opset: int):
         out = np.einsum("...k,nik->n...i", base, theta.astype(np.float64))
         return (out.astype(theta.dtype),)
     return run
+
+
+def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Reflect coordinates at the borders until they fall inside [lo, hi] (GridSample's rule)."""
+    span = hi - lo
+    below, above = x < lo, x > hi
+    d = np.where(below, lo - x, np.where(above, x - hi, 0.0))
+    flips = np.floor(d / span) if span > 0 else np.zeros_like(d)
+    r = d - flips * span
+    even = flips % 2 == 0
+    inside_low = np.where(even, lo + r, hi - r)
+    inside_high = np.where(even, hi - r, lo + r)
+    return np.where(below, inside_low, np.where(above, inside_high, x))
+
+
+def _fetch(img: np.ndarray, idx: list[np.ndarray], dims: tuple[int, ...], padding: str,
+           bounds: list[tuple[float, float]]) -> np.ndarray:
+    """img[:, idx...] with GridSample's out-of-range rule per axis (zeros, border or reflection)."""
+    keep = np.ones(idx[0].shape, dtype=bool)
+    fixed = []
+    for i, d, (lo, hi) in zip(idx, dims, bounds, strict=True):
+        if padding == "zeros":
+            keep &= (i >= 0) & (i < d)
+            fixed.append(np.clip(i, 0, d - 1))
+        elif padding == "border":
+            fixed.append(np.clip(i, 0, d - 1))
+        else:
+            fixed.append(np.clip(_reflect(i.astype(np.float64), lo, hi).astype(np.int64), 0, d - 1))
+    values = img[(slice(None), *fixed)]
+    return values * keep if padding == "zeros" else values
+
+
+@registry.register("GridSample", 16)
+def grid_sample(node: Node, opset: int):
+    """GridSample, nearest or (bi/tri)linear, any spatial rank; cubic is declined to the next kernel."""
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(node.attrs.get("mode", "linear"),
+                                                         node.attrs.get("mode", "linear"))
+    padding = node.attrs.get("padding_mode", "zeros")
+    align = node.attrs.get("align_corners", 0)
+    if mode not in ("nearest", "linear"):
+        raise NotImplementedError(f"GridSample mode {mode!r}")
+
+    def run(x, grid):
+        dims = x.shape[2:]
+        r = len(dims)
+        bounds = [(0.0, d - 1.0) if align else (-0.5, d - 0.5) for d in dims]
+        out = np.empty((*x.shape[:2], *grid.shape[1:-1]), dtype=x.dtype)
+        for n in range(x.shape[0]):
+            coords = []
+            for i, d in enumerate(dims):  # the grid lists coordinates innermost axis first
+                g = grid[n, ..., r - 1 - i].astype(np.float64)
+                c = ((g + 1) / 2 * (d - 1) if align else ((g + 1) * d - 1) / 2).astype(np.float32).astype(np.float64)
+                if mode == "nearest":
+                    c = np.rint(c)
+                lo, hi = bounds[i]
+                outside = (c < lo) | (c > hi)
+                if padding == "border":
+                    c = np.where(outside, np.clip(c, 0, d - 1), c)
+                elif padding == "reflection":
+                    c = np.where(outside, _reflect(c, lo, hi), c)
+                coords.append(c)
+            if mode == "nearest":
+                out[n] = _fetch(x[n], [c.astype(np.int64) for c in coords], dims, padding, bounds)
+                continue
+            low = [np.floor(c).astype(np.int64) for c in coords]
+            frac = [c - f for c, f in zip(coords, low, strict=True)]
+            acc = np.zeros(out.shape[1:], dtype=np.float64)
+            for corner in np.ndindex(*(2,) * r):
+                idx = [f + k for f, k in zip(low, corner, strict=True)]
+                weight = np.prod([fr if k else 1 - fr for fr, k in zip(frac, corner, strict=True)], axis=0)
+                acc += _fetch(x[n], idx, dims, padding, bounds) * weight
+            out[n] = acc
+        return (out,)
+    return run

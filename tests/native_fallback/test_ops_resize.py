@@ -29,3 +29,16 @@ def test_cubic_is_served_by_the_next_kernel(rng) -> None:
     model = make_model([node], {"x": x}, ["y"], {"scales": np.array([1, 1, 2, 2], np.float32)}, opset=13)
     got = native_fallback.compile(model).run({"x": x})["y"]
     np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample_matches_ort(mode: str, padding: str, align: int, rng) -> None:
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    grid = rng.uniform(-1.3, 1.3, (2, 4, 7, 2)).astype(np.float32)
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode, padding_mode=padding, align_corners=align)
+    feeds = {"x": x, "grid": grid}
+    model = make_model([node], feeds, ["y"], opset=16)
+    np.testing.assert_allclose(native_fallback.compile(model).run(feeds)["y"], ort_run(model, feeds)[0],
+                               rtol=1e-4, atol=1e-5)
