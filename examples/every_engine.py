@@ -16,7 +16,7 @@ import facade
 from facade.builtin_models import mobilenet_v2
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from facade.metrics import relative_max_error
+from facade.conformance.metrics import relative_max_error
 from facade.router import all_targets
 
 

@@ -18,7 +18,7 @@ import pytest
 import facade
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from facade.metrics import relative_max_error
+from facade.conformance.metrics import relative_max_error
 from tests import models
 
 MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs}
