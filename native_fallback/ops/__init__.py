@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     normalization,
     pool,
     quant,
+    random,
     reduce,
     resize,
     rnn,
