@@ -89,6 +89,10 @@ def realistic(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
     g.initializer.extend(numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items())
     dropped = set(consts) - {t.name for t in g.initializer}
     inputs = [i for i in g.input if i.name not in dropped]
+    if model.ir_version < 4:  # before IR 4 every initializer must also be a graph input
+        listed = {i.name for i in inputs}
+        inputs += [onnx.helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, list(v.shape))
+                   for k, v in weights.items() if k not in listed]
     del g.input[:]
     g.input.extend(inputs)
     _calibrate_batchnorm(model, sample_input(model, seed))
