@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     detection,
     elementwise,
     linalg,
+    loss,
     misc,
     normalization,
     pool,
