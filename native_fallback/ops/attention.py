@@ -1,4 +1,4 @@
-"""Transformer blocks: Attention (masks, causality, GQA, softcap) and RotaryEmbedding.
+"""Transformer blocks: Attention (masks, causality, GQA, softcap), RotaryEmbedding, TensorScatter.
 
 Two batched BLAS matmuls and one softmax. Nodes using KV caches (past_key,
 past_value, nonpad_kv_seqlen) or sliding windows are declined at build time and
@@ -102,4 +102,23 @@ def rotary_embedding(node: Node, opset: int):
         rotated = _rotate(xs[..., :dim], cos, sin, interleaved)
         ys = np.concatenate([rotated, xs[..., dim:]], axis=-1).astype(x.dtype, copy=False)
         return (np.transpose(ys, (0, 2, 1, 3)) if x.ndim == 4 else ys.reshape(x.shape),)
+    return run
+
+
+@registry.register("TensorScatter", 24)
+def tensor_scatter(node: Node, opset: int):
+    """KV-cache update: write ``update`` into a copy of ``past_cache`` at per-batch sequence offsets."""
+    axis_attr, circular = node.attrs.get("axis", -2), node.attrs.get("mode", "linear") == "circular"
+
+    def run(past, update, write_indices=None):
+        axis = axis_attr % past.ndim
+        present = past.copy()
+        steps, capacity = update.shape[axis], past.shape[axis]
+        starts = np.zeros(past.shape[0], np.int64) if write_indices is None else write_indices.astype(np.int64)
+        for b, start in enumerate(starts):
+            rows = start + np.arange(steps)
+            rows = rows % capacity if circular else rows
+            dst = np.moveaxis(present[b], axis - 1, 0)  # a view: writing it writes ``present``
+            dst[rows] = np.moveaxis(update[b], axis - 1, 0)
+        return (present,)
     return run
