@@ -306,3 +306,27 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
 def conv_transpose_kernel(node: Node, opset: int):
     """ONNX ConvTranspose."""
     return lambda x, w, b=None: (conv_transpose(x, w, b, node),)
+
+
+@registry.register("Col2Im", 18)
+def col2im_kernel(node: Node, opset: int):
+    """Col2Im (PyTorch's fold): scatter-add each block position's column back into the image."""
+    def run(cols, image_shape, block_shape):
+        image, block = [int(v) for v in image_shape], [int(v) for v in block_shape]
+        nd = len(image)
+        strides = node.attrs.get("strides", [1] * nd)
+        dil = node.attrs.get("dilations", [1] * nd)
+        pads = node.attrs.get("pads", [0] * 2 * nd)
+        blocks = [(i + pads[k] + pads[nd + k] - d * (b - 1) - 1) // s + 1
+                  for k, (i, b, s, d) in enumerate(zip(image, block, strides, dil, strict=True))]
+        n = cols.shape[0]
+        c = cols.shape[1] // int(np.prod(block))
+        taps = cols.reshape(n, c, *block, *blocks)
+        canvas = np.zeros((n, c, *(i + pads[k] + pads[nd + k] for k, i in enumerate(image))), dtype=cols.dtype)
+        for tap in np.ndindex(*block):
+            dst = tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                        for t, d, s, o in zip(tap, dil, strides, blocks, strict=True))
+            canvas[(slice(None), slice(None), *dst)] += taps[(slice(None), slice(None), *tap)]
+        crop = tuple(slice(pads[k], pads[k] + i) for k, i in enumerate(image))
+        return (np.ascontiguousarray(canvas[(slice(None), slice(None), *crop)]),)
+    return run
