@@ -73,3 +73,23 @@ def dft(node: Node, opset: int):
         ax = -2 if axis is None or axis.size == 0 else int(axis.reshape(-1)[0])
         return (_dft(x, n, ax, bool(inverse), bool(onesided)),)
     return run
+
+
+@registry.register("STFT", 17)
+def stft(node: Node, opset: int):
+    """Short-time Fourier transform: strided frames (a view), windowed, one batched FFT."""
+    onesided = bool(node.attrs.get("onesided", 1))
+
+    def run(signal, frame_step, window=None, frame_length=None):
+        x = signal[..., 0] + 1j * signal[..., 1] if signal.shape[-1] == 2 else signal[..., 0]
+        if frame_length is not None and frame_length.size:
+            length = int(frame_length.reshape(-1)[0])
+        else:
+            length = window.shape[0] if window is not None else x.shape[-1]
+        step = int(np.asarray(frame_step).reshape(-1)[0])
+        frames = np.lib.stride_tricks.sliding_window_view(x, length, axis=-1)[:, ::step]
+        if window is not None:
+            frames = frames * window
+        y = np.fft.rfft(frames, axis=-1) if onesided and signal.shape[-1] == 1 else np.fft.fft(frames, axis=-1)
+        return (np.stack([y.real, y.imag], axis=-1).astype(signal.dtype),)
+    return run
