@@ -93,3 +93,26 @@ def stft(node: Node, opset: int):
         y = np.fft.rfft(frames, axis=-1) if onesided and signal.shape[-1] == 1 else np.fft.fft(frames, axis=-1)
         return (np.stack([y.real, y.imag], axis=-1).astype(signal.dtype),)
     return run
+
+
+@registry.register("MelWeightMatrix", 17)
+def mel_weight_matrix(node: Node, opset: int):
+    """Triangular mel filters over DFT bins (the specification's formula, vectorized over bins)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dtype = tensor_dtype_to_np_dtype(node.attrs.get("output_datatype", 1))
+
+    def run(num_mel_bins, dft_length, sample_rate, lower_hz, upper_hz):
+        bins, length, rate = int(num_mel_bins), int(dft_length), int(sample_rate)
+        low_mel = 2595 * np.log1p(lower_hz / 700) / np.log(10)
+        high_mel = 2595 * np.log1p(upper_hz / 700) / np.log(10)
+        points = np.arange(0, bins + 2) * ((high_mel - low_mel) / (bins + 2)) + low_mel
+        edges = (((length + 1) * (700 * np.expm1(points / 2595 * np.log(10)))) // rate).astype(int)
+        lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]
+        j = np.arange(length // 2 + 1)[:, None]
+        rising = np.where(mid == lo, 1.0, (j - lo) / np.where(mid == lo, 1, mid - lo))
+        out = np.where((j >= lo) & (j <= mid), rising, 0.0)
+        falling = (j >= mid) & (j < hi) & (hi > mid)
+        out = np.where(falling, (hi - j) / np.where(hi > mid, hi - mid, 1), out)
+        return (out.astype(dtype),)
+    return run
