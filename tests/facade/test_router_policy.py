@@ -111,7 +111,7 @@ def test_benchmark_selection_times_candidates_picks_the_fastest_and_caches():
     timed = {e.target: float(n.split("p50 ")[1].split(" ms")[0]) for e in trace.entries for n in e.notes
              if n.startswith("benchmark p50")}
     assert {"onnxruntime:cpu", "native:cpu"} <= set(timed)
-    assert s.target == min(timed, key=timed.get)
+    assert timed[s.target] == min(timed.values())  # ties (tiny model, rounded p50) may pick either
     assert "not benchmarked: software accelerator" in " ".join(trace.entry("onnxruntime:qnn-htp").notes)
     with chosen({"select": "benchmark"}) as again:
         assert all("cached" in n for e in again.explain().entries for n in e.notes if n.startswith("benchmark p50"))
