@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from facade.inputs import seeded_feeds
 from facade.conformance.metrics import relative_max_error
+from facade.inputs import seeded_feeds
 from facade.model import Model
 
 # max|a - b| / max|b| allowed per precision the engine computes in.
