@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
+from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import UnsupportedModelError, format_message
-from facade.inputs import seeded_feeds
 from facade.model import Model
 
 _PROVIDERS = {
@@ -33,6 +33,8 @@ _PROVIDERS = {
     "qnn-gpu": "QNNExecutionProvider",
 }
 _QNN_BACKENDS = {"qnn-htp": ("htp", "libQnnHtp.so"), "qnn-gpu": ("gpu", "libQnnGpu.so")}
+# Process-wide QNN backend state that outlives sessions (see OnnxRuntimeAdapter._check).
+_QNN_STATE = {"fp16_seen": False}
 
 
 def _ort():
@@ -138,8 +140,8 @@ class OnnxRuntimeAdapter(Adapter):
                                                   "enable_htp_fp16_precision": "1" if fp16 else "0",
                                                   **{k: str(v) for k, v in options.engine.items()}})
             precision = "fp16" if fp16 else "fp32"
-        verify = unit != "cpu"
-        profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if verify else None
+        checked = unit != "cpu"
+        profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if checked else None
         if profile_dir is not None:
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(profile_dir.name) / "ort")
@@ -150,15 +152,33 @@ class OnnxRuntimeAdapter(Adapter):
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
                 where=f"{self.engine}:{unit}", received=model.name)) from e
+        if unit in _QNN_BACKENDS and precision == "fp16":
+            _QNN_STATE["fp16_seen"] = True
         runner = OnnxRuntimeRunner(f"{self.engine}:{unit}", model, session, precision)
         if profile_dir is not None:
             with profile_dir:
-                runner.notes.append(self._placement(runner, session, unit))
+                runner.notes.extend(self._check(runner, session, unit))
         return runner
 
-    def _placement(self, runner: OnnxRuntimeRunner, session, unit: str) -> str:
-        """Run once with profiling on and report which provider ran which nodes."""
-        runner.run(seeded_feeds(runner.inputs))
+    def _check(self, runner: OnnxRuntimeRunner, session, unit: str) -> list[str]:
+        """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
+
+        ORT runs nodes an execution provider rejects on the CPU without a word, and
+        an accelerator may compute in lower precision than asked (QNN's HTP backend
+        keeps fp16 mode for the whole process once any session enabled it), so a
+        unit is refused when no node ran on it or its outputs diverge from the CPU.
+        """
+        verdict = verify(runner.run, runner.model, runner.precision)
+        notes = [self._placement(session, unit)]
+        if not verdict["ok"]:
+            leak = (" An earlier session in this process enabled QNN's fp16 mode, which the HTP backend keeps "
+                    "for the rest of the process." if unit in _QNN_BACKENDS and _QNN_STATE["fp16_seen"] else "")
+            raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
+                                         f"at {runner.precision}.{leak}")
+        return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]
+
+    def _placement(self, session, unit: str) -> str:
+        """Which provider ran which nodes in the (profiled) run just made."""
         events = json.loads(Path(session.end_profiling()).read_text())
         nodes = [e.get("args", {}) for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
         by_provider = Counter(a.get("provider", "?") for a in nodes)

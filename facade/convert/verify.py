@@ -13,11 +13,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from facade.conformance.metrics import relative_max_error
+from facade.conformance.tolerances import DEFAULTS
 from facade.inputs import seeded_feeds
 from facade.model import Model
 
-# max|a - b| / max|b| allowed per precision the engine computes in.
-TOLERANCE: Mapping[str, float] = {"fp32": 1e-4, "fp16": 2e-2, "int8": 1e-1}
+# max|a - b| / max|b| allowed per precision the engine computes in: conformance's table.
+TOLERANCE: Mapping[str, float] = {cls: bound.max_scaled_error for cls, bound in DEFAULTS.items()}
 SEED = 0
 
 

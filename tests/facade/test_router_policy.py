@@ -87,11 +87,26 @@ def test_preferring_the_qnn_htp_simulator_routes_there_and_precision_never_goes_
         np.testing.assert_allclose(y, ref.run({"x": x})["y"], rtol=1e-3, atol=1e-3)
     with chosen({"prefer": ["onnxruntime:qnn-htp"], "precision": "fp32"}, model, precision="fp16") as s:
         assert s.precision == "fp32"  # the caller allowed fp16; the policy's floor holds it at fp32
-    # QNN's fp16 mode needs a SoC model: a per-target engine option carries it to the execution provider.
-    fp16 = {"prefer": ["onnxruntime:qnn-htp"], "precision": "fp16",
-            "targets": {"onnxruntime:qnn-htp": {"engine": {"soc_model": "60"}}}}
-    with chosen(fp16, model, precision="fp16") as s:
-        assert (s.target, s.precision) == ("onnxruntime:qnn-htp", "fp16")
+
+
+def test_a_per_target_engine_option_reaches_the_execution_provider():
+    """QNN's fp16 mode needs a SoC model: a per-target engine option carries it to the provider.
+
+    In a child process: QNN's HTP backend keeps fp16 mode for the rest of the
+    process once a session enables it (tests/adapters/test_onnxruntime.py).
+    """
+    code = """
+import facade
+from tests import models
+fp16 = {"prefer": ["onnxruntime:qnn-htp"], "precision": "fp16",
+        "targets": {"onnxruntime:qnn-htp": {"engine": {"soc_model": "60"}}}}
+with facade.Session(models.conv_relu(), policy=fp16, precision="fp16") as s:
+    print(s.target, s.precision)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["onnxruntime:qnn-htp", "fp16"]
 
 
 def test_a_forced_target_still_obeys_deny():
