@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from facade.inputs import seeded_feeds
 from facade.conformance.metrics import relative_max_error
+from facade.errors import TargetUnavailableError
+from facade.inputs import seeded_feeds
 from facade.model import Model
 
 # max|a - b| / max|b| allowed per precision the engine computes in.
@@ -45,6 +46,8 @@ def verify(run, model: Model, precision: str) -> dict:
     tolerance = TOLERANCE[precision]
     try:
         actual = run(feeds)
+    except TargetUnavailableError:
+        raise  # the engine cannot run here at all (e.g. a runtime the device lacks): no verdict on the artifact
     except Exception as e:  # the artifact loaded but does not run: as bad as diverging
         return {"ok": False, "error": None, "tolerance": tolerance, "precision": precision,
                 "detail": f"the converted model failed on seeded inputs: {type(e).__name__}: {e}"}
