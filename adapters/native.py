@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads
 from facade.devices import DeviceFacts
 from facade.model import Model
 
@@ -60,5 +60,5 @@ class NativeAdapter(Adapter):
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
         from facade import native_fallback
 
-        program = native_fallback.compile(model.proto, dtype="float32", device=unit, threads=options.threads)
+        program = native_fallback.compile(model.proto, dtype="float32", device=unit, threads=resolve_threads(options))
         return NativeRunner(f"{self.engine}:{unit}", model, program, "fp32")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, stdout_to_stderr
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import UnsupportedModelError, format_message
 from facade.inputs import seeded_feeds
@@ -122,9 +122,8 @@ class OnnxRuntimeAdapter(Adapter):
                                          "pip install 'facade-runtime[onnxruntime]'") from e
         so = ort.SessionOptions()
         so.log_severity_level = 3
-        if options.threads:
-            so.intra_op_num_threads = options.threads
-            so.inter_op_num_threads = 1
+        so.intra_op_num_threads = resolve_threads(options)
+        so.inter_op_num_threads = 1
         precision = "fp32"
         providers: list = [_PROVIDERS[unit]] if unit == "cpu" else [_PROVIDERS[unit], "CPUExecutionProvider"]
         if unit in _QNN_BACKENDS:

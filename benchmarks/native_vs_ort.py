@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 import onnx
-from facade.native_fallback import models
-from facade.native_fallback.program import blas_threads
 
 from facade import native_fallback
+from facade.native_fallback import models
+from facade.native_fallback.program import blas_threads
 
 #: Latency ratio ceilings native/ORT from the issue (1 thread).
 TARGETS = {"squeezenet": 2.5, "resnet50": 2.5, "mobilenetv2": 3.0, "shufflenet": 3.0}

@@ -14,6 +14,7 @@ import collections
 
 import numpy as np
 import onnx
+
 from facade.native_fallback import node_suite, registry
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from facade.conformance.builtin import BUILTIN, DYNAMIC_SIZE
-from onnx import numpy_helper
 
+from facade.conformance.builtin import BUILTIN, DYNAMIC_SIZE
 from facade.errors import InputError, ModelError, format_message
 from facade.inputs import seeded_feeds
 from facade.model import load_model, onnx_specs
+from facade.weights import light_model_dir, materialize
 
 SUITES = ("builtin", "light", "onnx-node")
 #: The node suite checks operators one by one: meaningful for engines that execute ONNX
@@ -77,59 +77,14 @@ def builtin_cases(seed: int = 0) -> list[Case]:
             for name, build in BUILTIN.items()]
 
 
-def light_dir() -> Path:
-    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-
-
-def materialize_weights(proto: onnx.ModelProto, seed: int) -> onnx.ModelProto:
-    """Replace the light models' ``ConstantOfShape(<name>__SHAPE)`` placeholders by seeded weights.
-
-    Rank >= 2 tensors get He-normal values; rank-1 tensors get what their consumer
-    expects to be realistic (BatchNormalization scale near 1, variance above 1,
-    biases and means small), so activations keep magnitudes of order one.
-    """
-    rng = np.random.default_rng(seed)
-    g = proto.graph
-    shapes = {i.name: numpy_helper.to_array(i) for i in g.initializer if i.name.endswith("__SHAPE")}
-    consumers = {name: (n.op_type, i) for n in g.node for i, name in enumerate(n.input)}
-    keep, weights = [], []
-    for node in g.node:
-        value = next((a.t for a in node.attribute if a.name == "value"), None)
-        if (node.op_type != "ConstantOfShape" or node.input[0] not in shapes
-                or (value is not None and value.data_type != onnx.TensorProto.FLOAT)):
-            keep.append(node)
-            continue
-        shape = tuple(int(d) for d in shapes[node.input[0]])
-        op, slot = consumers.get(node.output[0], ("", 0))
-        if len(shape) >= 2:
-            arr = rng.standard_normal(shape) * np.sqrt(2.0 / max(1, int(np.prod(shape[1:]))))
-        elif op == "BatchNormalization" and slot in (1, 4):
-            arr = 1.0 + (0.1 * rng.standard_normal(shape) if slot == 1 else 0.5 * rng.random(shape))
-        elif op == "Mul":
-            arr = 1.0 + 0.1 * rng.standard_normal(shape)
-        else:
-            arr = 0.1 * rng.standard_normal(shape)
-        weights.append(numpy_helper.from_array(arr.astype(np.float32), node.output[0]))
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
-    model.ir_version = max(model.ir_version, 4)  # IR 3 wants every initializer listed as a graph input
-    del model.graph.node[:]
-    model.graph.node.extend(keep)
-    used = {name for n in keep for name in n.input}
-    inits = [i for i in proto.graph.initializer if not (i.name in shapes and i.name not in used)]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(inits + weights)
-    return model
-
-
 def light_cases(seed: int = 0) -> list[Case]:
     """The onnx wheel's light models (weights stripped there), with seeded realistic weights."""
     def build(path: Path) -> Materialized:
-        return _seeded(materialize_weights(onnx.load(str(path)), seed), seed)
+        return _seeded(materialize(onnx.load(str(path)), seed), seed)
 
     return [Case(f"light/{p.stem.removeprefix('light_')}", "light", p.stem.removeprefix("light_"),
                  partial(build, p), seed)
-            for p in sorted(light_dir().glob("*.onnx"))]
+            for p in sorted(light_model_dir().glob("*.onnx"))]
 
 
 def _node_case(tc) -> Materialized:

@@ -15,10 +15,9 @@ import json
 import os
 from pathlib import Path
 
+from facade.cache import atomic_write, cache_dir
 from facade.conformance.report import Report, describe
 from facade.conformance.verdicts import UNAVAILABLE
-
-from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
 from facade.model import Model
 from facade.trace import CANDIDATE, REJECTED, Trace

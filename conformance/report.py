@@ -18,10 +18,9 @@ from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from facade.cache import atomic_write
 from facade.conformance.tolerances import CLASSES, Tolerances
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, CaseResult
-
-from facade.cache import atomic_write
 from facade.errors import FacadeError, format_message
 
 SCHEMA = "facade.conformance.report"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from facade.conformance.cases import Case, Materialized, feeds_digest, iter_materialized
 from facade.conformance.child import ChildFailure, ColumnProcess
 from facade.conformance.oracle import oracle_outputs
@@ -22,7 +23,6 @@ from facade.conformance.progress import Progress
 from facade.conformance.report import Report, new_run
 from facade.conformance.tolerances import CLASSES, Tolerances
 from facade.conformance.verdicts import ERROR, UNAVAILABLE, CaseResult, judge
-
 from facade.devices import devices
 from facade.errors import FacadeError, InputError, format_message
 from facade.router import all_targets, target_availability

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from facade.conformance import metrics
 from facade.conformance.tolerances import CLASSES, Bound
 

@@ -14,9 +14,9 @@ import time
 
 import facade
 from facade.builtin_models import mobilenet_v2
+from facade.conformance.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from facade.conformance.metrics import relative_max_error
 from facade.router import all_targets
 
 

@@ -69,7 +69,10 @@ CATALOGUE: tuple[TargetInfo, ...] = tuple(
         ("snpe", "cpu", _C, None),
         ("snpe", "gpu", _G, None),
         ("snpe", "dsp", _N, "snpe"),
-        ("native", "opencl", _G, "opencl"),
+        # The in-house engine is the floor on any device: its OpenCL kernels beat its numpy
+        # ones on a real GPU, but not the optimized CPU engines (measured on an H200:
+        # SqueezeNet 10.9 ms on native:opencl, 1.3 ms on onnxruntime:cpu).
+        ("native", "opencl", _F, "opencl"),
         ("native", "cpu", _F, None),
     ]
 )

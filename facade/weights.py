@@ -163,12 +163,29 @@ def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
     _prune(g)
 
     from facade.inputs import seeded_feeds
-    from facade.session import Session
 
-    with Session(calib) as sess:
+    with _reference_session(calib) as sess:
         values = sess.run(seeded_feeds(sess.inputs, seed))
     for k, (node, (mean, var)) in enumerate(zip(bns, stats, strict=True)):
         for slot, name in ((3, mean), (4, var)):
             fresh = f"{node.input[slot]}__bn{k}"
             model.graph.initializer.append(numpy_helper.from_array(values[name].astype(np.float32), fresh))
             node.input[slot] = fresh
+
+
+def _reference_session(model: onnx.ModelProto):
+    """A CPU session for the calibration graph: ONNX Runtime, else the native engine.
+
+    Routing is not used on purpose: on a GPU machine it would convert the one-off
+    calibration graph for a GPU engine first.
+    """
+    from facade.errors import FacadeError
+    from facade.session import Session
+
+    failures = []
+    for target in ("onnxruntime:cpu", "native:cpu"):
+        try:
+            return Session(model, target=target)
+        except FacadeError as e:
+            failures.append(e)
+    raise failures[-1]

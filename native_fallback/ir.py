@@ -46,7 +46,6 @@ class Graph:
     opsets: dict[str, int]
     shapes: dict[str, tuple] = field(default_factory=dict)
     dtypes: dict[str, np.dtype] = field(default_factory=dict)
-    outer_scope: set[str] = field(default_factory=set)
 
 
 def load(model: onnx.ModelProto | str | os.PathLike) -> onnx.ModelProto:

@@ -53,7 +53,8 @@ def operator_of(name: str, model: onnx.ModelProto) -> str:
 
 
 def _numeric(value: object) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+    """A numeric tensor: an array, or a numpy scalar (how the suite stores 0-d tensors)."""
+    return isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "biuf"
 
 
 def in_scope(model: onnx.ModelProto, data: list) -> bool:

@@ -8,15 +8,17 @@ with the node it came from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from facade.errors import FacadeError, InputError, UnsupportedModelError, format_message
+from facade.errors import FacadeError, InputError, ModelError, UnsupportedModelError, format_message
 
 from . import planner, registry
+from .allocator import keep_freed_memory
 from .inplace import FRESH_OUTPUT_OPS, IN_PLACE_KERNELS
 from .ir import Graph, Node
 
@@ -25,14 +27,19 @@ _FLOATS = (np.float16, np.float32)
 
 @functools.lru_cache(maxsize=1)
 def _controller():
-    from threadpoolctl import ThreadpoolController
-
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it the BLAS pool keeps its own size
+        return None
     return ThreadpoolController()
 
 
-def blas_threads(threads: int):
-    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once)."""
-    return _controller().limit(limits=threads, user_api="blas")
+def blas_threads(threads: int) -> contextlib.AbstractContextManager:
+    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once; a no-op without it)."""
+    controller = _controller()
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=threads, user_api="blas")
 
 
 @dataclass
@@ -53,6 +60,15 @@ def unsupported_line(node: Node, opset: int) -> str:
             f"at opset {opset} has no implementation")
 
 
+def kernel_error(node: Node, args: list, error: Exception) -> FacadeError:
+    """A kernel's exception as a facade error naming the node, its op and every input shape."""
+    shapes = ", ".join(str(getattr(a, "shape", None)) for a in args)
+    cls = UnsupportedModelError if isinstance(error, NotImplementedError) else ModelError
+    return cls(format_message(f"the kernel failed: {type(error).__name__}: {error}",
+                              where=f"native | {node.label()}", received=f"input shapes {shapes}",
+                              expected="inputs this operator accepts at this opset"))
+
+
 def opset_for(graph: Graph, node: Node) -> int:
     """The opset version of ``node``'s domain in this graph."""
     domain = "" if node.domain in registry.DEFAULT_DOMAINS else node.domain
@@ -62,20 +78,30 @@ def opset_for(graph: Graph, node: Node) -> int:
 def build_kernel(graph: Graph, node: Node, float64: bool) -> tuple[Callable[..., tuple], bool]:
     """Find and build the kernel of ``node``; ``scoped`` kernels also receive the value scope."""
     opset = opset_for(graph, node)
-    entry = registry.lookup(node.domain, node.op_type, opset)
-    if entry is None:
+    entries = registry.candidates(node.domain, node.op_type, opset)
+    declined = None
+    for entry in entries:
+        scoped = bool(getattr(entry.builder, "scoped", False))
+        try:
+            kernel = entry.builder(node, opset, float64=float64) if scoped else entry.builder(node, opset)
+        except NotImplementedError as e:  # this kernel does not cover the node: try the next one
+            declined = e
+            continue
+        return kernel, scoped
+    if declined is not None:
         raise UnsupportedModelError(format_message(
-            unsupported_line(node, opset), where="native",
-            expected="an operator registered in facade.native_fallback (see native_fallback.unsupported)"))
-    kernel = entry.builder(node, opset) if not getattr(entry.builder, "scoped", False) \
-        else entry.builder(node, opset, float64=float64)
-    return kernel, bool(getattr(entry.builder, "scoped", False))
+            f"no kernel covers this node: {declined}", where=f"native | {node.label()}",
+            expected="attributes a native_fallback kernel implements")) from declined
+    raise UnsupportedModelError(format_message(
+        unsupported_line(node, opset), where="native",
+        expected="an operator registered in facade.native_fallback (see native_fallback.unsupported)"))
 
 
 class Program:
     """Executable form of a :class:`Graph` (see ``native_fallback.compile``)."""
 
     def __init__(self, graph: Graph, *, float64: bool = False, threads: int | None = None) -> None:
+        keep_freed_memory()
         self.graph = graph
         self.float64 = float64
         self.threads = threads
@@ -102,7 +128,13 @@ class Program:
 
     def run(self, feeds: dict[str, np.ndarray], *, intermediate: bool = False,
             scope: dict[str, object] | None = None) -> dict[str, np.ndarray]:
-        """Run the graph; ``scope`` supplies outer values to control-flow bodies."""
+        """Run the graph and return its outputs by ONNX name.
+
+        ``intermediate=True`` returns every tensor the program computes (for
+        divergence hunting); compile with ``optimize=False`` to see every tensor
+        of the original graph, since fusion removes some. ``scope`` supplies
+        outer values to control-flow bodies.
+        """
         if self.threads is None or scope is not None:
             return self._run(feeds, intermediate, scope)
         with blas_threads(self.threads):
@@ -120,22 +152,20 @@ class Program:
         record = self._sizes is None and scope is None
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
+        promote = self.float64
         for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
             try:
-                outs = self._execute(index, step, args, env)
+                # In place only when nobody keeps intermediates: a kept tensor must not change later.
+                outs = self._execute(index, step, args, env, in_place=not intermediate)
             except FacadeError:
                 raise
             except Exception as e:
-                shapes = [getattr(a, "shape", None) for a in args]
-                raise UnsupportedModelError(format_message(
-                    f"the kernel failed: {type(e).__name__}: {e}", where=f"native | {node.label()}",
-                    received=f"input shapes {shapes}", expected="inputs this operator accepts")) from e
+                raise kernel_error(node, args, e) from e
             for name, value in zip(node.outputs, outs, strict=False):
                 if name:
-                    value = self._promote(value)
-                    env[name] = value
+                    env[name] = self._promote(value) if promote else value
                     if record and hasattr(value, "nbytes"):
                         sizes[name] = int(value.nbytes)
             if intermediate:
@@ -150,9 +180,9 @@ class Program:
             return kept
         return result
 
-    def _execute(self, index: int, step: Step, args: list, env: dict) -> tuple:
-        """Run one step's kernel (in place when the step allows it)."""
-        outs = step.in_place(args, step.targets[0]) if step.in_place else None
+    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
+        """Run one step's kernel (over a dying input when the step and the caller allow it)."""
+        outs = step.in_place(args, step.targets[0]) if in_place and step.in_place else None
         if outs is None:
             outs = step.kernel(*args, scope=env) if step.scoped else step.kernel(*args)
         return outs

@@ -50,14 +50,17 @@ def register(op_type: str, since: int = 1, until: int = 10_000, *, domain: str =
     return deco
 
 
-def lookup(domain: str, op_type: str, opset: int) -> Entry | None:
-    """The native entry with the highest ``since`` at or below ``opset``, else a bridged one."""
+def candidates(domain: str, op_type: str, opset: int) -> list[Entry]:
+    """Entries covering ``opset``, best first: native before bridged, then the highest ``since``.
+
+    A native builder may decline a node whose attributes it does not cover by
+    raising NotImplementedError at build time; the next candidate then serves it.
+    """
     entries = [e for e in _TABLE.get((_norm(domain), op_type), []) if e.since <= opset <= e.until]
-    if not entries:
-        return None
-    return max(entries, key=lambda e: (e.native, e.since))
+    return sorted(entries, key=lambda e: (e.native, e.since), reverse=True)
 
 
-def registered_ops() -> dict[tuple[str, str], list[Entry]]:
-    """A copy of the table, for coverage reports."""
-    return {k: list(v) for k, v in _TABLE.items()}
+def lookup(domain: str, op_type: str, opset: int) -> Entry | None:
+    """The preferred entry for ``opset`` (see :func:`candidates`), or None."""
+    found = candidates(domain, op_type, opset)
+    return found[0] if found else None

@@ -223,6 +223,16 @@ def _flatten(node: Node, opset: int, dev: Device, dtype: np.dtype):
     return run
 
 
+def _concat(node: Node, opset: int, dev: Device, dtype: np.dtype):
+    import pyopencl.array as cla
+
+    axis = node.attrs.get("axis", 1)
+
+    def run(*xs):
+        return (cla.concatenate(xs, axis=axis % xs[0].ndim, queue=dev.queue),)
+    return run
+
+
 def _always(node: Node, opset: int) -> bool:
     return True
 
@@ -248,6 +258,7 @@ CL_OPS: dict[str, ClOp] = {
     "Mul": ClOp((0, 1), _always, _binary),
     "Div": ClOp((0, 1), _always, _binary),
     "Sum": ClOp(tuple(range(64)), _always, _binary),
+    "Concat": ClOp(tuple(range(64)), _always, _concat),
     "Reshape": ClOp((0,), _always, _reshape),
     "Flatten": ClOp((0,), _always, _flatten),
 }

@@ -51,7 +51,7 @@ class OpenCLProgram(Program):
             return self._uploaded[name]
         return self.device.upload(np.asarray(value))
 
-    def _execute(self, index: int, step: Step, args: list, env: dict) -> tuple:
+    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
         found = self._cl.get(index)
         if found is not None:
             entry, kernel = found
@@ -70,7 +70,7 @@ class OpenCLProgram(Program):
         host = [self._host(a) for a in args]
         if step.scoped:  # control-flow bodies run on numpy and read the outer scope directly
             env = {k: self._host(v) for k, v in env.items()}
-        return super()._execute(index, step, host, env)
+        return super()._execute(index, step, host, env, in_place=in_place)
 
     def _host(self, value: object) -> object:
         return value.get() if runtime.is_device_array(value) else value

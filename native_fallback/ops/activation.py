@@ -100,6 +100,27 @@ def prelu(node: Node, opset: int):
     return lambda x, slope: (np.where(x >= 0, x, x * slope).astype(x.dtype),)
 
 
+@registry.register("Shrink", 9)
+def shrink(node: Node, opset: int):
+    """Soft/hard shrinkage: x -+ bias outside [-lambd, lambd], 0 inside."""
+    bias, lambd = node.attrs.get("bias", 0.0), node.attrs.get("lambd", 0.5)
+    return lambda x: (np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0)).astype(x.dtype),)
+
+
+@registry.register("Swish", 24)
+def swish(node: Node, opset: int):
+    """x * sigmoid(alpha * x)."""
+    alpha = node.attrs.get("alpha", 1.0)
+    return lambda x: ((x * _sigmoid(x * x.dtype.type(alpha))).astype(x.dtype),)
+
+
+@registry.register("SwiGLU", 28)
+def swiglu(node: Node, opset: int):
+    """Swish(gate) * value: the gated feed-forward activation of Llama-style models."""
+    alpha = node.attrs.get("alpha", 1.0)
+    return lambda a, b: ((a * _sigmoid(a * a.dtype.type(alpha)) * b).astype(a.dtype),)
+
+
 @registry.register("Gelu", 20)
 def gelu(node: Node, opset: int):
     """Gelu, exact (erf) or tanh approximation."""

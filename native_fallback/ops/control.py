@@ -108,3 +108,23 @@ def scan(node: Node, opset: int, *, float64: bool = False):
             stacked.append(np.moveaxis(arr, 0, ax % arr.ndim))
         return (*state, *stacked)
     return run
+
+
+@registry.register("Scan", 8, 8)
+@_scoped
+def scan_batched(node: Node, opset: int, *, float64: bool = False):
+    """Scan-8: a leading batch axis on states and scan inputs, and optional sequence lengths."""
+    inner = scan(node, opset, float64=float64)
+    directions = node.attrs.get("directions")
+
+    def run(seq_lens=None, *inputs, scope):
+        if directions and any(directions):
+            raise NotImplementedError("Scan-8 reverse directions")
+        n_state = len(inputs) - node.attrs["num_scan_inputs"]
+        results = []
+        for b in range(inputs[0].shape[0]):
+            steps = None if seq_lens is None else int(seq_lens[b])
+            xs = [x[b] if steps is None else x[b, :steps] for x in inputs[n_state:]]
+            results.append(inner(*[s[b] for s in inputs[:n_state]], *xs, scope=scope))
+        return tuple(np.stack(parts) for parts in zip(*results, strict=True))
+    return run

@@ -18,12 +18,17 @@ from .. import registry
 from ..ir import Node
 from ._util import bad_attr
 from .activation import in_place_activation
+from .padding import pad_end
 from .winograd import transform_weights, winograd_conv
 
 #: im2col column matrices above this many bytes are built block by block.
 IM2COL_BLOCK_BYTES = 8 << 20
-#: Winograd only when both channel counts reach this (its transforms cost more than they save below).
-WINOGRAD_MIN_CHANNELS = 16
+#: Depthwise "flat" mode keeps kh*kw expanded weight copies; only planes small enough for this budget.
+DEPTHWISE_EXPANDED_BYTES = 6 << 20
+#: Winograd only when both channel counts reach this and the output has this many pixels: below,
+#: its transforms cost more than the multiplies they save (measured on ResNet/SqueezeNet layers).
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_PIXELS = 196
 
 
 @dataclass
@@ -74,8 +79,7 @@ def pad_spatial(x: np.ndarray, g: ConvGeometry, value: float = 0.0) -> np.ndarra
     """Pad the spatial dims of an N,C,... array (no copy when there is no padding)."""
     if not any(g.pads_begin) and not any(g.pads_end):
         return x
-    widths = [(0, 0), (0, 0), *zip(g.pads_begin, g.pads_end, strict=True)]
-    return np.pad(x, widths, constant_values=value)
+    return pad_end(x, g.pads_begin, g.pads_end, value)
 
 
 def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndarray:
@@ -99,13 +103,17 @@ def _pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: n
         np.matmul(w3, xs[i], out=out[i].reshape(group, m // group, -1))
 
 
-def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
+def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray,
+               cache: WeightCache | None = None) -> None:
     """Depthwise 2-D convolution as kh*kw multiply-adds over long contiguous runs.
 
     The padded input is split into stride phases (one copy), each flattened per
     channel; a kernel tap is then a plain offset into the flat phase, so every
     multiply-add runs over a whole output plane (rows of the "wide" output carry
     a few junk columns, cropped at the end) instead of one short row at a time.
+    Small planes go further: all channels form one flat run and each tap's
+    weights are pre-expanded to that run (cached), so a tap is a single
+    contiguous multiply with no per-channel loop inside numpy.
     """
     kh, kw = w.shape[2:]
     (sh, sw), (dh, dw) = g.strides, g.dilations
@@ -113,24 +121,38 @@ def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray) 
     n, c, hp, wp = xp.shape
     hp2, wp2 = -(-hp // sh) * sh, -(-wp // sw) * sw
     if (hp2, wp2) != (hp, wp):
-        xp = np.pad(xp, [(0, 0), (0, 0), (0, hp2 - hp), (0, wp2 - wp)])
+        xp = pad_end(xp, (0, 0), (hp2 - hp, wp2 - wp))
     hr, wc = hp2 // sh, wp2 // sw
-    phases = {(pr, pc): np.ascontiguousarray(xp[:, :, pr::sh, pc::sw]).reshape(n, c, hr * wc)
+    plane = hr * wc
+    phases = {(pr, pc): np.ascontiguousarray(xp[:, :, pr::sh, pc::sw]).reshape(n, c * plane)
               for pr in range(sh) for pc in range(sw)}
-    length = (oh - 1) * wc + ow
-    acc = np.empty((n, c, oh * wc), dtype=out.dtype)
-    tmp = np.empty((n, c, length), dtype=out.dtype)
-    wk = w[:, 0].reshape(c, kh * kw)
+    taps = []
     for tap in range(kh * kw):
         i, j = divmod(tap, kw)
         (ro, pr), (co, pc) = divmod(i * dh, sh), divmod(j * dw, sw)
-        off = ro * wc + co
-        src = phases[pr, pc][:, :, off: off + length]
-        dst = acc[:, :, :length] if tap == 0 else tmp
-        np.multiply(src, wk[None, :, tap, None], out=dst)
-        if tap:
-            acc[:, :, :length] += tmp
-    out.reshape(n, c, oh, ow)[...] = acc.reshape(n, c, oh, wc)[:, :, :, :ow]
+        taps.append((tap, (pr, pc), ro * wc + co))
+    wk = w[:, 0].reshape(c, kh * kw)
+    flat = cache is not None and kh * kw * c * plane * w.itemsize <= DEPTHWISE_EXPANDED_BYTES
+    # Flat mode spans every channel at once; per-channel mode stops each run at the plane's valid part.
+    span = c * plane - max(off for _, _, off in taps) if flat else (oh - 1) * wc + ow
+    if flat:
+        expanded = cache.get(w, ("depthwise", plane),
+                             lambda: np.repeat(wk.T, plane, axis=1)[:, :span].astype(out.dtype))
+    acc = np.empty((n, c * plane if flat else c * oh * wc), dtype=out.dtype)
+    tmp = np.empty((n, span) if flat else (n, c, span), dtype=out.dtype)
+    for tap, phase, off in taps:
+        if flat:
+            src, weight, dst = phases[phase][:, off: off + span], expanded[tap], acc[:, :span]
+        else:
+            src = phases[phase].reshape(n, c, plane)[:, :, off: off + span]
+            weight, dst = wk[None, :, tap, None], acc.reshape(n, c, oh * wc)[:, :, :span]
+        if tap == 0:
+            np.multiply(src, weight, out=dst)
+        else:
+            np.multiply(src, weight, out=tmp)
+            dst += tmp
+    rows = acc.reshape(n, c, plane)[:, :, : oh * wc] if flat else acc.reshape(n, c, oh * wc)
+    out.reshape(n, c, oh, ow)[...] = rows.reshape(n, c, oh, wc)[:, :, :, :ow]
 
 
 def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
@@ -164,21 +186,26 @@ def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> b
     """Winograd pays for 3x3, stride 1, undilated, ungrouped convolutions with enough channels."""
     return (w.shape[2:] == (3, 3) and group == 1 and g.strides == (1, 1) and g.dilations == (1, 1)
             and w.shape[0] >= WINOGRAD_MIN_CHANNELS and w.shape[1] >= WINOGRAD_MIN_CHANNELS
-            and x.dtype.kind == "f")
+            and g.out_shape[0] * g.out_shape[1] >= WINOGRAD_MIN_PIXELS and x.dtype.kind == "f")
 
 
 class WeightCache:
-    """Per-kernel cache of a weight-derived array (Winograd's U), keyed by the weight object."""
+    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise's expanded taps).
+
+    Entries are dropped when a different weight array arrives (a weight fed at run time).
+    """
 
     def __init__(self) -> None:
-        self._key: np.ndarray | None = None
-        self._value: np.ndarray | None = None
+        self._weight: np.ndarray | None = None
+        self._values: dict = {}
 
-    def get(self, w: np.ndarray) -> np.ndarray:
-        """U for ``w``, recomputed only when a different weight array arrives."""
-        if self._key is not w:
-            self._key, self._value = w, transform_weights(w)
-        return self._value
+    def get(self, w: np.ndarray, key: object, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array ``make()`` builds for ``w`` and ``key``, built once."""
+        if self._weight is not w:
+            self._weight, self._values = w, {}
+        if key not in self._values:
+            self._values[key] = make()
+        return self._values[key]
 
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
@@ -200,9 +227,9 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
     if pointwise:
         _pointwise(x, w, group, g, out)
     elif group == x.shape[1] == m and len(kernel) == 2 and w.shape[1] == 1:
-        _depthwise(pad_spatial(x, g), w, g, out)
+        _depthwise(pad_spatial(x, g), w, g, out, cache)
     elif cache is not None and _winograd_ok(x, w, group, g):
-        winograd_conv(pad_spatial(x, g), cache.get(w), g.out_shape, out)
+        winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
     else:
         _im2col_gemm(pad_spatial(x, g), w, group, g, out)
     if b is not None:
@@ -279,3 +306,27 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
 def conv_transpose_kernel(node: Node, opset: int):
     """ONNX ConvTranspose."""
     return lambda x, w, b=None: (conv_transpose(x, w, b, node),)
+
+
+@registry.register("Col2Im", 18)
+def col2im_kernel(node: Node, opset: int):
+    """Col2Im (PyTorch's fold): scatter-add each block position's column back into the image."""
+    def run(cols, image_shape, block_shape):
+        image, block = [int(v) for v in image_shape], [int(v) for v in block_shape]
+        nd = len(image)
+        strides = node.attrs.get("strides", [1] * nd)
+        dil = node.attrs.get("dilations", [1] * nd)
+        pads = node.attrs.get("pads", [0] * 2 * nd)
+        blocks = [(i + pads[k] + pads[nd + k] - d * (b - 1) - 1) // s + 1
+                  for k, (i, b, s, d) in enumerate(zip(image, block, strides, dil, strict=True))]
+        n = cols.shape[0]
+        c = cols.shape[1] // int(np.prod(block))
+        taps = cols.reshape(n, c, *block, *blocks)
+        canvas = np.zeros((n, c, *(i + pads[k] + pads[nd + k] for k, i in enumerate(image))), dtype=cols.dtype)
+        for tap in np.ndindex(*block):
+            dst = tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                        for t, d, s, o in zip(tap, dil, strides, blocks, strict=True))
+            canvas[(slice(None), slice(None), *dst)] += taps[(slice(None), slice(None), *tap)]
+        crop = tuple(slice(pads[k], pads[k] + i) for k, i in enumerate(image))
+        return (np.ascontiguousarray(canvas[(slice(None), slice(None), *crop)]),)
+    return run

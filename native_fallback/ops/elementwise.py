@@ -140,3 +140,13 @@ def cast(node: Node, opset: int):
 def cast_like(node: Node, opset: int):
     """Cast to the dtype of a second tensor."""
     return lambda x, like: (_cast_to(x, like.dtype),)
+
+
+@registry.register("BitCast", 26)
+def bit_cast(node: Node, opset: int):
+    """Reinterpret the (little-endian) bytes as another type of the same width."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dtype = np.dtype(tensor_dtype_to_np_dtype(node.attrs["to"])).newbyteorder("<")
+    # ascontiguousarray would turn a 0-d tensor into 1-d; reshape keeps the shape.
+    return lambda x: (np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<")).view(dtype).reshape(x.shape),)

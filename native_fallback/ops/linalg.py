@@ -9,8 +9,18 @@ from ..ir import Node
 from .activation import in_place_activation
 
 
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """numpy matmul; float16 goes through float32 BLAS (numpy has no half-precision GEMM)."""
+    if a.dtype == np.float16 and b.dtype == np.float16:
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    return np.matmul(a, b)
+
+
 def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, attrs: dict) -> np.ndarray:
     """alpha * A' B' + beta * C into one preallocated output."""
+    if a.dtype == np.float16:
+        c32 = None if c is None else c.astype(np.float32)
+        return gemm(a.astype(np.float32), b.astype(np.float32), c32, attrs).astype(np.float16)
     a = a.T if attrs.get("transA", 0) else a
     b = b.T if attrs.get("transB", 0) else b
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
@@ -39,7 +49,7 @@ def fused_gemm_kernel(node: Node, opset: int):
 @registry.register("MatMul", 1)
 def matmul_kernel(node: Node, opset: int):
     """ONNX MatMul (numpy semantics, including 1-D promotion)."""
-    return lambda a, b: (np.matmul(a, b),)
+    return lambda a, b: (matmul(a, b),)
 
 
 @registry.register("Einsum", 12)

@@ -87,20 +87,25 @@ registry.register("ArgMax")(_arg(np.argmax))
 registry.register("ArgMin")(_arg(np.argmin))
 
 
-@registry.register("CumSum", 11)
-def cumsum(node: Node, opset: int):
-    """CumSum with exclusive and reverse modes."""
-    exclusive, reverse = node.attrs.get("exclusive", 0), node.attrs.get("reverse", 0)
+def _cumulative(ufunc: np.ufunc):
+    """CumSum/CumProd with exclusive (shifted, starting at the identity) and reverse modes."""
+    def build(node: Node, opset: int):
+        exclusive, reverse = node.attrs.get("exclusive", 0), node.attrs.get("reverse", 0)
 
-    def run(x, axis):
-        ax = int(axis.reshape(-1)[0])
-        y = np.flip(x, ax) if reverse else x
-        out = np.cumsum(y, axis=ax, dtype=x.dtype)
-        if exclusive:
-            out = np.concatenate([np.zeros_like(np.take(out, [0], axis=ax)),
-                                  np.take(out, range(out.shape[ax] - 1), axis=ax)], axis=ax)
-        return (np.flip(out, ax) if reverse else out,)
-    return run
+        def run(x, axis):
+            ax = int(axis.reshape(-1)[0])
+            y = np.flip(x, ax) if reverse else x
+            out = ufunc.accumulate(y, axis=ax, dtype=x.dtype)
+            if exclusive:
+                first = np.full_like(np.take(out, [0], axis=ax), ufunc.identity)
+                out = np.concatenate([first, np.take(out, range(out.shape[ax] - 1), axis=ax)], axis=ax)
+            return (np.flip(out, ax) if reverse else out,)
+        return run
+    return build
+
+
+registry.register("CumSum", 11)(_cumulative(np.add))
+registry.register("CumProd", 26)(_cumulative(np.multiply))
 
 
 @registry.register("TopK", 1)

@@ -406,3 +406,28 @@ def unique(node: Node, opset: int):
         i64 = np.int64
         return (y, first.astype(i64), inverse.reshape(-1).astype(i64), counts.astype(i64))[: len(node.outputs)]
     return run
+
+
+@registry.register("CenterCropPad", 18)
+def center_crop_pad(node: Node, opset: int):
+    """Crop or zero-pad each listed axis to its target size, centred."""
+    axes_attr = node.attrs.get("axes")
+
+    def run(x, shape):
+        axes = [a % x.ndim for a in axes_attr] if axes_attr else list(range(x.ndim))
+        out_shape = list(x.shape)
+        for a, size in zip(axes, _ints(shape), strict=True):
+            out_shape[a] = size
+        out = np.zeros(out_shape, dtype=x.dtype)
+        src, dst = [slice(None)] * x.ndim, [slice(None)] * x.ndim
+        for a in axes:
+            have, want = x.shape[a], out_shape[a]
+            if want <= have:  # crop: the extra element goes to the end
+                start = (have - want) // 2
+                src[a] = slice(start, start + want)
+            else:  # pad: the extra element goes to the end
+                start = (want - have) // 2
+                dst[a] = slice(start, start + have)
+        out[tuple(dst)] = x[tuple(src)]
+        return (out,)
+    return run

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .padding import pad_end
+
 #: G of F(2, 3), shape (4, 3): the weight transform.
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -32,31 +34,53 @@ def _rows(a: np.ndarray, axis: int, count: int) -> list[np.ndarray]:
     return views
 
 
-def _input_transform_1d(d: list[np.ndarray]) -> list[np.ndarray]:
-    """B^T applied along one axis: (d0 - d2, d1 + d2, d2 - d1, d1 - d3)."""
-    return [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+def _transform_into(d: list[np.ndarray], outs: list[np.ndarray]) -> None:
+    """B^T along one axis, written into ``outs``: (d0 - d2, d1 + d2, d2 - d1, d1 - d3)."""
+    np.subtract(d[0], d[2], out=outs[0])
+    np.add(d[1], d[2], out=outs[1])
+    np.subtract(d[2], d[1], out=outs[2])
+    np.subtract(d[1], d[3], out=outs[3])
 
 
 def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: np.ndarray) -> None:
-    """3x3 stride-1 convolution of a padded input ``xp`` (N, C, Hp, Wp) into ``out`` (N, M, OH*OW)."""
+    """3x3 stride-1 convolution of a padded input ``xp`` (N, C, Hp, Wp) into ``out`` (N, M, OH*OW).
+
+    Every transform writes straight into its destination (``out=``): into the
+    GEMM's operand for the input side, into the output's interleaved 2x2 phases
+    for the output side, so no pass over memory is spent on copies.
+    """
     n, c, hp, wp = xp.shape
     m = u.shape[1]
     oh, ow = out_hw
     th, tw = -(-oh // 2), -(-ow // 2)
     need_h, need_w = 2 * th + 2, 2 * tw + 2
     if need_h > hp or need_w > wp:  # odd output sizes: one more zero row/column of tile overhang
-        xp = np.pad(xp, [(0, 0), (0, 0), (0, max(0, need_h - hp)), (0, max(0, need_w - wp))])
+        xp = pad_end(xp, (0, 0), (max(0, need_h - hp), max(0, need_w - wp)))
+    rows = [np.empty((n, c, th, xp.shape[3]), dtype=xp.dtype) for _ in range(4)]
+    _transform_into(_rows(xp, 2, th), rows)
     v = np.empty((4, 4, c, n, th, tw), dtype=xp.dtype)
-    for a, ra in enumerate(_input_transform_1d(_rows(xp, 2, th))):
-        cols = _rows(ra, 3, tw)
-        for b, vb in enumerate(_input_transform_1d(cols)):
-            v[a, b] = vb.transpose(1, 0, 2, 3)
+    for a in range(4):
+        # De-interleave even and odd columns once, so the 16 column ops run at unit stride.
+        even, odd = np.ascontiguousarray(rows[a][..., 0::2]), np.ascontiguousarray(rows[a][..., 1::2])
+        cols = [even[..., :tw], odd[..., :tw], even[..., 1:tw + 1], odd[..., 1:tw + 1]]
+        _transform_into(cols, [v[a, b].transpose(1, 0, 2, 3) for b in range(4)])
     prod = np.matmul(u, v.reshape(16, c, n * th * tw)).reshape(4, 4, m, n, th, tw)
     # A^T along both axes: y0 = m0 + m1 + m2, y1 = m1 - m2 - m3.
-    r0 = prod[0] + prod[1] + prod[2]
-    r1 = prod[1] - prod[2] - prod[3]
-    full = np.empty((n, m, 2 * th, 2 * tw), dtype=out.dtype)
-    for i, r in enumerate((r0, r1)):
-        full[:, :, i::2, 0::2] = (r[0] + r[1] + r[2]).transpose(1, 0, 2, 3)
-        full[:, :, i::2, 1::2] = (r[1] - r[2] - r[3]).transpose(1, 0, 2, 3)
-    out.reshape(n, m, oh, ow)[...] = full[:, :, :oh, :ow]
+    r = np.empty((2, 4, m, n, th, tw), dtype=prod.dtype)
+    np.add(prod[0], prod[1], out=r[0])
+    r[0] += prod[2]
+    np.subtract(prod[1], prod[2], out=r[1])
+    r[1] -= prod[3]
+    even = oh == 2 * th and ow == 2 * tw
+    full = out.reshape(n, m, oh, ow) if even else np.empty((n, m, 2 * th, 2 * tw), dtype=out.dtype)
+    for i in range(2):
+        for j, (first, second, third, sign) in enumerate(((0, 1, 2, 1), (1, 2, 3, -1))):
+            dst = full[:, :, i::2, j::2].transpose(1, 0, 2, 3)
+            if sign > 0:
+                np.add(r[i, first], r[i, second], out=dst)
+                dst += r[i, third]
+            else:
+                np.subtract(r[i, first], r[i, second], out=dst)
+                dst -= r[i, third]
+    if not even:
+        out.reshape(n, m, oh, ow)[...] = full[:, :, :oh, :ow]

@@ -15,6 +15,9 @@ from .dead_nodes import remove_dead, remove_identities
 from .reshape_chain import simplify_chains
 from .shape_folding import fold_shapes
 
+__all__ = ["PASSES", "fold_constants", "fold_conv_bn", "fold_shapes", "fuse_activations", "optimize",
+           "remove_dead", "remove_identities", "simplify_chains"]
+
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           fuse_activations, remove_dead)
 

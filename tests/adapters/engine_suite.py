@@ -16,9 +16,9 @@ import onnxruntime as ort
 import pytest
 
 import facade
+from facade.conformance.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from facade.conformance.metrics import relative_max_error
 from tests import models
 
 MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs}

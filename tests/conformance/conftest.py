@@ -1,6 +1,7 @@
 import textwrap
 
 import pytest
+
 from facade.conformance import cases, runner
 
 ADAPTERS = textwrap.dedent('''

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import onnx
 import pytest
-from facade.conformance import cases
-from facade.conformance.builtin import BUILTIN, several_outputs
 
 from facade.cli import main
+from facade.conformance import cases
+from facade.conformance.builtin import BUILTIN, several_outputs
 from facade.errors import InputError
 
 

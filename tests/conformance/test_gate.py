@@ -1,11 +1,11 @@
 import copy
 
 import pytest
+
 from facade.conformance import gate
 from facade.conformance.builtin import broadcasting
 from facade.conformance.report import Report
 from facade.conformance.verdicts import FAIL
-
 from facade.session import Session
 
 

@@ -3,8 +3,9 @@ and LRN are wrong, so both oracle paths are checked against the formulas of the 
 
 import numpy as np
 import pytest
-from facade.conformance.oracle import NATIVE, native_outputs, oracle_outputs, reference_outputs
 from onnx import helper, numpy_helper
+
+from facade.conformance.oracle import NATIVE, native_outputs, oracle_outputs, reference_outputs
 
 X = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)  # batch 2 on purpose
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from facade.conformance.html import COLOURS, to_html
 from facade.conformance.markdown import to_markdown
 from facade.conformance.report import Report, ReportError, diff, merge, validate

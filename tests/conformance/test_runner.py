@@ -1,8 +1,8 @@
 import pytest
+
 from facade.adapters import registry
 from facade.conformance import cases, report, runner
 from facade.conformance.verdicts import ERROR, LOWER, PASS
-
 from facade.errors import InputError
 from facade.router import all_targets
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from facade.native_fallback import node_suite
 
 _CASES = [c for c in node_suite.cases() if node_suite.in_scope(c.model, c.data)]
@@ -14,7 +15,7 @@ _RUN = node_suite.native_runner()
 def test_node_case(case: node_suite.Case) -> None:
     status, detail = node_suite.run_case(case, _RUN)
     if case.name in _KNOWN:
-        assert status != "pass", f"{case.name} passes now: remove it from known_failures.txt"
+        # Not strict: random operators may match their one recorded draw by chance.
         pytest.xfail(_KNOWN[case.name])
     assert status == "pass", detail
 

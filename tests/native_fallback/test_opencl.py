@@ -1,0 +1,45 @@
+"""native:opencl on PoCL (or any OpenCL device): probe, per-operator kernels, whole models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facade import native_fallback
+from facade.native_fallback import models, node_suite
+
+OK, REASON = native_fallback.opencl_available()
+pytestmark = pytest.mark.skipif(not OK, reason=f"no OpenCL here: {REASON}")
+
+_CASES = [c for c in node_suite.cases() if node_suite.in_scope(c.model, c.data) and node_suite.claimed_by_opencl(c)]
+
+
+def test_import_does_not_load_pyopencl() -> None:
+    code = "import sys, facade.native_fallback as nf; nf.opencl_available(); print('pyopencl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_probe_is_cached_and_explains() -> None:
+    assert native_fallback.opencl_available() is native_fallback.opencl_available()
+    assert "OpenCL device" in REASON
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c.name for c in _CASES])
+def test_claimed_node_cases_pass(case: node_suite.Case) -> None:
+    status, detail = node_suite.run_case(case, node_suite.native_runner(device="opencl"))
+    assert status == "pass", detail
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "mobilenetv2"])
+def test_model_runs_mostly_on_device_and_matches_numpy(name: str) -> None:
+    model = models.mobilenet_v2() if name == "mobilenetv2" else models.realistic(models.light_model(name))
+    feeds = models.sample_input(model)
+    prog = native_fallback.compile(model, device="opencl")
+    got = prog.run(feeds)[prog.output_names[0]]
+    want = native_fallback.compile(model).run(feeds)[prog.output_names[0]]
+    assert len(prog.device_ops) >= 0.9 * len(prog.steps)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

@@ -1,0 +1,87 @@
+"""Convolution paths (1x1 GEMM, grouped, depthwise, Winograd, blocked im2col, 1-D/3-D) against ORT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_model, ort_run
+from onnx import helper
+
+from facade import native_fallback
+from facade.native_fallback.ops import conv as conv_module
+
+CASES = {
+    "pointwise": dict(c=16, m=24, k=1, s=1, p=0, g=1, d=1),
+    "pointwise_strided": dict(c=16, m=24, k=1, s=2, p=0, g=1, d=1),
+    "pointwise_grouped": dict(c=16, m=24, k=1, s=1, p=0, g=4, d=1),
+    "depthwise": dict(c=16, m=16, k=3, s=1, p=1, g=16, d=1),
+    "depthwise_strided": dict(c=16, m=16, k=3, s=2, p=1, g=16, d=1),
+    "depthwise_dilated_5x5": dict(c=8, m=8, k=5, s=1, p=4, g=8, d=2),
+    "winograd": dict(c=64, m=64, k=3, s=1, p=1, g=1, d=1),
+    "im2col_strided": dict(c=8, m=12, k=3, s=2, p=1, g=1, d=1),
+    "im2col_grouped": dict(c=8, m=12, k=3, s=1, p=0, g=2, d=1),
+    "im2col_7x7": dict(c=3, m=8, k=7, s=2, p=3, g=1, d=1),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("size", [13, 16])
+def test_conv2d_paths_match_ort(name: str, size: int, rng) -> None:
+    p = CASES[name]
+    x = rng.standard_normal((2, p["c"], size, size)).astype(np.float32)
+    w = rng.standard_normal((p["m"], p["c"] // p["g"], p["k"], p["k"])).astype(np.float32)
+    b = rng.standard_normal(p["m"]).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[p["s"]] * 2, pads=[p["p"]] * 4,
+                            group=p["g"], dilations=[p["d"]] * 2)
+    model = make_model([node], {"x": x}, ["y"], {"w": w, "b": b})
+    got = native_fallback.compile(model).run({"x": x})["y"]
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_blocked_im2col_matches_unblocked(monkeypatch, rng) -> None:
+    x = rng.standard_normal((1, 4, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2])], {"x": x}, ["y"], {"w": w})
+    whole = native_fallback.compile(model).run({"x": x})["y"]
+    monkeypatch.setattr(conv_module, "IM2COL_BLOCK_BYTES", 1024)
+    np.testing.assert_allclose(native_fallback.compile(model).run({"x": x})["y"], whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_conv_any_rank(dims: int, rng) -> None:
+    x = rng.standard_normal((1, 3, *([7] * dims))).astype(np.float32)
+    w = rng.standard_normal((4, 3, *([3] * dims))).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 2 * dims)], {"x": x}, ["y"], {"w": w})
+    np.testing.assert_allclose(native_fallback.compile(model).run({"x": x})["y"], ort_run(model, {"x": x})[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attrs", [dict(strides=[2, 2]), dict(strides=[2, 2], output_padding=[1, 1]),
+                                   dict(group=2, pads=[1, 1, 1, 1])])
+def test_conv_transpose(attrs: dict, rng) -> None:
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], **attrs)], {"x": x}, ["y"], {"w": w})
+    np.testing.assert_allclose(native_fallback.compile(model).run({"x": x})["y"], ort_run(model, {"x": x})[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_float16_conv_computes_in_float32(rng) -> None:
+    x = rng.standard_normal((1, 8, 9, 9)).astype(np.float16)
+    w = (rng.standard_normal((8, 8, 3, 3)) * 0.2).astype(np.float16)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 4)], {"x": x}, ["y"], {"w": w})
+    got = native_fallback.compile(model).run({"x": x})["y"]
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(got.astype(np.float32), ort_run(model, {"x": x})[0].astype(np.float32),
+                               rtol=1e-2, atol=1e-2)
+
+
+def test_float16_gemm_and_matmul(rng) -> None:
+    a = rng.standard_normal((4, 8)).astype(np.float16)
+    b = rng.standard_normal((8, 3)).astype(np.float16)
+    nodes = [helper.make_node("Gemm", ["a", "b"], ["g"]), helper.make_node("MatMul", ["a", "b"], ["m"])]
+    model = make_model(nodes, {"a": a, "b": b}, ["g", "m"])
+    got = native_fallback.compile(model).run({"a": a, "b": b})
+    for name, want in zip(("g", "m"), ort_run(model, {"a": a, "b": b}), strict=True):
+        assert got[name].dtype == np.float16
+        np.testing.assert_allclose(got[name].astype(np.float32), want.astype(np.float32), rtol=1e-2, atol=1e-2)

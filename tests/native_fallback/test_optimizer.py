@@ -1,0 +1,100 @@
+"""Each optimizer pass alone: it changes the graph as intended and leaves the numbers unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_model
+from onnx import helper
+
+from facade.native_fallback import ir, optimizer
+from facade.native_fallback.program import Program
+
+
+def _run(graph: ir.Graph, feeds: dict) -> dict:
+    return Program(graph).run(feeds)
+
+
+def _check(model, feeds, passes) -> ir.Graph:
+    """Apply ``passes`` to a fresh graph; assert outputs equal the unoptimized graph's."""
+    want = _run(ir.from_model(model), feeds)
+    graph = ir.from_model(model)
+    for step in passes:
+        graph = step(graph)
+    got = _run(graph, feeds)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6)
+    return graph
+
+
+def test_constant_folding_materializes_constant_of_shape(rng) -> None:
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["w"],
+                              value=helper.make_tensor("v", 1, [1], [0.02])),
+             helper.make_node("MatMul", ["x", "w"], ["y"])]
+    model = make_model(nodes, {"x": rng.standard_normal((2, 3)).astype(np.float32)}, ["y"],
+                       {"shape": np.array([3, 4], np.int64)})
+    graph = _check(model, {"x": np.ones((2, 3), np.float32)}, [optimizer.fold_constants])
+    assert [n.op_type for n in graph.nodes] == ["MatMul"]
+    assert graph.initializers["w"].shape == (3, 4)
+
+
+def test_dead_nodes_and_identities_go() -> None:
+    nodes = [helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Relu", ["i"], ["y"]),
+             helper.make_node("Neg", ["x"], ["unused"])]
+    model = make_model(nodes, {"x": np.ones(3, np.float32)}, ["y"])
+    graph = _check(model, {"x": -np.ones(3, np.float32)}, [optimizer.remove_identities, optimizer.remove_dead])
+    assert [n.op_type for n in graph.nodes] == ["Relu"]
+
+
+def test_conv_bn_folding(rng) -> None:
+    c = 4
+    inits = {"w": rng.standard_normal((c, 3, 3, 3)).astype(np.float32), "s": rng.uniform(0.5, 2, c).astype(np.float32),
+             "b": rng.standard_normal(c).astype(np.float32), "m": rng.standard_normal(c).astype(np.float32),
+             "v": rng.uniform(0.5, 2, c).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 4),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"])]
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.fold_conv_bn])
+    assert [n.op_type for n in graph.nodes] == ["Conv"]
+
+
+@pytest.mark.parametrize("act", ["Relu", "LeakyRelu", "Sigmoid", "Clip"])
+def test_activation_fusion(act: str, rng) -> None:
+    inits = {"w": rng.standard_normal((4, 3, 1, 1)).astype(np.float32), "lo": np.array(0, np.float32),
+             "hi": np.array(0.5, np.float32)}
+    act_node = helper.make_node(act, ["c", "lo", "hi"] if act == "Clip" else ["c"], ["y"])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), act_node]
+    x = rng.standard_normal((1, 3, 4, 4)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.fuse_activations])
+    assert [(n.op_type, n.attrs["activation"]) for n in graph.nodes] == [("FusedConv", act)]
+
+
+def test_gemm_activation_fusion(rng) -> None:
+    inits = {"w": rng.standard_normal((5, 3)).astype(np.float32)}
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["g"], transB=1), helper.make_node("Relu", ["g"], ["y"])]
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.fuse_activations])
+    assert [n.op_type for n in graph.nodes] == ["FusedGemm"]
+
+
+def test_reshape_and_transpose_chains_collapse(rng) -> None:
+    nodes = [helper.make_node("Reshape", ["x", "s1"], ["r1"]), helper.make_node("Reshape", ["r1", "s2"], ["r2"]),
+             helper.make_node("Transpose", ["r2"], ["t1"], perm=[1, 0]),
+             helper.make_node("Transpose", ["t1"], ["t2"], perm=[1, 0]), helper.make_node("Relu", ["t2"], ["y"])]
+    inits = {"s1": np.array([6, 4], np.int64), "s2": np.array([3, 8], np.int64)}
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.simplify_chains])
+    assert [n.op_type for n in graph.nodes] == ["Reshape", "Relu"]
+
+
+def test_shape_subgraph_folds_to_a_constant_reshape(rng) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shape", ["r"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["r", "shape"], ["y"])]
+    inits = {"zero": np.array(0, np.int64), "axes": np.array([0], np.int64), "minus1": np.array([-1], np.int64)}
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x},
+                   [optimizer.fold_shapes, optimizer.fold_constants, optimizer.remove_dead])
+    assert [n.op_type for n in graph.nodes] == ["Relu", "Reshape"]
