@@ -58,6 +58,10 @@ def layout_perm(rank: int) -> tuple[int, ...] | None:
 
 def write_inputs(workdir: Path, feeds: dict[str, np.ndarray]) -> Path:
     """The raw files and the input list for one inference; returns the list's path."""
+    if any(c.isspace() for c in str(workdir)):
+        raise TargetUnavailableError(format_message(
+            "The input list separates name:=path pairs by spaces, and the scratch directory's path has one",
+            where="snpe", received=str(workdir), expected="a TMPDIR without whitespace"))
     pairs = []
     for i, (name, arr) in enumerate(feeds.items()):
         raw = workdir / f"input_{i}.raw"
