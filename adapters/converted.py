@@ -94,7 +94,11 @@ class ConvertingAdapter(Adapter):
         verdict = artifact.verdicts.get(key)
         cached = verdict is not None
         if not cached:
-            verdict = verify(runner.run, model, runner.precision)
+            try:
+                verdict = verify(runner.run, model, runner.precision)
+            except BaseException:  # the target cannot run here (no verdict on the artifact) or an interrupt
+                runner.close()
+                raise
             cache.record_verdict(artifact, key, verdict)
         if not verdict["ok"]:
             runner.close()

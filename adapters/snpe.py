@@ -1,27 +1,50 @@
 """SNPE (Qualcomm AI runtime SDK): ``snpe:cpu``, ``snpe:gpu``, ``snpe:dsp`` through ``snpe-net-run``.
 
-The SDK's documented file contract: each input is a raw little-endian float32
-file in the DLC's layout (the converter makes 4-D image tensors NHWC); an input
-list names them, one line per inference, ``name:=path`` pairs separated by
-spaces; ``snpe-net-run`` writes ``<output_dir>/Result_<i>/<output name>.raw``.
+The SDK's documented contract, which this module follows:
+
+* ``snpe-net-run --container <dlc> --input_list <file> [--output_dir <dir>]``, the
+  runtime chosen by ``--use_gpu`` or ``--use_dsp`` (CPU is the default and has no
+  flag). Sources: the tool's ``--help`` ("REQUIRED ARGUMENTS: --container ...
+  --input_list ..."), Qualcomm's "Run models" page (docs.qualcomm.com, 80-70018-15B:
+  "${QAIRT_ROOT}/bin/x86_64-linux-clang/snpe-net-run --container ... --input_list
+  ... --output_dir ...", "SNPE's default runtime is CPU").
+* Inputs are raw files of float32 values unless ``--use_native_input_files`` is
+  given (SNPE 2.5.0 release notes: "inputs in their native format as opposed to
+  default float32 format"); written little-endian, as every SNPE host and device is.
+* 4-D image tensors are NHWC ("Input Image Formatting": "In SNPE, the image must be
+  presented as a tensor of shape (batch x height x width x channel)"); other
+  ranks keep the ONNX order.
+* The input list has one line per inference of space-separated ``name:=path``
+  pairs; an optional first line starting with ``#`` or ``%`` names the outputs to
+  write (``snpe-dlc-graph-prepare --input_list`` doc, QAIRT 2.39). Facade leaves it
+  out, so the network's own outputs are written.
+* Outputs land in ``<output_dir>/Result_<line index>/<output tensor name>.raw``
+  (float32). The docs do not say how a name with ``/`` or ``:`` becomes a file
+  name: a ``/`` is used as a path separator, so the name is read as a relative path
+  first and then in the sanitized spelling converters use; a missing output is an
+  error that lists the files found, never a guess.
+
+Contract tests (tests/adapters/test_snpe_contract.py) check this against a test
+double of the SDK; no real SNPE runtime has run this code on this project's CI.
 """
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from facade.adapters.base import Availability, LoadOptions, Runner
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
-from facade.adapters.io_contract import CHANNELS_LAST, Binding, IOContract
+from facade.adapters.io_contract import CHANNELS_LAST, Binding, IOContract, sanitized
 from facade.convert.cache import Artifact
 from facade.convert.child import tail
-from facade.convert.snpe import sdk_tool
+from facade.convert.snpe import sdk_availability, sdk_tool
 from facade.devices import DeviceFacts
-from facade.errors import ConversionError, format_message
+from facade.errors import TargetUnavailableError, format_message
 from facade.model import Model
 
 RUNTIME_FLAGS = {"cpu": [], "gpu": ["--use_gpu"], "dsp": ["--use_dsp"]}
@@ -35,6 +58,10 @@ def layout_perm(rank: int) -> tuple[int, ...] | None:
 
 def write_inputs(workdir: Path, feeds: dict[str, np.ndarray]) -> Path:
     """The raw files and the input list for one inference; returns the list's path."""
+    if any(c.isspace() for c in str(workdir)):
+        raise TargetUnavailableError(format_message(
+            "The input list separates name:=path pairs by spaces, and the scratch directory's path has one",
+            where="snpe", received=str(workdir), expected="a TMPDIR without whitespace"))
     pairs = []
     for i, (name, arr) in enumerate(feeds.items()):
         raw = workdir / f"input_{i}.raw"
@@ -43,6 +70,46 @@ def write_inputs(workdir: Path, feeds: dict[str, np.ndarray]) -> Path:
     listing = workdir / "input_list.txt"
     listing.write_text(" ".join(pairs) + "\n")
     return listing
+
+
+def result_file(result_dir: Path, name: str) -> Path | None:
+    """The raw file ``snpe-net-run`` wrote for output ``name`` in ``Result_<i>``, if any (see module doc)."""
+    # The tool joins "<dir>/" and the name as strings, so "/a/b" lands in <dir>/a/b.raw.
+    for candidate in dict.fromkeys([name.lstrip("/"), name.lstrip("/").replace(":", "_"), sanitized(name)]):
+        path = result_dir / f"{candidate}.raw"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_outputs(result_dir: Path, names: Sequence[str], where: str) -> dict[str, np.ndarray]:
+    """Each output's float32 values from ``result_dir``, flat; a missing one raises, listing what is there."""
+    out = {}
+    for name in names:
+        path = result_file(result_dir, name)
+        if path is None:
+            found = sorted(str(p.relative_to(result_dir)) for p in result_dir.rglob("*.raw")) \
+                if result_dir.is_dir() else []
+            raise TargetUnavailableError(format_message(
+                "snpe-net-run wrote no file for an output", where=where,
+                received=found or f"no {result_dir.name} directory", expected=f"{result_dir.name}/{name}.raw"))
+        out[name] = np.fromfile(path, dtype="<f4")
+    return out
+
+
+def net_run(argv: list[str], where: str) -> None:
+    """Run ``snpe-net-run``; a non-zero exit or a hang raises with the end of its stderr."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise TargetUnavailableError(format_message(
+            f"snpe-net-run hung and was stopped after {RUN_TIMEOUT_S:g} s", where=where,
+            received=tail(e.stderr or "") or "no output")) from e
+    if done.returncode != 0:
+        raise TargetUnavailableError(format_message(
+            f"snpe-net-run exited with {done.returncode}", where=where,
+            received=tail(done.stderr) or tail(done.stdout) or "no output",
+            expected="exit status 0 and Result_0/ in the output directory"))
 
 
 class SnpeAdapter(ConvertingAdapter):
@@ -54,8 +121,9 @@ class SnpeAdapter(ConvertingAdapter):
     converter = "snpe-onnx-to-dlc"
 
     def available(self, unit: str, facts: DeviceFacts) -> Availability:
-        if sdk_tool("snpe-net-run") is None:
-            return Availability.no("the Qualcomm SNPE SDK is not installed (set SNPE_ROOT to it)")
+        sdk = sdk_availability("snpe-net-run")
+        if not sdk:
+            return sdk
         if unit == "dsp" and facts.accelerator("snpe") is None and facts.os != "android":
             return Availability.no("the SNPE DSP runtime needs a Qualcomm Hexagon DSP; none was detected")
         return Availability.yes()
@@ -74,17 +142,13 @@ class SnpeAdapter(ConvertingAdapter):
             with tempfile.TemporaryDirectory(prefix="facade-snpe-") as tmp:
                 work = Path(tmp)
                 listing = write_inputs(work, feeds)
-                argv = [str(exe), "--container", str(artifact.main), "--input_list", str(listing),
-                        "--output_dir", str(work / "out"), *RUNTIME_FLAGS[unit]]
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-                if done.returncode != 0:
-                    raise ConversionError(format_message("snpe-net-run failed", where=target,
-                                                         received=tail(done.stdout + done.stderr)))
-                out = {}
-                for b in contract.outputs:
-                    flat = np.fromfile(work / "out" / "Result_0" / f"{b.engine_name}.raw", dtype="<f4")
-                    shape = shapes.get(b.spec.name) or list(b.spec.concrete_shape(1))
-                    out[b.engine_name] = flat.reshape([shape[i] for i in b.perm] if b.perm else shape)
-                return out
+                net_run([str(exe), "--container", str(artifact.main), "--input_list", str(listing),
+                         "--output_dir", str(work / "out"), *RUNTIME_FLAGS[unit]], target)
+                flat = read_outputs(work / "out" / "Result_0", [b.engine_name for b in contract.outputs], target)
+            out = {}
+            for b in contract.outputs:
+                shape = shapes.get(b.spec.name) or list(b.spec.concrete_shape(1))
+                out[b.engine_name] = flat[b.engine_name].reshape([shape[i] for i in b.perm] if b.perm else shape)
+            return out
 
         return ConvertedRunner(target, model, contract, invoke, "fp32")

@@ -8,6 +8,7 @@ from pathlib import Path
 from facade.cli import add_json_flag
 from facade.cli.output import emit
 from facade.convert import BY_FORMAT, cache, get_converter
+from facade.convert.verify import describe
 from facade.model import load_model
 from facade.tables import format_table
 
@@ -45,10 +46,12 @@ def cmd_convert(args) -> int:
     data = {"model": model.name, "format": args.to, "converter": converter.name,
             "version": artifact.manifest["version"], "key": artifact.key, "cached": was_cached,
             "seconds": artifact.manifest.get("seconds"), "artifact": str(artifact.main),
-            "files": [str(f) for f in files]}
+            "files": [str(f) for f in files],
+            "verification": "; ".join(f"{t}: {describe(v)}" for t, v in artifact.verdicts.items())
+            or converter.unverified_reason()}
     emit(args, data, lambda: "\n".join([
         f"{model.name} -> {args.to} with {converter.name} ({data['version']})"
-        f"{' (from cache)' if was_cached else ''}", *(str(f) for f in files)]))
+        f"{' (from cache)' if was_cached else ''}", data["verification"], *(str(f) for f in files)]))
     return 0
 
 

@@ -81,6 +81,10 @@ class Converter:
         """The tool's version: part of the cache key, so an upgrade converts again."""
         raise NotImplementedError
 
+    def unverified_reason(self) -> str:
+        """What ``facade convert`` says of an artifact no target has verified yet."""
+        return "not verified yet: verified against the ONNX model when a target first loads it"
+
     def options_for(self, precision: str) -> dict[str, object]:
         """Converter options for a caller's lowest accepted precision (default: none)."""
         return {}

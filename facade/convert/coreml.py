@@ -5,10 +5,22 @@ TensorFlow and MIL frontends), so the documented route from ONNX is ONNX ->
 PyTorch (``onnx2torch``) -> TorchScript -> ``coremltools.convert`` as an ML
 program at fp32 (fp16 when the caller allows it). Without torch and onnx2torch
 the converter says so and the Core ML targets are unavailable for ONNX models.
+
+Measured on Linux x86-64 (Python 3.11): coremltools 9.0 converts a model traced
+with torch 2.13.0+cpu (it warns that torch 2.13 is untested, 2.7 being the newest
+tested). The route still fails here: every onnx2torch release (1.0.0-1.5.15)
+imports torchvision when imported (its NMS and RoiAlign converters), and the only
+torchvision wheel for torch 2.13 on PyPI (0.28.0) is a CUDA build whose ``_C.so``
+needs ``libtorch_cuda.so``, absent from the CPU torch wheel, so ``import
+torchvision`` raises "operator torchvision::nms does not exist". Availability
+therefore imports onnx2torch in a child process once and quotes the failure.
 """
 
 from __future__ import annotations
 
+import functools
+import platform
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +29,7 @@ import onnx
 
 from facade.adapters.base import Availability
 from facade.convert.base import Converter, move, package_version
+from facade.convert.child import tail
 from facade.devices import package_dir
 
 PACKAGE = "model.mlpackage"
@@ -38,6 +51,34 @@ model.save(dest)
 """
 
 
+FRONTEND = ("torch", "torchvision", "onnx2torch")  # onnx2torch imports torchvision when imported
+PROBE_TIMEOUT_S = 120.0
+
+
+@functools.lru_cache(maxsize=8)
+def import_problem(modules: tuple[str, ...], versions: tuple[str, ...] = ()) -> str | None:
+    """Why ``modules`` fail to import, from a child process (the last line of its error), or None.
+
+    ``versions`` is only the cache key: a package upgrade in a long-lived process asks again.
+    """
+    code = "".join(f"import {m}\n" for m in modules)
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"importing {', '.join(modules)} hung for {PROBE_TIMEOUT_S:g} s"
+    return None if done.returncode == 0 else tail(done.stderr, 1) or f"exit status {done.returncode}"
+
+
+def _cuda_mismatch() -> str:
+    """The likely cause when torch is a CPU build and torchvision is not (their native code must match)."""
+    torch_v, vision_v = package_version("torch") or "", package_version("torchvision") or ""
+    if "+cpu" in torch_v and "+cpu" not in vision_v:
+        return (f" (torchvision {vision_v} is a CUDA build; its native library needs libtorch_cuda.so, which "
+                f"torch {torch_v} lacks: install the CPU build of torchvision)")
+    return ""
+
+
 class CoreMlConverter(Converter):
     name = "coremltools"
     produces = "coreml"
@@ -45,12 +86,23 @@ class CoreMlConverter(Converter):
     def available(self) -> Availability:
         if package_dir("coremltools") is None:
             return Availability.no("coremltools is not installed; pip install 'facade-runtime[coreml]'")
-        for module in ("torch", "onnx2torch"):
+        for module in FRONTEND:
             if package_dir(module) is None:
                 return Availability.no(f"coremltools {package_version('coremltools')} has no ONNX frontend; "
-                                       f"ONNX -> Core ML goes through PyTorch and {module} is not installed "
-                                       "(pip install torch onnx2torch)")
+                                       f"ONNX -> Core ML goes through PyTorch (onnx2torch) and {module} is not "
+                                       "installed (it needs torch, a torchvision build for that torch, and "
+                                       "onnx2torch)")
+        versions = tuple(f"{m} {package_version(m)}" for m in FRONTEND)
+        problem = import_problem(("onnx2torch",), versions)
+        if problem:
+            return Availability.no(f"ONNX -> Core ML goes through onnx2torch, which does not import here "
+                                   f"({', '.join(versions)}): {problem}{_cuda_mismatch()}")
         return Availability.yes()
+
+    def unverified_reason(self) -> str:
+        if platform.system() != "Darwin":
+            return "not verified: no Core ML runtime on this OS"
+        return super().unverified_reason()
 
     def version(self) -> str:
         return f"coremltools {package_version('coremltools')}, onnx2torch {package_version('onnx2torch')}"

@@ -16,16 +16,29 @@ from facade.convert.base import Converter, move
 DLC = "model.dlc"
 
 
+def _arch_dir() -> str:
+    return "x86_64-linux-clang" if platform.machine() in ("x86_64", "AMD64") else "aarch64-android"
+
+
 def sdk_tool(name: str) -> Path | None:
     """A tool of the SNPE SDK: ``$SNPE_ROOT/bin/<arch>-<os>/<name>``, else on PATH."""
     root = os.environ.get("SNPE_ROOT")
     if root:
-        arch = "x86_64-linux-clang" if platform.machine() in ("x86_64", "AMD64") else "aarch64-android"
-        for candidate in (Path(root) / "bin" / arch / name, *(Path(root) / "bin").glob(f"*/{name}")):
+        for candidate in (Path(root) / "bin" / _arch_dir() / name, *(Path(root) / "bin").glob(f"*/{name}")):
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return candidate
     found = shutil.which(name)
     return Path(found) if found else None
+
+
+def sdk_availability(name: str) -> Availability:
+    """Availability of SDK tool ``name``, saying where it was looked for when it is missing."""
+    if sdk_tool(name) is not None:
+        return Availability.yes()
+    root = os.environ.get("SNPE_ROOT")
+    where = (f"SNPE_ROOT={root} has no executable bin/{_arch_dir()}/{name}" if root
+             else "SNPE_ROOT is not set")
+    return Availability.no(f"the Qualcomm SNPE SDK is not installed ({where}, and {name} is not on PATH)")
 
 
 def sdk_version() -> str:
@@ -39,9 +52,7 @@ class SnpeConverter(Converter):
     produces = "dlc"
 
     def available(self) -> Availability:
-        if sdk_tool("snpe-onnx-to-dlc") is None:
-            return Availability.no("the Qualcomm SNPE SDK is not installed (set SNPE_ROOT to it)")
-        return Availability.yes()
+        return sdk_availability("snpe-onnx-to-dlc")
 
     def version(self) -> str:
         return sdk_version()

@@ -14,6 +14,7 @@ import numpy as np
 
 from facade.conformance.metrics import relative_max_error
 from facade.conformance.tolerances import DEFAULTS
+from facade.errors import TargetUnavailableError
 from facade.inputs import seeded_feeds
 from facade.model import Model
 
@@ -46,6 +47,8 @@ def verify(run, model: Model, precision: str) -> dict:
     tolerance = TOLERANCE[precision]
     try:
         actual = run(feeds)
+    except TargetUnavailableError:
+        raise  # the engine cannot run here at all (e.g. a runtime the device lacks): no verdict on the artifact
     except Exception as e:  # the artifact loaded but does not run: as bad as diverging
         return {"ok": False, "error": None, "tolerance": tolerance, "precision": precision,
                 "detail": f"the converted model failed on seeded inputs: {type(e).__name__}: {e}"}
