@@ -157,27 +157,37 @@ class Program:
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
         promote = self.float64
+        execute = self._execute
+        in_place = not intermediate  # a kept tensor must not change later
+        # The common path skips every per-output check: a step's bookkeeping shows on mobile networks.
+        plain = not (record or promote or intermediate or profile is not None)
+        start = 0.0
         for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
-            start = time.perf_counter() if profile is not None else 0.0
+            if profile is not None:
+                start = time.perf_counter()
             try:
-                # In place only when nobody keeps intermediates: a kept tensor must not change later.
-                outs = self._execute(index, step, args, env, in_place=not intermediate)
+                outs = execute(index, step, args, env, in_place)
             except FacadeError:
                 raise
             except Exception as e:
                 raise kernel_error(node, args, e) from e
-            if profile is not None:
-                label = node.label()
-                profile[label] = profile.get(label, 0.0) + time.perf_counter() - start
-            for name, value in zip(node.outputs, outs, strict=False):
-                if name:
-                    env[name] = self._promote(value) if promote else value
-                    if record and hasattr(value, "nbytes"):
-                        sizes[name] = int(value.nbytes)
-            if intermediate:
-                kept.update((n, self._host(env[n])) for n in node.outputs if n)
+            if plain:
+                for name, value in zip(node.outputs, outs, strict=False):
+                    env[name] = value
+                env.pop("", None)  # an omitted optional output
+            else:
+                if profile is not None:
+                    label = node.label()
+                    profile[label] = profile.get(label, 0.0) + time.perf_counter() - start
+                for name, value in zip(node.outputs, outs, strict=False):
+                    if name:
+                        env[name] = self._promote(value) if promote else value
+                        if record and hasattr(value, "nbytes"):
+                            sizes[name] = int(value.nbytes)
+                if intermediate:
+                    kept.update((n, self._host(env[n])) for n in node.outputs if n)
             for name in step.frees:
                 env.pop(name, None)
         if record:
@@ -188,7 +198,7 @@ class Program:
             return kept
         return result
 
-    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
+    def _execute(self, index: int, step: Step, args: list, env: dict, in_place: bool = True) -> tuple:
         """Run one step's kernel (over a dying input when the step and the caller allow it)."""
         outs = step.in_place(args, step.targets[0]) if in_place and step.in_place else None
         if outs is None:
