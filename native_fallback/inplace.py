@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .ops.elementwise import clamp
+
 #: Operators whose kernels always return a newly allocated array (never a view or an input).
 FRESH_OUTPUT_OPS = frozenset({
     "Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid",
@@ -35,7 +37,7 @@ def _binary(ufunc: np.ufunc) -> Callable[[list, int], tuple]:
 
 def _relu(args: list, target: int) -> tuple:
     x = args[0]
-    return (np.maximum(x, x.dtype.type(0), out=x),)
+    return (clamp(x, 0, None, out=x),)
 
 
 def _sum(args: list, target: int) -> tuple | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,20 +128,23 @@ class Program:
         return value
 
     def run(self, feeds: dict[str, np.ndarray], *, intermediate: bool = False,
-            scope: dict[str, object] | None = None) -> dict[str, np.ndarray]:
+            scope: dict[str, object] | None = None, profile: dict[str, float] | None = None,
+            ) -> dict[str, np.ndarray]:
         """Run the graph and return its outputs by ONNX name.
 
         ``intermediate=True`` returns every tensor the program computes (for
         divergence hunting); compile with ``optimize=False`` to see every tensor
         of the original graph, since fusion removes some. ``scope`` supplies
-        outer values to control-flow bodies.
+        outer values to control-flow bodies. ``profile``, a dict, receives the
+        seconds each node took, added under its label (pass the same dict over
+        several runs to accumulate), to find where a model's time goes.
         """
         if self.threads is None or scope is not None:
-            return self._run(feeds, intermediate, scope)
+            return self._run(feeds, intermediate, scope, profile)
         with blas_threads(self.threads):
-            return self._run(feeds, intermediate, scope)
+            return self._run(feeds, intermediate, scope, profile)
 
-    def _run(self, feeds, intermediate, scope):
+    def _run(self, feeds, intermediate, scope, profile=None):
         env: dict[str, object] = dict(scope) if scope else {}
         env.update(self._constants)
         for name in self.input_names:
@@ -153,23 +157,37 @@ class Program:
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}
         promote = self.float64
+        execute = self._execute
+        in_place = not intermediate  # a kept tensor must not change later
+        # The common path skips every per-output check: a step's bookkeeping shows on mobile networks.
+        plain = not (record or promote or intermediate or profile is not None)
+        start = 0.0
         for index, step in enumerate(self.steps):
             node = step.node
             args = [env[n] if n else None for n in node.inputs]
+            if profile is not None:
+                start = time.perf_counter()
             try:
-                # In place only when nobody keeps intermediates: a kept tensor must not change later.
-                outs = self._execute(index, step, args, env, in_place=not intermediate)
+                outs = execute(index, step, args, env, in_place)
             except FacadeError:
                 raise
             except Exception as e:
                 raise kernel_error(node, args, e) from e
-            for name, value in zip(node.outputs, outs, strict=False):
-                if name:
-                    env[name] = self._promote(value) if promote else value
-                    if record and hasattr(value, "nbytes"):
-                        sizes[name] = int(value.nbytes)
-            if intermediate:
-                kept.update((n, self._host(env[n])) for n in node.outputs if n)
+            if plain:
+                for name, value in zip(node.outputs, outs, strict=False):
+                    env[name] = value
+                env.pop("", None)  # an omitted optional output
+            else:
+                if profile is not None:
+                    label = node.label()
+                    profile[label] = profile.get(label, 0.0) + time.perf_counter() - start
+                for name, value in zip(node.outputs, outs, strict=False):
+                    if name:
+                        env[name] = self._promote(value) if promote else value
+                        if record and hasattr(value, "nbytes"):
+                            sizes[name] = int(value.nbytes)
+                if intermediate:
+                    kept.update((n, self._host(env[n])) for n in node.outputs if n)
             for name in step.frees:
                 env.pop(name, None)
         if record:
@@ -180,7 +198,7 @@ class Program:
             return kept
         return result
 
-    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
+    def _execute(self, index: int, step: Step, args: list, env: dict, in_place: bool = True) -> tuple:
         """Run one step's kernel (over a dying input when the step and the caller allow it)."""
         outs = step.in_place(args, step.targets[0]) if in_place and step.in_place else None
         if outs is None:

@@ -51,7 +51,7 @@ class OpenCLProgram(Program):
             return self._uploaded[name]
         return self.device.upload(np.asarray(value))
 
-    def _execute(self, index: int, step: Step, args: list, env: dict, *, in_place: bool = True) -> tuple:
+    def _execute(self, index: int, step: Step, args: list, env: dict, in_place: bool = True) -> tuple:
         found = self._cl.get(index)
         if found is not None:
             entry, kernel = found

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
-from .elementwise import erf
+from .elementwise import clamp, erf
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -26,7 +26,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.maximum(x, 0, out=out) if out is not None else np.maximum(x, np.zeros((), x.dtype))
+    return clamp(x, 0, None, out)
 
 
 def activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.ndarray]:
@@ -63,17 +63,10 @@ def in_place_activation(name: str, attrs: dict) -> Callable[[np.ndarray], np.nda
     Used by fused kernels, whose GEMM output nobody else holds.
     """
     if name == "Relu":
-        return lambda y: np.maximum(y, y.dtype.type(0), out=y)
+        return lambda y: clamp(y, 0, None, out=y)
     if name == "Clip":
         lo, hi = attrs.get("min"), attrs.get("max")
-
-        def clip(y):
-            if lo is not None:
-                np.maximum(y, y.dtype.type(lo), out=y)
-            if hi is not None:
-                np.minimum(y, y.dtype.type(hi), out=y)
-            return y
-        return clip
+        return lambda y: clamp(y, lo, hi, out=y)
     fn = activation(name, attrs)
 
     def generic(y):

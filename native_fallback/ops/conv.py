@@ -8,6 +8,7 @@ into blocks of output rows when the column matrix would be large.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -162,10 +163,10 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out
     n, c = xp.shape[:2]
     m = w.shape[0]
     cg, mg = c // group, m // group
-    ksize = int(np.prod(kernel))
+    ksize = math.prod(kernel)
     w3 = w.reshape(group, mg, cg * ksize)
     rows = g.out_shape[0]
-    inner = int(np.prod(g.out_shape[1:], dtype=np.int64))
+    inner = math.prod(g.out_shape[1:])
     row_bytes = cg * ksize * inner * xp.itemsize
     block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, row_bytes)))
     o = out.reshape(n, group, mg, rows, inner)
@@ -190,14 +191,25 @@ def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> b
 
 
 class WeightCache:
-    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise's expanded taps).
+    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise's expanded taps),
+    and of the geometry resolved for each input shape (a few microseconds a call, which
+    adds up over the many small convolutions of mobile networks).
 
-    Entries are dropped when a different weight array arrives (a weight fed at run time).
+    Weight entries are dropped when a different weight array arrives (a weight fed at run time).
     """
 
     def __init__(self) -> None:
         self._weight: np.ndarray | None = None
         self._values: dict = {}
+        self._geometry: dict = {}
+
+    def geometry(self, node: Node, in_shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
+        """:func:`conv_geometry` for this node, resolved once per input and kernel shape."""
+        key = (in_shape, kernel)
+        g = self._geometry.get(key)
+        if g is None:
+            g = self._geometry[key] = conv_geometry(node, in_shape, kernel)
+        return g
 
     def get(self, w: np.ndarray, key: object, make: Callable[[], np.ndarray]) -> np.ndarray:
         """The array ``make()`` builds for ``w`` and ``key``, built once."""
@@ -217,12 +229,12 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
         return y.astype(np.float16)
     group = node.attrs.get("group", 1)
     kernel = tuple(w.shape[2:])
-    g = conv_geometry(node, x.shape[2:], kernel)
+    g = conv_geometry(node, x.shape[2:], kernel) if cache is None else cache.geometry(node, x.shape[2:], kernel)
     n, m = x.shape[0], w.shape[0]
     if x.shape[1] != w.shape[1] * group:
         raise ValueError(f"input shape {x.shape} has {x.shape[1]} channels; weight shape {w.shape} "
                          f"with group {group} needs {w.shape[1] * group}")
-    out = np.empty((n, m, int(np.prod(g.out_shape, dtype=np.int64))), dtype=np.result_type(x, w))
+    out = np.empty((n, m, math.prod(g.out_shape)), dtype=np.result_type(x, w))
     pointwise = all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end)
     if pointwise:
         _pointwise(x, w, group, g, out)

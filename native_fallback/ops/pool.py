@@ -42,19 +42,27 @@ def max_pool(x: np.ndarray, node: Node) -> np.ndarray:
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, x.shape[2:], kernel)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    xp = pad_spatial(x, g, low)
-    if len(kernel) == 2:  # separable: max over window columns, then over window rows
+    return _window_reduce(pad_spatial(x, g, low), kernel, g, np.maximum)
+
+
+def _window_reduce(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc`` (max or add) over every pooling window of the padded ``xp``.
+
+    2-D windows are separable: reduce the window columns, then the window rows
+    of that result, kh + kw passes instead of kh * kw.
+    """
+    if len(kernel) == 2:
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, g.strides, g.dilations, g.out_shape
-        cols = _running_max([xp[..., j * dw: j * dw + sw * (ow - 1) + 1: sw] for j in range(kw)])
-        return _running_max([cols[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
-    return _running_max(list(_taps(xp, kernel, g)))
+        cols = _running(ufunc, [xp[..., j * dw: j * dw + sw * (ow - 1) + 1: sw] for j in range(kw)])
+        return _running(ufunc, [cols[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
+    return _running(ufunc, list(_taps(xp, kernel, g)))
 
 
-def _running_max(views: list[np.ndarray]) -> np.ndarray:
-    """Elementwise max of several same-shaped views, in one output buffer."""
-    out = np.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+def _running(ufunc: np.ufunc, views: list[np.ndarray]) -> np.ndarray:
+    """``ufunc`` folded over several same-shaped views, in one output buffer."""
+    out = ufunc(views[0], views[1]) if len(views) > 1 else views[0].copy()
     for v in views[2:]:
-        np.maximum(out, v, out=out)
+        ufunc(out, v, out=out)
     return out
 
 
@@ -118,10 +126,7 @@ def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None) -> np.
     """AveragePool; padding counted only with count_include_pad=1; counts cached per shape."""
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, x.shape[2:], kernel)
-    xp = pad_spatial(x, g)
-    acc = np.zeros((*x.shape[:2], *g.out_shape), dtype=x.dtype)
-    for v in _taps(xp, kernel, g):
-        acc += v
+    acc = _window_reduce(pad_spatial(x, g), kernel, g, np.add)
     key = (x.shape[2:], x.dtype)
     cache = {} if counts_cache is None else counts_cache
     if key not in cache:

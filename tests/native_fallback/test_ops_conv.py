@@ -38,6 +38,19 @@ def test_conv2d_paths_match_ort(name: str, size: int, rng) -> None:
     np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
 
 
+def test_winograd_is_exact_in_float64(monkeypatch, rng) -> None:
+    x = rng.standard_normal((1, 64, 14, 14))  # 64 channels, 196 pixels: the Winograd path
+    w = rng.standard_normal((64, 64, 3, 3))
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 4)], {"x": x.astype(np.float32)},
+                       ["y"], {"w": w.astype(np.float32)})
+    fast = native_fallback.compile(model, dtype="float64").run({"x": x})["y"]
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 10**9)
+    direct = native_fallback.compile(model, dtype="float64").run({"x": x})["y"]
+    assert fast.dtype == np.float64
+    assert not np.array_equal(fast, direct)  # two different algorithms ran
+    assert np.abs(fast - direct).max() <= 1e-12 * np.abs(direct).max()
+
+
 def test_blocked_im2col_matches_unblocked(monkeypatch, rng) -> None:
     x = rng.standard_normal((1, 4, 20, 20)).astype(np.float32)
     w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
