@@ -5,7 +5,7 @@ cache (so it measures), then every target it timed is loaded again and run side
 by side, interleaved round by round so that machine noise hits all alike. Regret
 is ``p50(chosen) / p50(fastest) - 1``; done when every model is within 10%.
 
-Run: python benchmarks/routing_regret.py [--rounds 60]
+Run: python benchmarks/routing_regret.py [--rounds 20] [--models mlp,...]
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ import os
 import statistics
 import sys
 import tempfile
-import time
+
+BLOCK_S = 0.05
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=60, help="interleaved timed rounds per model")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds of timed blocks per model")
+    parser.add_argument("--models", default=None, help="comma-separated built-in models (default: all)")
     args = parser.parse_args()
     os.environ["FACADE_CACHE_DIR"] = tempfile.mkdtemp(prefix="facade-regret-")
     import facade
+    from facade.benchmark import time_runs
     from facade.builtin_models import BUILTIN, builtin_model_path
     from facade.inputs import seeded_feeds
 
     worst = 0.0
     print(f"{'model':<22} {'chosen':<18} {'fastest':<18} {'p50 chosen ms':>14} {'p50 fastest ms':>15} {'regret':>8}")
-    for name in BUILTIN:
+    for name in args.models.split(",") if args.models else BUILTIN:
         path = builtin_model_path(name)
         with facade.Session(path, policy={"select": "benchmark"}) as routed:
             chosen = routed.target
@@ -38,13 +41,12 @@ def main() -> int:
         sessions = {t: facade.Session(path, target=t) for t in timed}
         feeds = seeded_feeds(sessions[chosen].inputs)
         times: dict[str, list[float]] = {t: [] for t in timed}
-        for s in sessions.values():
-            s.run(feeds)  # warm-up
+        # Time-bounded blocks per target, interleaved round by round. Each block warms up
+        # for time_runs' default warm-up (longer than any engine's idle spin), so a target is
+        # never timed against the worker threads of the one timed before it.
         for _ in range(args.rounds):
             for t, s in sessions.items():
-                t0 = time.perf_counter()
-                s.run(feeds)
-                times[t].append((time.perf_counter() - t0) * 1e3)
+                times[t] += time_runs(s, feeds, BLOCK_S, max_runs=10**6)
         p50 = {t: statistics.median(v) for t, v in times.items()}
         fastest = min(p50, key=p50.get)
         regret = p50[chosen] / p50[fastest] - 1

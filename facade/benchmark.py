@@ -28,7 +28,13 @@ from facade.versions import engine_version
 
 BUDGET_S = 1.0
 WARMUP_RUNS = 1
+# Warm-up lasts at least this long: an engine timed right after another competes with that
+# engine's idle worker threads, which keep spinning after its last run (measured here on
+# MobileNetV2: OpenBLAS under the native engine ~100 ms, ONNX Runtime's pool ~40 ms, ncnn's
+# OpenMP ~10 ms). On a 2-core phone or CI runner one spinning thread is half the machine.
+WARMUP_S = 0.15
 MIN_RUNS, MAX_RUNS = 3, 50
+ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,14 @@ class Timing:
 
 
 def time_runs(runner: Runner | Session, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
-              min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> list[float]:
-    """Warm up, then run until the budget is spent (at least ``min_runs``); every latency in ms."""
-    for _ in range(warmup):
+              warmup_s: float = WARMUP_S, min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> list[float]:
+    """Warm up (``warmup`` runs and ``warmup_s`` seconds), then run until the budget is spent
+    (at least ``min_runs``, at most ``max_runs``); every latency in ms."""
+    warm_until = time.perf_counter() + warmup_s
+    done = 0
+    while done < warmup or time.perf_counter() < warm_until:
         runner.run(feeds)
+        done += 1
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
     while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < deadline):
@@ -85,18 +95,46 @@ def cached_timing(model: Model, target: str, facts: DeviceFacts) -> Timing | Non
     return replace(timing, cached=True)
 
 
-def measure(model: Model, target: str, facts: DeviceFacts, options: LoadOptions,
-            budget_s: float = BUDGET_S) -> Timing:
-    """Load ``model`` on ``target``, time it, store the result. Raises what the adapter's load raises."""
-    info = lookup(target)
-    t0 = time.perf_counter()
-    runner = registry.get_adapter(info.engine).load(model, info.unit, options)
-    load_s = time.perf_counter() - t0
+def measure(model: Model, targets: dict[str, LoadOptions], facts: DeviceFacts,
+            budget_s: float = BUDGET_S) -> dict[str, Timing | Exception]:
+    """Load ``model`` on every target, time them interleaved, store each timing.
+
+    Targets are timed in ``ROUNDS`` rounds of one block each, round-robin, so that
+    the drift of a shared, noisy machine (another tenant, thermal state, frequency)
+    hits every target alike: timing them one after another let a 15% swing pick the
+    wrong one. Each block warms up first (see ``WARMUP_S``). All targets are loaded
+    at once for this, which benchmark mode accepts as its cost. A target whose load
+    or run raises gets that exception in the result instead of a timing.
+    """
+    results: dict[str, Timing | Exception] = {}
+    runners: dict[str, tuple[Runner, float, dict]] = {}
     try:
-        times = time_runs(runner, seeded_feeds(runner.inputs), budget_s)
+        for target, options in targets.items():
+            info = lookup(target)
+            t0 = time.perf_counter()
+            try:
+                runner = registry.get_adapter(info.engine).load(model, info.unit, options)
+            except Exception as e:  # recorded per target; the router retries and reports it
+                results[target] = e
+                continue
+            runners[target] = (runner, time.perf_counter() - t0, seeded_feeds(runner.inputs))
+        times: dict[str, list[float]] = {t: [] for t in runners}
+        for _ in range(ROUNDS):
+            for target, (runner, _, feeds) in runners.items():
+                if target in results:
+                    continue
+                try:
+                    times[target] += time_runs(runner, feeds, budget_s / ROUNDS, min_runs=1)
+                except Exception as e:
+                    results[target] = e
     finally:
-        runner.close()
-    timing = Timing(target, statistics.median(times), percentile(times, 90), len(times), round(load_s, 4),
-                    engine_version(info.engine))
-    atomic_write(_path(model, target, facts), json.dumps(asdict(timing) | {"cached": False}).encode())
-    return timing
+        for runner, _, _ in runners.values():
+            runner.close()
+    for target, (_, load_s, _) in runners.items():
+        if target in results:
+            continue
+        timing = Timing(target, statistics.median(times[target]), percentile(times[target], 90), len(times[target]),
+                        round(load_s, 4), engine_version(lookup(target).engine))
+        atomic_write(_path(model, target, facts), json.dumps(asdict(timing) | {"cached": False}).encode())
+        results[target] = timing
+    return results

@@ -84,18 +84,20 @@ def by_latency(decision: Decision, ranked: list[TraceEntry], model: Model, facts
     Software "accelerators" (llvmpipe, PoCL, NPU simulators) are not timed unless
     the policy prefers them: they are never a default, and the simulators are slow.
     """
-    latency: dict[str, float] = {}
+    timed: list[TraceEntry] = []
     for entry in ranked:
         if entry.hardware is HardwareClass.SOFTWARE and decision.preference(entry.target)[1] is None:
             entry.notes.append("not benchmarked: software accelerator, never a default")
-            continue
-        if not safe_to_load(entry, facts):
-            continue
-        try:
-            timing = (benchmark.cached_timing(model, entry.target, facts)
-                      or benchmark.measure(model, entry.target, facts, load_options(entry, LoadOptions())))
-        except Exception as e:  # a load failure here is retried (and recorded) by open_runner
-            entry.notes.append(f"benchmark failed: {type(e).__name__}: {str(e)[:200]}")
+        elif safe_to_load(entry, facts):
+            timed.append(entry)
+    timings = {e.target: t for e in timed if (t := benchmark.cached_timing(model, e.target, facts))}
+    fresh = {e.target: load_options(e, LoadOptions()) for e in timed if e.target not in timings}
+    timings |= benchmark.measure(model, fresh, facts) if fresh else {}
+    latency: dict[str, float] = {}
+    for entry in timed:
+        timing = timings[entry.target]
+        if isinstance(timing, Exception):  # a load failure here is retried (and recorded) by open_runner
+            entry.notes.append(f"benchmark failed: {type(timing).__name__}: {str(timing)[:200]}")
             continue
         latency[entry.target] = timing.p50_ms
         entry.notes.append(str(timing))
