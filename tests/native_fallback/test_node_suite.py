@@ -14,7 +14,7 @@ _RUN = node_suite.native_runner()
 @pytest.mark.parametrize("case", _CASES, ids=[c.name for c in _CASES])
 def test_node_case(case: node_suite.Case) -> None:
     status, detail = node_suite.run_case(case, _RUN)
-    if case.name in _KNOWN:
+    if status != "pass" and case.name in _KNOWN:
         # Not strict: random operators may match their one recorded draw by chance.
         pytest.xfail(_KNOWN[case.name])
     assert status == "pass", detail
