@@ -62,12 +62,20 @@ def find_permutation(onnx_shape: Sequence[int], engine_shape: Sequence[int],
 
 @dataclass(frozen=True)
 class Binding:
-    """One ONNX tensor and its engine twin: name, axis permutation, dtype."""
+    """One ONNX tensor and its engine twin: name, axis permutation, dtype, and the engine's
+    fixed shape where the artifact was converted with static shapes (``None``: it resizes).
+
+    ``batch_axis=False`` is for an engine tensor without the ONNX leading axis (pnnx
+    strips a batch axis it recognises: ncnn's ``batch_index=0``): it is dropped on the
+    way in, one sample at a time, and restored on the way out.
+    """
 
     spec: TensorSpec
     engine_name: str
     perm: tuple[int, ...] | None = None
     engine_dtype: np.dtype | None = None
+    static_shape: tuple[int, ...] | None = None
+    batch_axis: bool = True
 
     def to_engine(self, arr: np.ndarray) -> np.ndarray:
         if self.perm is not None:
@@ -92,8 +100,9 @@ class IOContract:
     """How one loaded artifact's tensors map onto the ONNX contract.
 
     ``per_sample=True`` is for artifacts converted at batch 1 (static shapes): a
-    batch of N runs as N single samples, stacked. ``batch_axis=False`` is for
-    engines without a batch axis (ncnn): the leading dim is dropped on the way in.
+    batch of N runs as N single samples, stacked. The batch axis is an input's dim 0
+    where the ONNX model leaves it dynamic, or where the engine has none (see
+    :class:`Binding`); a fixed leading dim (``[4, 16]``) is data, passed whole.
     ``output_shapes`` are the ONNX outputs' shapes at batch 1, for engines whose
     arrays lose unit dims.
     """
@@ -101,31 +110,44 @@ class IOContract:
     inputs: tuple[Binding, ...]
     outputs: tuple[Binding, ...]
     per_sample: bool = False
-    batch_axis: bool = True
     output_shapes: Mapping[str, Sequence[int] | None] | None = None
 
     def run(self, feeds: Mapping[str, np.ndarray],
             invoke: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]], where: str) -> dict[str, np.ndarray]:
         """Map ONNX feeds to the engine, call ``invoke`` and map its outputs back, in ONNX order."""
-        sizes = {arr.shape[0] if arr.ndim else 1 for arr in feeds.values()}
-        if not self.per_sample or sizes == {1}:
-            return self._once(feeds, invoke)
+        batched = [b.spec.name for b in self.inputs if self._splits(b)] if self.per_sample else []
+        sizes = {feeds[name].shape[0] for name in batched}
+        if sizes <= {1}:
+            return self._once(feeds, invoke, where)
         if len(sizes) != 1:
             raise InputError(format_message("Inputs disagree on the batch size", where=where,
-                                            received=sorted(sizes), expected="one batch size for every input"))
+                                            received={n: feeds[n].shape[0] for n in batched},
+                                            expected="one batch size for every input"))
         n = sizes.pop()
-        samples = [self._once({k: v[i:i + 1] for k, v in feeds.items()}, invoke) for i in range(n)]
+        samples = [self._once({k: v[i:i + 1] if k in batched else v for k, v in feeds.items()}, invoke, where)
+                   for i in range(n)]
         return {b.spec.name: np.concatenate([s[b.spec.name] for s in samples], axis=0) for b in self.outputs}
 
-    def _once(self, feeds, invoke) -> dict[str, np.ndarray]:
+    def _splits(self, b: Binding) -> bool:
+        """Whether a batch of this input runs one sample at a time (see the class docstring)."""
+        shape = b.spec.shape
+        return bool(shape) and (not b.batch_axis or not isinstance(shape[0], int) or shape[0] < 0)
+
+    def _once(self, feeds, invoke, where: str) -> dict[str, np.ndarray]:
         engine_feeds = {}
         for b in self.inputs:
             arr = feeds[b.spec.name]
-            engine_feeds[b.engine_name] = b.to_engine(arr if self.batch_axis else arr[0])
+            engine_feeds[b.engine_name] = b.to_engine(arr if b.batch_axis else arr[0])
+            if b.static_shape is not None and engine_feeds[b.engine_name].shape != b.static_shape:
+                onnx_order = b.static_shape if b.perm is None else tuple(b.static_shape[i] for i in np.argsort(b.perm))
+                raise InputError(format_message(
+                    f"Input {b.spec.name!r} does not fit this target's model, converted with static shapes "
+                    f"(the ONNX model's dynamic dims {list(b.spec.shape or ())} were fixed at conversion)",
+                    where=where, received=list(arr.shape), expected=[int(d) for d in onnx_order]))
         produced = invoke(engine_feeds)
         out = {}
         for b in self.outputs:
             shape = (self.output_shapes or {}).get(b.spec.name)
             arr = b.from_engine(produced[b.engine_name], shape)
-            out[b.spec.name] = arr if shape is not None or self.batch_axis else arr[None]
+            out[b.spec.name] = arr if shape is not None or b.batch_axis else arr[None]
         return out

@@ -94,7 +94,8 @@ class LiteRtAdapter(ConvertingAdapter):
             names = match_names([s.name for s in specs], list(details))
             return tuple(Binding(s, names[s.name], find_permutation(shape_of(s), details[names[s.name]]["shape"],
                                                                      prefer_channels_last=True),
-                                 engine_dtype=np.dtype(details[names[s.name]]["dtype"]))
+                                 engine_dtype=np.dtype(details[names[s.name]]["dtype"]),
+                                 static_shape=tuple(int(d) for d in details[names[s.name]]["shape"]))
                          for s in specs)
 
         contract = IOContract(inputs=bind(model.inputs, ins, lambda s: s.concrete_shape(1)),

@@ -2,8 +2,8 @@
 
 ncnn's defaults compute in reduced precision (fp16/bf16 storage and arithmetic);
 facade turns all of that off unless the caller allows fp16, so engines agree, and
-the runner's ``precision`` says which ran. ncnn has no batch axis (pnnx drops it):
-the IO contract feeds one sample at a time. A ``Mat`` made from numpy shares its
+the runner's ``precision`` says which ran. ncnn has no batch axis: where pnnx
+stripped one (its ``batch_index=0``), the IO contract feeds one sample at a time. A ``Mat`` made from numpy shares its
 memory, so it is cloned before the array can be freed under it.
 """
 
@@ -17,6 +17,7 @@ from facade.adapters.base import Availability, LoadOptions, Runner, resolve_thre
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract
 from facade.convert.cache import Artifact
+from facade.convert.pnnx import NO_BATCH
 from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
@@ -75,10 +76,15 @@ class NcnnAdapter(ConvertingAdapter):
             raise ConversionError(format_message("ncnn could not load the model pnnx wrote", where=target,
                                                  received=str(param), expected="a loadable .param/.bin pair"))
         text = param.read_text()
-        contract = IOContract(
-            inputs=tuple(Binding(s, n) for s, n in zip(model.inputs, blob_names(text, "in"), strict=True)),
-            outputs=tuple(Binding(s, n) for s, n in zip(model.outputs, blob_names(text, "out"), strict=True)),
-            per_sample=True, batch_axis=False, output_shapes=artifact.io.get("output_shapes"))
+        batch_index = artifact.io.get("batch_index", {})
+
+        def bind(specs, blobs) -> tuple[Binding, ...]:
+            return tuple(Binding(s, n, batch_axis=batch_index.get(n, 0) == NO_BATCH)
+                         for s, n in zip(specs, blobs, strict=True))
+
+        contract = IOContract(inputs=bind(model.inputs, blob_names(text, "in")),
+                              outputs=bind(model.outputs, blob_names(text, "out")),
+                              per_sample=True, output_shapes=artifact.io.get("output_shapes"))
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with net.create_extractor() as ex:

@@ -91,3 +91,26 @@ def two_inputs(seed: int = 1) -> onnx.ModelProto:
                    helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 1, 8])],
                   [helper.make_tensor_value_info("proj_out", TensorProto.FLOAT, [1, 4, 3]),
                    helper.make_tensor_value_info("act", TensorProto.FLOAT, [1, 4, 8])], inits, name="two_inputs")
+
+
+def fixed_rows(seed: int = 2) -> onnx.ModelProto:
+    """A [4, 16] input whose leading dim is data, not a batch: MatMul+Relu and a row sum, two outputs."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array((rng.standard_normal((16, 6)) / 4).astype(np.float32), "w")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]),
+             helper.make_node("Relu", ["mm"], ["rows"]),
+             helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0, noop_with_empty_axes=0)]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                  [helper.make_tensor_value_info("rows", TensorProto.FLOAT, [4, 6]),
+                   helper.make_tensor_value_info("total", TensorProto.FLOAT, [])], inits, name="fixed_rows")
+
+
+def opset9_softmax(seed: int = 3) -> onnx.ModelProto:
+    """Conv, global pooling, then an opset-9 Softmax without ``axis`` over [1, 8, 1, 1], as SqueezeNet ends:
+    before opset 13 it normalises over the 8 channels, not the last unit axis."""
+    w = np.random.default_rng(seed).standard_normal((8, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+             helper.make_node("Softmax", ["g"], ["p"])]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                  [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 8, 1, 1])],
+                  [numpy_helper.from_array(w, "w")], opset=9, name="opset9_softmax")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import onnx
+import onnx.version_converter
 
 from facade.adapters.base import Availability
 from facade.convert.child import run_child, tail
@@ -24,6 +25,23 @@ from facade.errors import ConversionError, format_message
 from facade.model import Model
 
 STATIC_FILL = 1  # dynamic dims (batch) are fixed to this for converters that need static shapes
+# Converters are given models at this opset at least. Opset 13 changed Softmax, LogSoftmax
+# and Hardmax from "flatten from axis 1" to "along axis -1"; pnnx and MNN's converter both
+# read an opset-9 Softmax without an axis attribute (SqueezeNet's) with the new default and
+# normalise a [1, 1000, 1, 1] tensor over its last, unit axis (every output 1.0).
+MIN_OPSET = 13
+
+
+def upgraded(proto: onnx.ModelProto, opset: int = MIN_OPSET) -> onnx.ModelProto:
+    """``proto`` rewritten to ``opset`` by ONNX's own version converter when older (unchanged when the
+    converter cannot: then the tool gets the original, and verification judges its artifact)."""
+    current = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current >= opset:
+        return proto
+    try:
+        return onnx.version_converter.convert_version(proto, opset)
+    except Exception:  # the version converter lacks adapters for some operators
+        return proto
 
 
 def static_model(proto: onnx.ModelProto, fill: int = STATIC_FILL) -> onnx.ModelProto:
@@ -90,7 +108,8 @@ class Converter:
         return {}
 
     def prepare(self, proto: onnx.ModelProto) -> onnx.ModelProto:
-        """The ONNX model the tool is given (default: static shapes when the tool needs them)."""
+        """The ONNX model the tool is given (default: opset 13 or newer, static shapes when the tool needs them)."""
+        proto = upgraded(proto)
         return static_model(proto) if self.needs_static_shapes else proto
 
     def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
@@ -103,6 +122,10 @@ class Converter:
 
     def setup_workdir(self, workdir: Path) -> None:
         """Files the tool expects in its working directory (default: none)."""
+
+    def io_facts(self, workdir: Path) -> dict:
+        """What the tool wrote about the converted model's tensors, for the adapter (default: nothing)."""
+        return {}
 
     def convert(self, model: Model, dest: Path, options: Mapping[str, object]) -> tuple[str, dict]:
         """Convert ``model`` into ``dest``; return (entry file name, IO metadata for the adapter).
@@ -132,8 +155,9 @@ class Converter:
                 raise ConversionError(format_message(
                     "Converter reported success but wrote no model", where=where,
                     received=tail(output) or str(e), expected="the converted model file")) from e
+            facts = self.io_facts(workdir)
         return main, {"output_shapes": output_shapes(prepared) if self.needs_static_shapes else {},
-                      "log": tail(output, 3)}
+                      "log": tail(output, 3), **facts}
 
 
 def move(workdir: Path, dest: Path, *names: str) -> None:

@@ -1,7 +1,8 @@
 """The content-addressed cache of converted artifacts, with their verification verdicts.
 
-Key: sha256 over (model sha256, converter, converter version, options), so a new
-model, tool version or option converts again and nothing else does. An entry is a
+Key: sha256 over (model sha256, converter, converter version, options, and
+``LAYOUT``, the version of what facade records beside the files), so a new model,
+tool version, option or manifest layout converts again and nothing else does. An entry is a
 directory ``artifacts/<key>/`` holding the files and a ``manifest.json`` that lists
 each file's sha256. It is built in a temporary directory beside it and renamed into
 place; a manifest that does not parse or a file whose digest differs marks the entry
@@ -69,10 +70,15 @@ def root() -> Path:
     return cache_dir(SUBDIR)
 
 
+# Bumped when what facade gives a converter or records beside its files changes
+# (2: models upgraded to opset 13 first; pnnx's per-blob batch_index recorded).
+LAYOUT = 2
+
+
 def cache_key(model_sha256: str, converter: str, version: str, options: Mapping[str, object]) -> str:
     """The content address of one conversion."""
     blob = json.dumps({"model": model_sha256, "converter": converter, "version": version,
-                       "options": dict(options)}, sort_keys=True, default=str)
+                       "options": dict(options), "layout": LAYOUT}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 
 from facade.adapters.base import Availability
-from facade.convert.base import Converter, move, package_version, static_model
+from facade.convert.base import Converter, move, package_version, static_model, upgraded
 from facade.devices import package_dir
 
 CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -64,7 +64,7 @@ class Onnx2TfConverter(Converter):
         return {"precision": "fp32" if precision == "fp32" else "fp16"}
 
     def prepare(self, proto: onnx.ModelProto) -> onnx.ModelProto:
-        return static_model(constant_folded(static_model(proto)))
+        return static_model(constant_folded(static_model(upgraded(proto))))
 
     def setup_workdir(self, workdir: Path) -> None:
         rng = np.random.default_rng(0)

@@ -4,10 +4,14 @@
 executable inside the package needs none, so facade installs it with
 ``--no-deps`` and runs the binary. Weights are written in fp32 (``fp16=0``):
 reduced precision is the runtime's choice (LoadOptions.precision), not the file's.
+pnnx strips a leading axis it recognises as a batch (one a convolution reads)
+and keeps others (a ``[4, 16]`` MatMul input); the inference script it writes
+says which, per blob (``batch_index=0`` or ``233``), and the adapter follows it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +23,8 @@ from facade.adapters.base import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.devices import package_dir
 
-PARAM, BIN = "model.ncnn.param", "model.ncnn.bin"
+PARAM, BIN, SCRIPT = "model.ncnn.param", "model.ncnn.bin", "model_ncnn.py"
+NO_BATCH = 233  # ncnn's "no batch axis" batch_index
 _DTYPES = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.INT64: "i64",
            TensorProto.INT32: "i32", TensorProto.INT8: "i8", TensorProto.UINT8: "u8"}
 
@@ -63,8 +68,23 @@ class PnnxConverter(Converter):
     def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
         return [str(executable()), str(src), f"inputshape={input_shapes(prepared)}", "fp16=0",
                 f"ncnnparam={PARAM}", f"ncnnbin={BIN}", "pnnxparam=model.pnnx.param", "pnnxbin=model.pnnx.bin",
-                "pnnxpy=model_pnnx.py", "ncnnpy=model_ncnn.py", "pnnxonnx=model.pnnx.onnx"]
+                "pnnxpy=model_pnnx.py", f"ncnnpy={SCRIPT}", "pnnxonnx=model.pnnx.onnx"]
 
     def collect(self, workdir: Path, dest: Path, options: Mapping[str, object]) -> str:
         move(workdir, dest, PARAM, BIN)
         return PARAM
+
+    def io_facts(self, workdir: Path) -> dict:
+        """``{"batch_index": {blob: 0 | 233}}`` from pnnx's ncnn script (empty if it wrote none)."""
+        try:
+            return {"batch_index": batch_indices((workdir / SCRIPT).read_text())}
+        except OSError:
+            return {}
+
+
+def batch_indices(script: str) -> dict[str, int]:
+    """Each blob's ``batch_index`` in pnnx's ncnn script: ``ex.input("in0", ncnn.Mat(in0.numpy(),
+    batch_index=0)...)`` for inputs, ``out0.numpy(batch_index=0)`` for outputs."""
+    found = {name: int(i) for name, i in re.findall(r'ex\.input\("(\w+)",\s*ncnn\.Mat\(.*?batch_index=(\d+)', script)}
+    found |= {name: int(i) for name, i in re.findall(r"\b(out\d+)\.numpy\(batch_index=(\d+)\)", script)}
+    return found

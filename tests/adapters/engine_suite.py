@@ -21,7 +21,8 @@ from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
 from tests import models
 
-MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs}
+MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs,
+          "fixed_rows": models.fixed_rows, "opset9_softmax": models.opset9_softmax}
 
 
 def reference(proto, feeds):
