@@ -10,7 +10,10 @@ changes, so only the first session on a device pays for the probe.
 
 Verdicts: ``ok`` (ran), ``broken`` (crashed or hung: never loaded in-process),
 ``error`` (raised an ordinary error: not a crash, so the in-process load may
-try and fail gracefully). Run as ``python -m facade.probe TARGET RESULT.json``.
+try and fail gracefully). Only ``ok`` and ``broken`` are facts about the device
+and are kept on disk; an ``error`` says as much about the software around the
+driver (a missing module, a bad install) and is probed again by the next process.
+Run as ``python -m facade.probe TARGET RESULT.json``.
 """
 
 from __future__ import annotations
@@ -128,7 +131,10 @@ def probe(target: str, facts: DeviceFacts, timeout: float | None = None) -> Verd
         result.unlink(missing_ok=True)
     verdict = Verdict(target, status, reason, engine_version(lookup(target).engine), driver_version(target, facts),
                       round(time.perf_counter() - start, 3))
-    atomic_write(path, json.dumps(asdict(verdict) | {"cached": False}, indent=1).encode())
+    if status == ERROR:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, json.dumps(asdict(verdict) | {"cached": False}, indent=1).encode())
     return verdict
 
 

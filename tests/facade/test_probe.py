@@ -52,14 +52,27 @@ def test_crashing_and_hanging_drivers_are_isolated_then_skipped_without_probing_
     assert status == "failed" and "SIGABRT" in reason
     status, reason = first["entries"]["probetest:hang"]
     assert status == "failed" and "hung" in reason
-    assert sorted(line.split()[0] for line in log.read_text().splitlines()) == ["abort", "hang"]
+    assert sorted(_loads(log, "abort", "hang")) == ["abort", "hang"]
 
     second = _app(env, model)
     assert second["target"] == "onnxruntime:cpu"
     for target in ("probetest:abort", "probetest:hang"):
         status, reason = second["entries"][target]
         assert status == "rejected" and "(cached)" in reason and "not probed again" in reason
-    assert len(log.read_text().splitlines()) == 2  # no new probe child loaded the adapter
+    assert len(_loads(log, "abort", "hang")) == 2  # no new probe child loaded the adapter
+
+
+def _loads(log: Path, *units: str) -> list[str]:
+    return [line.split()[0] for line in log.read_text().splitlines() if line.split()[0] in units]
+
+
+def test_an_ordinary_error_fails_the_target_but_is_no_device_fact_kept_on_disk(app_env):
+    env, model, log = app_env
+    for _ in range(2):
+        status, reason = _app(env, model)["entries"]["probetest:raise"]
+        assert status == "failed" and "the test driver refuses this device" in reason
+        assert not list(Path(env["FACADE_CACHE_DIR"]).rglob("probetest__raise.json"))
+    assert len(_loads(log, "raise")) == 4  # each process probes again, then tries in-process and fails cleanly
 
 
 def test_facade_targets_shows_the_verdict(app_env):

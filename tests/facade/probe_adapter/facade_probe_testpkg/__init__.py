@@ -13,11 +13,12 @@ from facade.targets import HardwareClass
 
 
 class CrashingAdapter(Adapter):
-    """``probetest:abort`` calls os.abort() on load; ``probetest:hang`` sleeps for an hour."""
+    """``probetest:abort`` calls os.abort() on load; ``probetest:hang`` sleeps for an hour;
+    ``probetest:raise`` raises an ordinary error, as a driver wrapper that refuses cleanly."""
 
     engine = "probetest"
-    units = ("abort", "hang")
-    unit_classes = {"abort": HardwareClass.GPU, "hang": HardwareClass.GPU}  # noqa: RUF012
+    units = ("abort", "hang", "raise")
+    unit_classes = {"abort": HardwareClass.GPU, "hang": HardwareClass.GPU, "raise": HardwareClass.GPU}  # noqa: RUF012
 
     def available(self, unit, facts):
         return Availability.yes("test adapter (tests/facade/probe_adapter)")
@@ -27,5 +28,7 @@ class CrashingAdapter(Adapter):
             log.write(f"{unit} {os.getpid()}\n")
         if unit == "abort":
             os.abort()
+        if unit == "raise":
+            raise RuntimeError("the test driver refuses this device")
         time.sleep(3600)
         raise AssertionError("unreachable: the probe's timeout kills this process")
