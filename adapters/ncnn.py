@@ -3,8 +3,9 @@
 ncnn's defaults compute in reduced precision (fp16/bf16 storage and arithmetic);
 facade turns all of that off unless the caller allows fp16, so engines agree, and
 the runner's ``precision`` says which ran. ncnn has no batch axis: where pnnx
-stripped one (its ``batch_index=0``), the IO contract feeds one sample at a time. A ``Mat`` made from numpy shares its
-memory, so it is cloned before the array can be freed under it.
+stripped one (its ``batch_index=0``), the IO contract feeds one sample at a time.
+A ``Mat`` made from numpy shares its memory, so it is cloned before the array can
+be freed under it.
 """
 
 from __future__ import annotations
