@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -190,6 +191,36 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def native_output() -> Iterator[list[str]]:
+    """Capture what native code prints on file descriptors 1 and 2 inside the block.
+
+    Some engines say why a model does not load only there (ncnn: "layer ArgMax not
+    exists or registered"); the lines fill the yielded list when the block ends, so
+    an error can quote them, and are echoed to stderr (stdout stays clean for --json).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    lines: list[str] = []
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+            lines.extend(line for line in text.splitlines() if line.strip())
+            sys.stderr.write(text)
 
 
 def resolve_threads(options: LoadOptions) -> int:

@@ -40,6 +40,22 @@ def _order(name: str) -> tuple[int, str]:
     return (int(m.group(1)) if m else 0, name)
 
 
+def _tensors(it) -> tuple[dict, dict]:
+    """Input and output tensor details by name.
+
+    The model's signature names where it has one signature: onnx2tf's ``-coion``
+    keeps the ONNX names there, while its tensor names may be ``serving_default_a:0``
+    and ``PartitionedCall:3`` (outputs in no useful order). Else the tensor names,
+    outputs in onnx2tf's ``Identity_N`` order.
+    """
+    signatures = it.get_signature_list()
+    if len(signatures) == 1:
+        runner = it.get_signature_runner(next(iter(signatures)))
+        return dict(runner.get_input_details()), dict(runner.get_output_details())
+    return ({d["name"]: d for d in it.get_input_details()},
+            {d["name"]: d for d in sorted(it.get_output_details(), key=lambda d: _order(d["name"]))})
+
+
 class LiteRtAdapter(ConvertingAdapter):
     """``litert:cpu``, ``litert:gpu``, ``litert:nnapi``."""
 
@@ -86,8 +102,7 @@ class LiteRtAdapter(ConvertingAdapter):
         except (ValueError, RuntimeError) as e:
             raise ConversionError(format_message(f"LiteRT could not load the converted model: {e}",
                                                  where=target, received=str(artifact.main))) from e
-        ins = {d["name"]: d for d in it.get_input_details()}
-        outs = {d["name"]: d for d in sorted(it.get_output_details(), key=lambda d: _order(d["name"]))}
+        ins, outs = _tensors(it)
         shapes = artifact.io.get("output_shapes") or {}
 
         def bind(specs, details, shape_of) -> tuple[Binding, ...]:

@@ -14,7 +14,14 @@ import re
 
 import numpy as np
 
-from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
+from facade.adapters.base import (
+    Availability,
+    LoadOptions,
+    Runner,
+    native_output,
+    resolve_threads,
+    stdout_to_stderr,
+)
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract
 from facade.convert.cache import Artifact
@@ -71,10 +78,11 @@ class NcnnAdapter(ConvertingAdapter):
             with stdout_to_stderr():
                 net.set_vulkan_device(int(options.engine.get("gpu", 0)))
         param = artifact.main
-        with stdout_to_stderr():
+        with native_output() as printed:
             failed = net.load_param(str(param)) != 0 or net.load_model(str(param.with_suffix(".bin"))) != 0
         if failed:
-            raise ConversionError(format_message("ncnn could not load the model pnnx wrote", where=target,
+            said = f" (ncnn: {'; '.join(printed[-3:])})" if printed else ""
+            raise ConversionError(format_message(f"ncnn could not load the model pnnx wrote{said}", where=target,
                                                  received=str(param), expected="a loadable .param/.bin pair"))
         text = param.read_text()
         batch_index = artifact.io.get("batch_index", {})

@@ -1,5 +1,3 @@
-from types import MappingProxyType
-
 import pytest
 
 from facade.convert import get_converter
@@ -12,4 +10,3 @@ pytestmark = pytest.mark.skipif(not get_converter("onnx2tf").available(),
 
 class TestLiteRtCpu(EngineSuite):
     target = "litert:cpu"
-    known_refusals = MappingProxyType({"two_inputs": "onnx2tf moves the [1, 1, 8] input channels last, which no layout maps back"})

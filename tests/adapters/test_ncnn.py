@@ -21,3 +21,13 @@ def test_fp16_only_when_allowed():
         assert facade.Session(models.cnn(), target="ncnn:cpu", precision="fp16").precision == "fp16"
     except ConversionError as e:
         assert "at fp16" in str(e)
+
+
+def test_a_model_ncnn_cannot_load_is_refused_with_ncnns_own_reason():
+    import pytest
+
+    import facade
+    from facade.conformance import builtin
+
+    with pytest.raises(facade.FacadeError, match="ncnn: layer ArgMax not exists or registered"):
+        facade.Session(builtin.several_outputs(), target="ncnn:cpu")

@@ -2,10 +2,6 @@
 
 from types import MappingProxyType
 
-import pytest
-
-from facade import native_fallback
-
 from .engine_suite import EngineSuite
 
 
@@ -18,6 +14,5 @@ class TestQnnHtp(EngineSuite):
     known_refusals = MappingProxyType({"cnn_dynamic_batch": "QNN needs static shapes: every node fell back to the CPU"})
 
 
-@pytest.mark.skipif(not hasattr(native_fallback, "compile"), reason="native engine not merged into this branch yet")
 class TestNativeCpu(EngineSuite):
     target = "native:cpu"
