@@ -31,10 +31,16 @@ from facade.tensor import TensorSpec, validate_feeds
 
 @dataclass(frozen=True)
 class Availability:
-    """A yes/no with its reason; truthy when available."""
+    """A yes/no with its reason; truthy when available.
+
+    ``refusal`` marks a "no" that is a recorded failure of the target on this model
+    (its converter rejected it, or its artifact diverged), not a lack of the target:
+    conformance counts it as an error, as it did when the failure first happened.
+    """
 
     ok: bool
     reason: str
+    refusal: bool = False
 
     def __bool__(self) -> bool:
         return self.ok
@@ -46,6 +52,10 @@ class Availability:
     @classmethod
     def no(cls, reason: str) -> Availability:
         return cls(False, reason)
+
+    @classmethod
+    def refused(cls, reason: str) -> Availability:
+        return cls(False, reason, refusal=True)
 
 
 @dataclass(frozen=True)

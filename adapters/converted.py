@@ -64,12 +64,12 @@ class ConvertingAdapter(Adapter):
         if artifact is None:
             return Availability.yes(f"will convert with {conv.name}")
         if not artifact.ok:
-            return Availability.no(f"{conv.name} rejected this model: {artifact.reason}")
+            return Availability.refused(f"{conv.name} rejected this model: {artifact.reason}")
         for checked in dict.fromkeys([unit, "cpu"] if "cpu" in self.units else [unit]):
             verdict = artifact.verdicts.get(self.verdict_key(checked, "fp32"))
             if verdict is not None and not verdict["ok"]:
-                return Availability.no(f"{describe(verdict)} on {self.engine}:{checked} "
-                                       f"(artifact {artifact.key[:12]})")
+                return Availability.refused(f"{describe(verdict)} on {self.engine}:{checked} "
+                                            f"(artifact {artifact.key[:12]})")
         return Availability.yes(f"converted by {conv.name} (cached)")
 
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:

@@ -58,12 +58,19 @@ def test_hanging_target_times_out(test_adapters):
 
 
 def test_ncnn_at_its_default_precision_passes_at_fp16_not_fp32():
-    adapter = registry.get_adapter("ncnn")
-    if adapter is None:
-        pytest.skip("the ncnn adapter is not in the registry yet (branch engines)")
     found = cases.collect(suites=["builtin"], pattern="builtin/small_classifier")
     rep = runner.Runner([runner.Column("ncnn:cpu", "fp16")], progress=False).run(found)
     (_, r), = rep.results()
     assert r.verdict == LOWER and r.lower_precision == "fp16", r.to_dict()
     assert r.passes_at("fp16") and not r.passes_at("fp32")
     assert 1e-4 < r.worst_scaled_error < 8e-2
+
+
+def test_a_recorded_conversion_failure_stays_an_error_on_the_next_run():
+    """MNN's converter gets builtin/broadcasting wrong (max relative error 1): the first run converts and
+    measures it, the second finds the verdict recorded with the artifact; both are errors, not unavailable."""
+    found = cases.collect(suites=["builtin"], pattern="builtin/broadcasting")
+    for _ in range(2):
+        rep = runner.Runner([runner.Column("mnn:cpu", "fp32")], progress=False).run(found)
+        (_, r), = rep.results()
+        assert r.verdict == ERROR and "diverged" in r.error, r.to_dict()
