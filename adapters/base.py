@@ -35,7 +35,7 @@ class Availability:
 
     ``refusal`` marks a "no" that is a recorded failure of the target on this model
     (its converter rejected it, or its artifact diverged), not a lack of the target:
-    conformance counts it as an error, as it did when the failure first happened.
+    the router reports it as the failure it was (status ``failed``, ConversionError).
     """
 
     ok: bool
@@ -186,21 +186,32 @@ class Adapter:
 
 
 @contextlib.contextmanager
+def _redirected(target_fd: int, *fds: int) -> Iterator[None]:
+    """Point file descriptors ``fds`` at ``target_fd`` inside the block, where native code writes."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
+    try:
+        for fd in fds:
+            os.dup2(target_fd, fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, kept in zip(fds, saved, strict=True):
+            os.dup2(kept, fd)
+            os.close(kept)
+
+
+@contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """Send native code's prints on file descriptor 1 to stderr while engines load.
 
     Some vendor libraries (QNN) print banners on stdout when loaded, which would
     corrupt ``facade ... --json`` output that tools parse.
     """
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
+    with _redirected(2, 1):
         yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -211,22 +222,12 @@ def native_output() -> Iterator[list[str]]:
     exists or registered"); the lines fill the yielded list when the block ends, so
     an error can quote them, and are echoed to stderr (stdout stays clean for --json).
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
     lines: list[str] = []
-    saved = os.dup(1), os.dup(2)
     with tempfile.TemporaryFile() as sink:
         try:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            yield lines
+            with _redirected(sink.fileno(), 1, 2):
+                yield lines
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
             sink.seek(0)
             text = sink.read().decode(errors="replace")
             lines.extend(line for line in text.splitlines() if line.strip())

@@ -21,8 +21,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
-    model = models.mobilenet_v2() if args.model == "mobilenetv2" else models.realistic(
-        models.light_model(args.model))
+    model = models.benchmark_model(args.model)
     feeds = models.sample_input(model)
     prog = native_fallback.compile(model, threads=args.threads)
     prog.run(feeds)

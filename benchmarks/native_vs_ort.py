@@ -67,11 +67,6 @@ def sgemm_gflops(threads: int, n: int = 2048) -> float:
     return 2.0 * n**3 / (ms * 1e6)
 
 
-def build(name: str) -> onnx.ModelProto:
-    """The benchmark model by name, with realistic weights."""
-    return models.mobilenet_v2() if name == "mobilenetv2" else models.realistic(models.light_model(name))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -85,7 +80,7 @@ def main() -> None:
     print(f"{'model':12} {'native ms':>10} {'ort ms':>8} {'ratio':>6} {'target':>6} {'GFLOP/s':>8} "
           f"{'% sgemm':>8} {'peak MB':>8} {'no-reuse MB':>11} {'max err':>9}")
     for name in args.models.split(","):
-        model = build(name)
+        model = models.benchmark_model(name)
         feeds = models.sample_input(model)
         prog = native_fallback.compile(model, threads=args.threads)
         opts = ort.SessionOptions()

@@ -35,16 +35,6 @@ def _hello(target: str) -> dict:
     return {"hello": True, "available": avail.ok, "reason": avail.reason}
 
 
-def _recorded_failure(target: str, model_path: str) -> bool:
-    """Whether ``target``'s adapter refuses this model for a failure already recorded with it."""
-    from facade.adapters import registry
-    from facade.model import load_model
-
-    engine, _, unit = target.partition(":")
-    adapter = registry.get_adapter(engine)
-    return adapter is not None and adapter.accepts(load_model(model_path), unit).refusal
-
-
 def run_case(target: str, precision: str, request: dict) -> dict:
     """Load the model on ``target`` with fallback off, run the feeds once, save the outputs."""
     from facade.errors import FacadeError, TargetError, TargetUnavailableError, UnsupportedModelError
@@ -66,11 +56,9 @@ def run_case(target: str, precision: str, request: dict) -> dict:
         reply.update(status="ok", outputs=names)
     except (TargetError, UnsupportedModelError) as e:
         # The router wraps an engine's own exception at load (not a FacadeError) as "unavailable":
-        # for conformance that is an engine defect, so it is an error. So is a refusal for a failure
-        # recorded earlier (a rejected conversion, a diverged artifact): the first run called it one.
-        defect = isinstance(e, TargetUnavailableError) and (
-            (e.__cause__ is not None and not isinstance(e.__cause__, FacadeError))
-            or _recorded_failure(target, request["model"]))
+        # for conformance that is an engine defect, so it is an error.
+        defect = isinstance(e, TargetUnavailableError) and e.__cause__ is not None and not isinstance(
+            e.__cause__, FacadeError)
         reply.update(status="error" if defect else "unavailable", error=str(e))
     except Exception as e:  # any engine failure is a verdict, not the end of the column
         reply.update(status="error", error=f"{type(e).__name__}: {e}")

@@ -19,6 +19,7 @@ from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
 from facade.conformance.gate import accuracy_gate
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
+    ConversionError,
     FacadeError,
     FacadeInternalError,
     NoTargetError,
@@ -79,6 +80,8 @@ def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
     adapter = registry.get_adapter(info.engine)
     accepted = _guarded(lambda: adapter.accepts(model, info.unit), "model check")
     if not accepted:
+        # A refusal remembers a load that failed before (a converter's rejection, a diverged artifact).
+        entry.status = FAILED if accepted.refusal else REJECTED
         entry.reason = f"cannot take this model: {accepted.reason}"
         return entry
     entry.status, entry.reason = CANDIDATE, avail.reason
@@ -98,6 +101,7 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
     Raises:
         UnknownTargetError: ``target`` names no known target (the message suggests one).
         TargetUnavailableError: the forced ``target`` cannot run this model here.
+        ConversionError: the forced ``target``'s conversion of this model failed before (recorded).
         PolicyError: the policy is invalid.
     """
     resolved = policies.resolve_policy(policy)
@@ -109,7 +113,9 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
         policy_routing.judge(decision, entry, facts)
         trace.entries.append(entry)
         if entry.status != CANDIDATE:
-            raise TargetUnavailableError(format_message(
+            # A remembered conversion failure is raised as it was when it happened.
+            error = ConversionError if entry.status == FAILED else TargetUnavailableError
+            raise error(format_message(
                 f"Forced target cannot run this model: {entry.reason}", where=target,
                 received=model.name, expected="an available target that accepts the model",
                 available=[t for t in all_targets() if t != target and _judge(t, model, facts).status == CANDIDATE]))

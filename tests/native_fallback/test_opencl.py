@@ -36,7 +36,7 @@ def test_claimed_node_cases_pass(case: node_suite.Case) -> None:
 
 @pytest.mark.parametrize("name", ["squeezenet", "mobilenetv2"])
 def test_model_runs_mostly_on_device_and_matches_numpy(name: str) -> None:
-    model = models.mobilenet_v2() if name == "mobilenetv2" else models.realistic(models.light_model(name))
+    model = models.benchmark_model(name)
     feeds = models.sample_input(model)
     prog = native_fallback.compile(model, device="opencl")
     got = prog.run(feeds)[prog.output_names[0]]
