@@ -114,3 +114,13 @@ def opset9_softmax(seed: int = 3) -> onnx.ModelProto:
     return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                   [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 8, 1, 1])],
                   [numpy_helper.from_array(w, "w")], opset=9, name="opset9_softmax")
+
+
+def custom_op(op: str, domain: str) -> onnx.ModelProto:
+    """One node of operator ``op`` from ``domain`` on a [2] float: a model only some engines (or none) know."""
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], domain=domain)], "custom",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)])
+    model.ir_version = 8
+    return model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from onnx import TensorProto, helper
 
 from facade import benchmark
 from facade.adapters.base import LoadOptions
@@ -50,12 +49,7 @@ def test_measure_times_every_target_in_rounds_and_caches_each():
 
 def test_a_target_that_fails_to_load_is_reported_and_the_others_are_still_timed():
     # An ONNX Runtime contrib operator: ONNX Runtime runs it, the native engine refuses it at load.
-    node = helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")
-    graph = helper.make_graph([node], "contrib", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-    proto.ir_version = 8
-    model = load_model(proto)
+    model = load_model(models.custom_op("Gelu", "com.microsoft"))
     results = benchmark.measure(model, {"native:cpu": LoadOptions(), "onnxruntime:cpu": LoadOptions()}, devices(),
                                 budget_s=0.15)
     assert isinstance(results["native:cpu"], Exception)

@@ -9,7 +9,6 @@ from typing import ClassVar
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
 
 import facade
 from facade.adapters import registry
@@ -94,13 +93,8 @@ def test_registry_view_is_read_only():
 
 
 def test_no_target_error_lists_every_reason():
-    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")
-    graph = helper.make_graph([node], "custom", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
-    model.ir_version = 8
     with pytest.raises(facade.NoTargetError) as err:
-        facade.Session(model)
+        facade.Session(models.custom_op("Frobnicate", "com.example"))
     text = str(err.value)
     assert "onnxruntime:cpu: load failed" in text and "Frobnicate" in text
     assert "onnxruntime:coreml: unavailable" in text
