@@ -46,7 +46,7 @@ def compile(model: onnx.ModelProto | str | os.PathLike, *, dtype: str = "float32
     if optimize:
         from .optimizer import optimize as run_passes
 
-        graph = run_passes(graph)
+        graph = run_passes(graph, device)
     if device == "opencl":
         from .opencl.program import OpenCLProgram
 

@@ -4,6 +4,10 @@ Speed comes from never looping per element in Python: a 1x1 convolution is one
 GEMM, depthwise convolution is a handful of shifted multiply-adds over strided
 views, and everything else is im2col (a strided view copied once) + GEMM, split
 into blocks of output rows when the column matrix would be large.
+
+On the CPU the optimizer may hand a 1x1 or depthwise convolution channels-last
+(N,H,W,C) tensors (see ``optimizer/channels_last.py``): the node's attributes
+``channels_last_in`` / ``channels_last_out`` say which side is.
 """
 
 from __future__ import annotations
@@ -92,16 +96,27 @@ def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndar
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def _pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
-    """1x1 convolution as one (batched over groups) GEMM per image, subsampled first when strided."""
+def _pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
+               in_last: bool = False, out_last: bool = False) -> None:
+    """1x1 convolution as one (batched over groups) GEMM per image, subsampled first when strided.
+
+    Either side may be channels-last: that only transposes a GEMM operand, which
+    BLAS takes as a flag, so the layout change costs nothing here.
+    """
     if any(s != 1 for s in g.strides):
-        x = x[(slice(None), slice(None), *(slice(None, None, s) for s in g.strides))]
-    n, c = x.shape[:2]
-    m = w.shape[0]
-    xs = x.reshape(n, group, c // group, -1)
-    w3 = w.reshape(group, m // group, c // group)
+        steps = tuple(slice(None, None, s) for s in g.strides)
+        x = x[(slice(None), *steps, slice(None))] if in_last else x[(slice(None), slice(None), *steps)]
+    n, m = x.shape[0], w.shape[0]
+    cg, mg = w.shape[1], m // group
+    w3 = w.reshape(group, mg, cg)
     for i in range(n):
-        np.matmul(w3, xs[i], out=out[i].reshape(group, m // group, -1))
+        # (group, cg, pixels) either way: channels-last input is read through a transposed view.
+        xs = x[i].reshape(-1, group, cg).transpose(1, 2, 0) if in_last else x[i].reshape(group, cg, -1)
+        if out_last:
+            np.matmul(xs.transpose(0, 2, 1), w3.transpose(0, 2, 1),
+                      out=out[i].reshape(-1, group, mg).transpose(1, 0, 2))
+        else:
+            np.matmul(w3, xs, out=out[i].reshape(group, mg, -1))
 
 
 def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray,
@@ -156,8 +171,79 @@ def _depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray,
     out.reshape(n, c, oh, ow)[...] = rows.reshape(n, c, oh, wc)[:, :, :, :ow]
 
 
-def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray) -> None:
-    """General convolution: im2col in blocks of the first output axis, then GEMM."""
+def _depthwise_last(x: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray, in_last: bool,
+                    out_last: bool, cache: WeightCache | None = None) -> None:
+    """Depthwise 2-D convolution computed channels-last, whatever the layout of ``x`` and ``out``.
+
+    In N,H,W,C a tap's weights for one output row are the C per-channel weights
+    repeated OW times: a short vector (cached) that every row reuses from cache.
+    So each tap is one multiply-add over (OH, OW*C), with no per-channel loop
+    and no plane-sized weight copy to stream, as the N,C,H,W version needs
+    (about 1.5x faster on the depthwise layers of MobileNetV2 and ShuffleNet).
+    An N,C,H,W input is transposed while it is padded, an N,C,H,W output at the end.
+    """
+    kh, kw = w.shape[2:]
+    (sh, sw), (dh, dw) = g.strides, g.dilations
+    oh, ow = g.out_shape
+    xl = x if in_last else x.transpose(0, 2, 3, 1)
+    n, c = xl.shape[0], xl.shape[-1]
+    phases = _padded_phases(xl, g, out.dtype)
+
+    def make_rows() -> np.ndarray:
+        return _row_weights(w, ow, out.dtype)
+    rows = make_rows() if cache is None else cache.get(w, ("depthwise_last", ow), make_rows)
+    acc = out.reshape(n, oh, ow * c) if out_last else np.empty((n, oh, ow * c), dtype=out.dtype)
+    tmp = np.empty((oh, ow * c), dtype=out.dtype)
+    for i in range(n):
+        for tap in range(kh * kw):
+            r, s = divmod(tap, kw)
+            (ro, ph), (co, pc) = divmod(r * dh, sh), divmod(s * dw, sw)
+            src = phases[ph, pc][i, ro: ro + oh, co: co + ow].reshape(oh, ow * c)
+            if tap == 0:
+                np.multiply(src, rows[tap], out=acc[i])
+            else:
+                np.multiply(src, rows[tap], out=tmp)
+                acc[i] += tmp
+    if not out_last:
+        out.reshape(n, c, oh * ow)[...] = acc.reshape(n, oh * ow, c).transpose(0, 2, 1)
+
+
+def _padded_phases(xl: np.ndarray, g: ConvGeometry, dtype: np.dtype) -> dict[tuple[int, int], np.ndarray]:
+    """The zero-padded N,H,W,C input split by stride phase: ``[a::sh, b::sw]`` of the padded array.
+
+    Built straight from the unpadded input, one strided copy per phase, zeroing
+    only the border: padding first and splitting after would cost two more passes.
+    """
+    n, h, wd, c = xl.shape
+    (sh, sw), (pt, pl), (pb, pr) = g.strides, g.pads_begin, g.pads_end
+    rows, cols = -(-(h + pt + pb) // sh), -(-(wd + pl + pr) // sw)
+    phases = {}
+    for a in range(sh):
+        for b in range(sw):
+            phase = np.empty((n, rows, cols, c), dtype=dtype)
+            # Phase row r holds padded row a + sh*r, i.e. input row a + sh*r - pt.
+            r0, q0 = max(0, -(-(pt - a) // sh)), max(0, -(-(pl - b) // sw))
+            src = xl[:, a + sh * r0 - pt:: sh, b + sw * q0 - pl:: sw]
+            r1, q1 = r0 + src.shape[1], q0 + src.shape[2]
+            phase[:, r0:r1, q0:q1] = src
+            phase[:, :r0] = phase[:, r1:] = 0
+            phase[:, r0:r1, :q0] = phase[:, r0:r1, q1:] = 0
+            phases[a, b] = phase
+    return phases
+
+
+def _row_weights(w: np.ndarray, ow: int, dtype: np.dtype) -> np.ndarray:
+    """Per tap, the C depthwise weights repeated for each of ``ow`` output columns: (taps, ow*C)."""
+    c, taps = w.shape[0], math.prod(w.shape[2:])
+    return np.tile(w.reshape(c, taps).T[:, None, :], (1, ow, 1)).reshape(taps, ow * c).astype(dtype)
+
+
+def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
+                 out_last: bool = False) -> None:
+    """General convolution: im2col in blocks of the first output axis, then GEMM.
+
+    A channels-last output is the same GEMM with its operands swapped and transposed.
+    """
     kernel = tuple(w.shape[2:])
     view = windows(xp, kernel, g)
     n, c = xp.shape[:2]
@@ -169,7 +255,7 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out
     inner = math.prod(g.out_shape[1:])
     row_bytes = cg * ksize * inner * xp.itemsize
     block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, row_bytes)))
-    o = out.reshape(n, group, mg, rows, inner)
+    o = out.reshape(n, rows * inner, group, mg) if out_last else out.reshape(n, group, mg, rows * inner)
     nd = len(kernel)
     for i in range(n):
         for gi in range(group):
@@ -177,10 +263,11 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out
                 r1 = min(rows, r0 + block)
                 idx = (i, slice(gi * cg, (gi + 1) * cg), *(slice(None),) * nd, slice(r0, r1))
                 cols = view[idx].reshape(cg * ksize, (r1 - r0) * inner)
-                if block == rows:  # the common case: GEMM straight into the output
-                    np.matmul(w3[gi], cols, out=o[i, gi].reshape(mg, rows * inner))
+                pixels = slice(r0 * inner, r1 * inner)
+                if out_last:
+                    np.matmul(cols.T, w3[gi].T, out=o[i, pixels, gi])
                 else:
-                    o[i, gi, :, r0:r1, :] = (w3[gi] @ cols).reshape(mg, r1 - r0, inner)
+                    np.matmul(w3[gi], cols, out=o[i, gi, :, pixels])
 
 
 def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> bool:
@@ -220,49 +307,73 @@ class WeightCache:
         return self._values[key]
 
 
-def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
-         act: Callable | None = None, cache: WeightCache | None = None) -> np.ndarray:
-    """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32)."""
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Callable | None = None,
+         cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False) -> np.ndarray:
+    """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32).
+
+    ``in_last`` / ``out_last``: the input is / the output must be channels-last
+    (N,*spatial,C); only 1x1 and depthwise 2-D convolutions take them.
+    """
     if x.dtype == np.float16:
         y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
-                 node, act)
+                 node, act, in_last=in_last, out_last=out_last)
         return y.astype(np.float16)
     group = node.attrs.get("group", 1)
     kernel = tuple(w.shape[2:])
-    g = conv_geometry(node, x.shape[2:], kernel) if cache is None else cache.geometry(node, x.shape[2:], kernel)
+    spatial, channels = (x.shape[1:-1], x.shape[-1]) if in_last else (x.shape[2:], x.shape[1])
+    g = conv_geometry(node, spatial, kernel) if cache is None else cache.geometry(node, spatial, kernel)
     n, m = x.shape[0], w.shape[0]
-    if x.shape[1] != w.shape[1] * group:
-        raise ValueError(f"input shape {x.shape} has {x.shape[1]} channels; weight shape {w.shape} "
+    if channels != w.shape[1] * group:
+        raise ValueError(f"input shape {x.shape} has {channels} channels; weight shape {w.shape} "
                          f"with group {group} needs {w.shape[1] * group}")
-    out = np.empty((n, m, math.prod(g.out_shape)), dtype=np.result_type(x, w))
+    pixels = math.prod(g.out_shape)
+    out = np.empty((n, pixels, m) if out_last else (n, m, pixels), dtype=np.result_type(x, w))
     pointwise = all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end)
+    depthwise = group == channels == m and len(kernel) == 2 and w.shape[1] == 1
     if pointwise:
-        _pointwise(x, w, group, g, out)
-    elif group == x.shape[1] == m and len(kernel) == 2 and w.shape[1] == 1:
+        _pointwise(x, w, group, g, out, in_last, out_last)
+    elif depthwise and (in_last or out_last):
+        _depthwise_last(x, w, g, out, in_last, out_last, cache)
+    elif in_last:
+        raise ValueError(f"a channels-last input needs a 1x1 or depthwise 2-D convolution, "
+                         f"not weight shape {w.shape} with group {group}")
+    elif depthwise:
         _depthwise(pad_spatial(x, g), w, g, out, cache)
     elif cache is not None and _winograd_ok(x, w, group, g):
-        winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
+        u = cache.get(w, "winograd", lambda: transform_weights(w))
+        if out_last:  # Winograd's output transform writes N,M,H,W phases: transpose once after
+            first = np.empty((n, m, pixels), dtype=out.dtype)
+            winograd_conv(pad_spatial(x, g), u, g.out_shape, first)
+            out[...] = first.transpose(0, 2, 1)
+        else:
+            winograd_conv(pad_spatial(x, g), u, g.out_shape, out)
     else:
-        _im2col_gemm(pad_spatial(x, g), w, group, g, out)
+        _im2col_gemm(pad_spatial(x, g), w, group, g, out, out_last)
     if b is not None:
-        out += b.reshape(1, m, 1)
-    out = out.reshape(n, m, *g.out_shape)
+        out += b if out_last else b.reshape(1, m, 1)
+    out = out.reshape(n, *g.out_shape, m) if out_last else out.reshape(n, m, *g.out_shape)
     return out if act is None else act(out)
+
+
+def _layouts(node: Node) -> dict[str, bool]:
+    """The channels-last flags the CPU layout pass set on this node (none: N,C,H,W both sides)."""
+    return {"in_last": bool(node.attrs.get("channels_last_in", 0)),
+            "out_last": bool(node.attrs.get("channels_last_out", 0))}
 
 
 @registry.register("Conv", 1)
 def conv_kernel(node: Node, opset: int):
     """ONNX Conv."""
-    cache = WeightCache()
-    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache),)
+    cache, layouts = WeightCache(), _layouts(node)
+    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts),)
 
 
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
 def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation, produced by the optimizer's fusion pass."""
     act = in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
-    cache = WeightCache()
-    return lambda x, w, b=None: (conv(x, w, b, node, act, cache),)
+    cache, layouts = WeightCache(), _layouts(node)
+    return lambda x, w, b=None: (conv(x, w, b, node, act, cache, **layouts),)
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node) -> np.ndarray:

@@ -98,3 +98,58 @@ def test_float16_gemm_and_matmul(rng) -> None:
     for name, want in zip(("g", "m"), ort_run(model, {"a": a, "b": b}), strict=True):
         assert got[name].dtype == np.float16
         np.testing.assert_allclose(got[name].astype(np.float32), want.astype(np.float32), rtol=1e-2, atol=1e-2)
+
+
+def _to_last(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith(("pointwise", "depthwise"))])
+@pytest.mark.parametrize(("in_last", "out_last"), [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("size", [13, 16])
+def test_channels_last_layouts_match_channels_first(name: str, in_last: bool, out_last: bool, size: int,
+                                                    rng) -> None:
+    """1x1 and depthwise convolutions give the N,C,H,W answer whichever side is channels-last."""
+    p = CASES[name]
+    x = rng.standard_normal((2, p["c"], size, size)).astype(np.float32)
+    w = rng.standard_normal((p["m"], p["c"] // p["g"], p["k"], p["k"])).astype(np.float32)
+    b = rng.standard_normal(p["m"]).astype(np.float32)
+    node = native_fallback.ir.Node("Conv", ["x", "w", "b"], ["y"], attrs=dict(
+        strides=[p["s"]] * 2, pads=[p["p"]] * 4, group=p["g"], dilations=[p["d"]] * 2))
+    want = conv_module.conv(x, w, b, node)
+    got = conv_module.conv(_to_last(x) if in_last else x, w, b, node, cache=conv_module.WeightCache(),
+                           in_last=in_last, out_last=out_last)
+    np.testing.assert_allclose(got, _to_last(want) if out_last else want, rtol=1e-5, atol=1e-5)
+
+
+def test_depthwise_channels_last_with_asymmetric_pads(rng) -> None:
+    """SAME_UPPER on an even input pads more at the end: each stride phase gets its own border."""
+    x = rng.standard_normal((1, 6, 10, 9)).astype(np.float32)
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    node = native_fallback.ir.Node("Conv", ["x", "w"], ["y"], attrs=dict(strides=[2, 3], group=6,
+                                                                          auto_pad="SAME_UPPER"))
+    want = conv_module.conv(x, w, None, node)
+    got = conv_module.conv(_to_last(x), w, None, node, in_last=True, out_last=True)
+    np.testing.assert_allclose(got, _to_last(want), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["winograd", "im2col_strided", "im2col_7x7"])
+def test_ungrouped_convolutions_write_channels_last(name: str, monkeypatch, rng) -> None:
+    """The producers the layout pass may pick (im2col, Winograd, blocked or not) write N,H,W,C."""
+    p = CASES[name]
+    x = rng.standard_normal((2, p["c"], 16, 16)).astype(np.float32)
+    w = rng.standard_normal((p["m"], p["c"], p["k"], p["k"])).astype(np.float32)
+    node = native_fallback.ir.Node("Conv", ["x", "w"], ["y"], attrs=dict(strides=[p["s"]] * 2, pads=[p["p"]] * 4))
+    want = conv_module.conv(x, w, None, node, cache=conv_module.WeightCache())
+    got = conv_module.conv(x, w, None, node, cache=conv_module.WeightCache(), out_last=True)
+    np.testing.assert_allclose(got, _to_last(want), rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(conv_module, "IM2COL_BLOCK_BYTES", 1024)
+    blocked = conv_module.conv(x, w, None, node, out_last=True)
+    np.testing.assert_allclose(blocked, _to_last(want), rtol=1e-4, atol=1e-4)
+
+
+def test_channels_last_input_needs_a_1x1_or_depthwise_convolution(rng) -> None:
+    node = native_fallback.ir.Node("Conv", ["x", "w"], ["y"], attrs=dict(pads=[1] * 4))
+    x = rng.standard_normal((1, 5, 5, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="channels-last input needs a 1x1 or depthwise"):
+        conv_module.conv(x, np.ones((4, 4, 3, 3), np.float32), None, node, in_last=True)

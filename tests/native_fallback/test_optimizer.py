@@ -8,6 +8,7 @@ from conftest import make_model
 from onnx import helper
 
 from facade.native_fallback import ir, optimizer
+from facade.native_fallback.optimizer.channels_last import SUFFIX
 from facade.native_fallback.program import Program
 
 
@@ -98,3 +99,49 @@ def test_shape_subgraph_folds_to_a_constant_reshape(rng) -> None:
     graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x},
                    [optimizer.fold_shapes, optimizer.fold_constants, optimizer.remove_dead])
     assert [n.op_type for n in graph.nodes] == ["Relu", "Reshape"]
+
+
+def _inverted_residual(rng, stride: int) -> tuple:
+    """stem 3x3 -> depthwise -> 1x1 expand -> Clip -> depthwise -> 1x1 project (+ residual) -> depthwise -> pool."""
+    c, e = 8, 24
+    w = {"stem": (c, 3, 3, 3), "dw0": (c, 1, 3, 3), "exp": (e, c, 1, 1), "dw1": (e, 1, 3, 3),
+         "proj": (c, e, 1, 1), "dw2": (c, 1, 3, 3)}
+    inits = {k: (rng.standard_normal(s) / np.sqrt(np.prod(s[1:]))).astype(np.float32) for k, s in w.items()}
+    inits |= {"b": rng.standard_normal(e).astype(np.float32), "lo": np.array(0, np.float32),
+              "hi": np.array(6, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "stem"], ["s"], pads=[1] * 4),
+             helper.make_node("Conv", ["s", "dw0"], ["d0"], pads=[1] * 4, group=c),
+             helper.make_node("Conv", ["d0", "exp", "b"], ["e"]),
+             helper.make_node("Clip", ["e", "lo", "hi"], ["e6"]),
+             helper.make_node("Conv", ["e6", "dw1"], ["d1"], pads=[1] * 4, group=e, strides=[stride] * 2),
+             helper.make_node("Relu", ["d1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "proj"], ["p"]),
+             helper.make_node("Conv", ["p", "dw2"], ["d2"], pads=[1] * 4, group=c),
+             helper.make_node("GlobalAveragePool", ["d2"], ["y"])]
+    x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+    return make_model(nodes, {"x": x}, ["y", "p"], inits), {"x": x}
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channels_last_between_1x1_and_depthwise(stride: int, rng) -> None:
+    model, feeds = _inverted_residual(rng, stride)
+    graph = _check(model, feeds, [*optimizer.PASSES, optimizer.channels_last])
+    flags = {n.name or n.outputs[0]: (n.attrs.get("channels_last_in", 0), n.attrs.get("channels_last_out", 0))
+             for n in graph.nodes}
+    by_input = {n.inputs[1]: flags[n.name or n.outputs[0]] for n in graph.nodes if len(n.inputs) > 1}
+    # stem and expand write for a depthwise; dw0 and dw1 hand to a 1x1; "p" is a graph output, so
+    # the project writes N,C,H,W and dw2, read by a pool, stays N,C,H,W on both sides.
+    assert by_input == {"stem": (0, 1), "dw0": (1, 1), "exp": (1, 1), "dw1": (1, 1), "proj": (1, 0),
+                        "dw2": (0, 0)}
+    renamed = {o for n in graph.nodes for o in n.outputs if o.endswith(SUFFIX)}
+    assert len(renamed) == 4
+    dump = Program(graph).run(feeds, intermediate=True)
+    want = Program(ir.from_model(model)).run(feeds, intermediate=True)
+    for name in set(dump) & set(want):  # an ONNX value keeps its N,C,H,W shape in a dump
+        assert dump[name].shape == want[name].shape, name
+
+
+def test_opencl_programs_keep_channels_first(rng) -> None:
+    model, _ = _inverted_residual(rng, 1)
+    graph = optimizer.optimize(ir.from_model(model), device="opencl")
+    assert not any(k.startswith("channels_last") for n in graph.nodes for k in n.attrs)

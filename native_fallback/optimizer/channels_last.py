@@ -1,0 +1,83 @@
+"""Channels-last (N,H,W,C) tensors around depthwise convolutions, for the numpy CPU kernels.
+
+Why: a depthwise tap multiplies each channel by its own weight. In N,C,H,W that
+weight changes with every plane, so numpy either loops over channels or streams
+a plane-sized copy of each weight; in N,H,W,C one output row's weights are a
+short vector every row reuses, and a tap is one long multiply-add. A 1x1
+convolution reads and writes either layout at no cost (a transposed GEMM
+operand is a BLAS flag). So the tensor a 1x1 convolution hands to a depthwise
+one (or an ungrouped convolution, im2col's GEMM swapped), and the one the
+depthwise hands to a 1x1, become channels-last: the inverted-residual and
+ShuffleNet blocks of mobile networks never transpose.
+
+Only the convolutions at both ends see such a tensor, and it is renamed, so a
+dump of intermediates never shows an N,H,W,C array under an ONNX value's name.
+OpenCL programs do not run this pass: their kernels are N,C,H,W only.
+"""
+
+from __future__ import annotations
+
+from ..ir import Graph, Node
+from ..registry import FACADE_DOMAIN
+from ._graph import const, consumers, single_consumer
+
+_CONVS = {("Conv", ""), ("Conv", "ai.onnx"), ("FusedConv", FACADE_DOMAIN)}
+#: Suffix of a value the pass made channels-last.
+SUFFIX = "/channels_last"
+
+
+def _weight_shape(graph: Graph, node: Node) -> tuple[int, ...] | None:
+    """The constant 4-D weight shape of a 2-D convolution, or None."""
+    if (node.op_type, node.domain) not in _CONVS or len(node.inputs) < 2:
+        return None
+    w = const(graph, node.inputs[1])
+    return None if w is None or w.ndim != 4 else tuple(w.shape)
+
+
+def is_pointwise(graph: Graph, node: Node) -> bool:
+    """A 2-D 1x1 convolution with no padding (any stride or group)."""
+    shape = _weight_shape(graph, node)
+    return (shape is not None and shape[2:] == (1, 1) and not any(node.attrs.get("pads", ()))
+            and node.attrs.get("auto_pad", "NOTSET") in ("NOTSET", "", "VALID"))
+
+
+def writes_channels_last(graph: Graph, node: Node) -> bool:
+    """A 2-D convolution that is 1x1 or ungrouped: its GEMM can produce N,H,W,C directly."""
+    shape = _weight_shape(graph, node)
+    return shape is not None and (is_pointwise(graph, node) or node.attrs.get("group", 1) == 1)
+
+
+def is_depthwise(graph: Graph, node: Node) -> bool:
+    """A 2-D convolution with one input channel per group and one output channel per group."""
+    shape = _weight_shape(graph, node)
+    return shape is not None and shape[1] == 1 and node.attrs.get("group", 1) == shape[0]
+
+
+def _mark(node: Node, key: str) -> None:
+    node.attrs = {**node.attrs, key: 1}
+
+
+def channels_last(graph: Graph) -> Graph:
+    """Make the tensors between 1x1 and depthwise convolutions channels-last."""
+    uses = consumers(graph)
+    producers = {n.outputs[0]: n for n in graph.nodes if n.outputs}
+
+    def handover(src: Node, dst: Node) -> None:
+        old = src.outputs[0]
+        new = old + SUFFIX
+        src.outputs = [new, *src.outputs[1:]]
+        dst.inputs = [new, *dst.inputs[1:]]
+        _mark(src, "channels_last_out")
+        _mark(dst, "channels_last_in")
+
+    for node in graph.nodes:
+        if not is_depthwise(graph, node):
+            continue
+        producer = producers.get(node.inputs[0])
+        if (producer is not None and writes_channels_last(graph, producer)
+                and single_consumer(graph, uses, node.inputs[0]) is node):
+            handover(producer, node)
+        reader = single_consumer(graph, uses, node.outputs[0])
+        if reader is not None and reader.inputs[0] == node.outputs[0] and is_pointwise(graph, reader):
+            handover(node, reader)
+    return graph
