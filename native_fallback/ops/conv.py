@@ -350,9 +350,22 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
     else:
         _im2col_gemm(pad_spatial(x, g), w, group, g, out, out_last)
     if b is not None:
-        out += b if out_last else b.reshape(1, m, 1)
+        _add_bias(out, b, g.out_shape[-1], out_last)
     out = out.reshape(n, *g.out_shape, m) if out_last else out.reshape(n, m, *g.out_shape)
     return out if act is None else act(out)
+
+
+def _add_bias(out: np.ndarray, b: np.ndarray, last: int, channels_last: bool) -> None:
+    """Add the per-channel bias in one long-run pass.
+
+    Channels-last, the bias is repeated along the last spatial axis: adding a
+    (C,) vector would run numpy's inner loop over only C elements, 3 to 4 times
+    slower for the 32 to 96 channels of a MobileNet's early layers.
+    """
+    if channels_last:
+        out.reshape(-1, last * b.shape[0])[...] += np.tile(b, last)
+    else:
+        out += b.reshape(1, -1, 1)
 
 
 def _layouts(node: Node) -> dict[str, bool]:
