@@ -14,6 +14,7 @@ CASES = {
     "pointwise": dict(c=16, m=24, k=1, s=1, p=0, g=1, d=1),
     "pointwise_strided": dict(c=16, m=24, k=1, s=2, p=0, g=1, d=1),
     "pointwise_grouped": dict(c=16, m=24, k=1, s=1, p=0, g=4, d=1),
+    "pointwise_expanding": dict(c=8, m=48, k=1, s=2, p=0, g=1, d=1),  # bias folded into the GEMM
     "depthwise": dict(c=16, m=16, k=3, s=1, p=1, g=16, d=1),
     "depthwise_strided": dict(c=16, m=16, k=3, s=2, p=1, g=16, d=1),
     "depthwise_dilated_5x5": dict(c=8, m=8, k=5, s=1, p=4, g=8, d=2),
@@ -54,7 +55,9 @@ def test_winograd_is_exact_in_float64(monkeypatch, rng) -> None:
 def test_blocked_im2col_matches_unblocked(monkeypatch, rng) -> None:
     x = rng.standard_normal((1, 4, 20, 20)).astype(np.float32)
     w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
-    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2])], {"x": x}, ["y"], {"w": w})
+    b = rng.standard_normal(6).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[2, 2])], {"x": x}, ["y"],
+                       {"w": w, "b": b})
     whole = native_fallback.compile(model).run({"x": x})["y"]
     monkeypatch.setattr(conv_module, "IM2COL_BLOCK_BYTES", 1024)
     np.testing.assert_allclose(native_fallback.compile(model).run({"x": x})["y"], whole, rtol=1e-5, atol=1e-5)
@@ -146,6 +149,18 @@ def test_ungrouped_convolutions_write_channels_last(name: str, monkeypatch, rng)
     monkeypatch.setattr(conv_module, "IM2COL_BLOCK_BYTES", 1024)
     blocked = conv_module.conv(x, w, None, node, out_last=True)
     np.testing.assert_allclose(blocked, _to_last(want), rtol=1e-4, atol=1e-4)
+
+
+def test_folded_bias_follows_a_bias_fed_at_run_time(rng) -> None:
+    """The cached [weights | bias] GEMM operand is rebuilt when another bias array arrives."""
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((12, 4, 1, 1)).astype(np.float32)
+    node = native_fallback.ir.Node("Conv", ["x", "w", "b"], ["y"])
+    cache = conv_module.WeightCache()
+    for b in (np.zeros(12, np.float32), np.arange(12, dtype=np.float32)):
+        got = conv_module.conv(x, w, b, node, cache=cache)
+        np.testing.assert_allclose(got, conv_module.conv(x, w, None, node) + b.reshape(1, 12, 1, 1), rtol=1e-5,
+                                   atol=1e-5)
 
 
 def test_channels_last_input_needs_a_1x1_or_depthwise_convolution(rng) -> None:
