@@ -333,11 +333,12 @@ def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> b
 
 
 class WeightCache:
-    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise's expanded taps),
-    and of the geometry resolved for each input shape (a few microseconds a call, which
-    adds up over the many small convolutions of mobile networks).
+    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise tap plans, weights
+    with a bias column), and of the geometry resolved for each input shape (a few microseconds a
+    call, which adds up over the many small convolutions of mobile networks).
 
-    Weight entries are dropped when a different weight array arrives (a weight fed at run time).
+    Weight entries are dropped when a different weight array arrives (a weight fed at run time);
+    an entry built from a bias too is rebuilt when a different bias array arrives.
     """
 
     def __init__(self) -> None:
