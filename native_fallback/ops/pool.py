@@ -176,12 +176,26 @@ def lp_pool_kernel(node: Node, opset: int):
     return run
 
 
+def global_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over every spatial axis, keeping them as size 1.
+
+    For BLAS floats it is one matrix-vector product with a 1/P vector: numpy's
+    mean over short rows (a classifier's 7x7 or 13x13 maps, hundreds of
+    channels) runs 3-4x slower than the GEMV.
+    """
+    rows = x.reshape(*x.shape[:2], -1)
+    if x.dtype not in (np.float32, np.float64) or rows.shape[-1] == 0:
+        return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
+    weights = np.full(rows.shape[-1], 1 / rows.shape[-1], dtype=x.dtype)
+    return (rows @ weights).reshape(*x.shape[:2], *([1] * (x.ndim - 2)))
+
+
 def _global(kind: str):
     def build(node: Node, opset: int):
         def run(x):
             axes = tuple(range(2, x.ndim))
             if kind == "GlobalAveragePool":
-                return (x.mean(axis=axes, keepdims=True, dtype=x.dtype),)
+                return (global_mean(x),)
             if kind == "GlobalMaxPool":
                 return (x.max(axis=axes, keepdims=True),)
             p = node.attrs.get("p", 2)
