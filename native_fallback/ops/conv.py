@@ -322,10 +322,21 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out
     return biased
 
 
+def winograd_shaped(w_shape: tuple[int, ...], group: int, strides: tuple[int, ...],
+                    dilations: tuple[int, ...]) -> bool:
+    """The static half of the Winograd rule: 3x3, stride 1, undilated, ungrouped, enough channels.
+
+    The CPU layout pass uses it too: such a convolution writes N,C,H,W (Winograd's
+    output transform), so it is not asked for a channels-last output.
+    """
+    return (tuple(w_shape[2:]) == (3, 3) and group == 1 and tuple(strides) == (1, 1)
+            and tuple(dilations) == (1, 1) and w_shape[0] >= WINOGRAD_MIN_CHANNELS
+            and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
+
+
 def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> bool:
-    """Winograd pays for 3x3, stride 1, undilated, ungrouped convolutions with enough channels."""
-    return (w.shape[2:] == (3, 3) and group == 1 and g.strides == (1, 1) and g.dilations == (1, 1)
-            and w.shape[0] >= WINOGRAD_MIN_CHANNELS and w.shape[1] >= WINOGRAD_MIN_CHANNELS
+    """Winograd pays for Winograd-shaped convolutions (above) with enough output pixels."""
+    return (winograd_shaped(w.shape, group, g.strides, g.dilations)
             and g.out_shape[0] * g.out_shape[1] >= WINOGRAD_MIN_PIXELS and x.dtype.kind == "f")
 
 
@@ -395,14 +406,8 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
                          f"not weight shape {w.shape} with group {group}")
     elif depthwise:
         _depthwise(pad_spatial(x, g), w, g, out, cache)
-    elif cache is not None and _winograd_ok(x, w, group, g):
-        u = cache.get(w, "winograd", lambda: transform_weights(w))
-        if out_last:  # Winograd's output transform writes N,M,H,W phases: transpose once after
-            first = np.empty((n, m, pixels), dtype=out.dtype)
-            winograd_conv(pad_spatial(x, g), u, g.out_shape, first)
-            out[...] = first.transpose(0, 2, 1)
-        else:
-            winograd_conv(pad_spatial(x, g), u, g.out_shape, out)
+    elif cache is not None and not out_last and _winograd_ok(x, w, group, g):
+        winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
     else:
         biased = _im2col_gemm(pad_spatial(x, g), w, group, g, out, out_last, b, cache)
     if b is not None and not biased:

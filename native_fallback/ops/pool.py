@@ -62,20 +62,19 @@ def _window_reduce(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry, ufu
         cols = _running(ufunc, [xp[..., j * dw: j * dw + ow] for j in range(kw)])
         return _running(ufunc, [cols[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
     flat = _running(ufunc, [xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)]).reshape(-1)
-    # A window starting at flat index k reads k + j*dw; every kept column's window ends in its own row.
-    span = flat.size - (kw - 1) * dw
-    wide = np.empty_like(flat)
-    _running(ufunc, [flat[j * dw: j * dw + span] for j in range(kw)], out=wide[:span])
-    return np.ascontiguousarray(wide.reshape(*xp.shape[:2], oh, -1)[..., : sw * (ow - 1) + 1: sw])
+    if kw > 1:
+        # A window starting at flat index k reads k + j*dw; every kept column's window ends in its own row.
+        span = flat.size - (kw - 1) * dw
+        wide = np.empty_like(flat)
+        _running(ufunc, [flat[j * dw: j * dw + span] for j in range(kw)], out=wide[:span])
+        flat = wide
+    return np.ascontiguousarray(flat.reshape(*xp.shape[:2], oh, -1)[..., : sw * (ow - 1) + 1: sw])
 
 
 def _running(ufunc: np.ufunc, views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-    """``ufunc`` folded over several same-shaped views, in one output buffer (``out`` if given)."""
+    """``ufunc`` folded over several same-shaped views, in one output buffer (``out``, for two or more)."""
     if len(views) == 1:
-        if out is None:
-            return views[0].copy()
-        out[...] = views[0]
-        return out
+        return views[0].copy()
     out = ufunc(views[0], views[1], out=out)
     for v in views[2:]:
         ufunc(out, v, out=out)

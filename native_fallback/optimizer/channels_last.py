@@ -6,7 +6,7 @@ a plane-sized copy of each weight; in N,H,W,C one output row's weights are a
 short vector every row reuses, and a tap is one long multiply-add. A 1x1
 convolution reads and writes either layout at no cost (a transposed GEMM
 operand is a BLAS flag). So the tensor a 1x1 convolution hands to a depthwise
-one (or an ungrouped convolution, im2col's GEMM swapped), and the one the
+one (or an ungrouped im2col convolution, its GEMM swapped), and the one the
 depthwise hands to a 1x1, become channels-last: the inverted-residual and
 ShuffleNet blocks of mobile networks never transpose.
 
@@ -18,6 +18,7 @@ OpenCL programs do not run this pass: their kernels are N,C,H,W only.
 from __future__ import annotations
 
 from ..ir import Graph, Node
+from ..ops.conv import winograd_shaped
 from ..registry import FACADE_DOMAIN
 from ._graph import const, consumers, single_consumer
 
@@ -42,9 +43,16 @@ def is_pointwise(graph: Graph, node: Node) -> bool:
 
 
 def writes_channels_last(graph: Graph, node: Node) -> bool:
-    """A 2-D convolution that is 1x1 or ungrouped: its GEMM can produce N,H,W,C directly."""
+    """A 2-D convolution whose GEMM produces N,H,W,C at no cost: 1x1, or ungrouped and not Winograd's.
+
+    A Winograd convolution would need a transposing pass; the depthwise convolution
+    transposes for free instead, while it pads its input.
+    """
     shape = _weight_shape(graph, node)
-    return shape is not None and (is_pointwise(graph, node) or node.attrs.get("group", 1) == 1)
+    if shape is None:
+        return False
+    return is_pointwise(graph, node) or (node.attrs.get("group", 1) == 1 and not winograd_shaped(
+        shape, 1, node.attrs.get("strides", (1, 1)), node.attrs.get("dilations", (1, 1))))
 
 
 def is_depthwise(graph: Graph, node: Node) -> bool:

@@ -138,7 +138,7 @@ def test_depthwise_channels_last_with_asymmetric_pads(rng) -> None:
 
 @pytest.mark.parametrize("name", ["winograd", "im2col_strided", "im2col_7x7"])
 def test_ungrouped_convolutions_write_channels_last(name: str, monkeypatch, rng) -> None:
-    """The producers the layout pass may pick (im2col, Winograd, blocked or not) write N,H,W,C."""
+    """Ungrouped convolutions write N,H,W,C through im2col, blocked or not (a Winograd-shaped one too)."""
     p = CASES[name]
     x = rng.standard_normal((2, p["c"], 16, 16)).astype(np.float32)
     w = rng.standard_normal((p["m"], p["c"], p["k"], p["k"])).astype(np.float32)

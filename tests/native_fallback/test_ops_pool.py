@@ -15,6 +15,7 @@ POOLS = [
     ("MaxPool", dict(kernel_shape=[2, 2], dilations=[2, 2])),
     ("MaxPool", dict(kernel_shape=[3, 2], strides=[1, 3], dilations=[1, 2])),  # column stride, rows unstrided
     ("MaxPool", dict(kernel_shape=[1, 3], strides=[2, 2], pads=[0, 1, 0, 2])),
+    ("MaxPool", dict(kernel_shape=[3, 1], strides=[1, 2])),  # one window column: the strided copy alone
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),

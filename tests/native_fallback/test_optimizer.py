@@ -145,3 +145,18 @@ def test_opencl_programs_keep_channels_first(rng) -> None:
     model, _ = _inverted_residual(rng, 1)
     graph = optimizer.optimize(ir.from_model(model), device="opencl")
     assert not any(k.startswith("channels_last") for n in graph.nodes for k in n.attrs)
+
+
+def test_winograd_shaped_producer_stays_channels_first(rng) -> None:
+    """A 3x3/1 convolution wide enough for Winograd writes N,C,H,W; the depthwise transposes while padding."""
+    c = 64
+    inits = {"w": (rng.standard_normal((c, c, 3, 3)) / 24).astype(np.float32),
+             "dw": rng.standard_normal((c, 1, 3, 3)).astype(np.float32),
+             "pw": (rng.standard_normal((8, c, 1, 1)) / 8).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[1] * 4),
+             helper.make_node("Conv", ["a", "dw"], ["d"], pads=[1] * 4, group=c),
+             helper.make_node("Conv", ["d", "pw"], ["y"])]
+    x = rng.standard_normal((1, c, 16, 16)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.channels_last])
+    flags = [(n.attrs.get("channels_last_in", 0), n.attrs.get("channels_last_out", 0)) for n in graph.nodes]
+    assert flags == [(0, 0), (0, 1), (1, 0)]
