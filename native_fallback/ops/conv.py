@@ -84,10 +84,12 @@ def conv_geometry(node: Node, in_shape: tuple[int, ...], kernel: tuple[int, ...]
     return ConvGeometry(strides, dilations, begin, end, out)
 
 
-def pad_spatial(x: np.ndarray, g: ConvGeometry, value: float = 0.0) -> np.ndarray:
-    """Pad the spatial dims of an N,C,... array (no copy when there is no padding)."""
+def pad_spatial(x: np.ndarray, g: ConvGeometry, value: float = 0.0, channels_last: bool = False) -> np.ndarray:
+    """Pad the spatial dims of an N,C,... (or N,...,C) array (no copy when there is no padding)."""
     if not any(g.pads_begin) and not any(g.pads_end):
         return x
+    if channels_last:
+        return pad_end(x, (*g.pads_begin, 0), (*g.pads_end, 0), value)
     return pad_end(x, g.pads_begin, g.pads_end, value)
 
 

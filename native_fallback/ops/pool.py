@@ -37,27 +37,45 @@ def _taps(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry):
             for t, d, s, o in zip(tap, g.dilations, g.strides, g.out_shape, strict=True)))]
 
 
-def max_pool(x: np.ndarray, node: Node) -> np.ndarray:
-    """MaxPool values (indices are produced separately, only when asked)."""
+def channels_last(node: Node) -> bool:
+    """Whether the CPU layout pass made this pool's input and output N,H,W,C (both or neither)."""
+    flags = bool(node.attrs.get("channels_last_in", 0)), bool(node.attrs.get("channels_last_out", 0))
+    if flags[0] != flags[1]:
+        raise bad_attr(node, "channels_last_in", int(flags[0]), "the same as channels_last_out")
+    return flags[0]
+
+
+def _spatial(x: np.ndarray, last: bool) -> tuple[int, ...]:
+    return x.shape[1:-1] if last else x.shape[2:]
+
+
+def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
+    """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out."""
     kernel = tuple(node.attrs["kernel_shape"])
-    g = _ceil_geometry(node, x.shape[2:], kernel)
+    g = _ceil_geometry(node, _spatial(x, last), kernel)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    return _window_reduce(pad_spatial(x, g, low), kernel, g, np.maximum)
+    return _window_reduce(pad_spatial(x, g, low, last), kernel, g, np.maximum, last)
 
 
-def _window_reduce(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry, ufunc: np.ufunc) -> np.ndarray:
+def _window_reduce(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry, ufunc: np.ufunc,
+                   last: bool = False) -> np.ndarray:
     """``ufunc`` (max or add) over every pooling window of the padded ``xp``.
 
-    2-D windows are separable: kh + kw passes instead of kh * kw. With unit
-    column stride, reduce the window columns, then the window rows. With a
-    column stride, a strided column view would make numpy's inner loop
-    gather every other element (4-5x slower than a contiguous one), so the
-    rows go first (whole contiguous rows), then the columns as offsets into the
-    flat result at full width, then one strided copy keeps the output columns.
+    2-D windows are separable: kh + kw passes instead of kh * kw. Channels-last,
+    every view keeps rows of C contiguous values whatever the strides, so the
+    window rows go first, then the columns, as plain strided views. N,C,H,W with
+    unit column stride: the window columns, then the rows. With a column
+    stride, a strided column view would make numpy's inner loop gather every
+    other element (4-5x slower than a contiguous one), so the rows go first
+    (whole contiguous rows), then the columns as offsets into the flat result
+    at full width, then one strided copy keeps the output columns.
     """
     if len(kernel) != 2:
         return _running(ufunc, list(_taps(xp, kernel, g)))
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, g.strides, g.dilations, g.out_shape
+    if last:
+        rows = _running(ufunc, [xp[:, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
+        return _running(ufunc, [rows[:, :, j * dw: j * dw + sw * (ow - 1) + 1: sw] for j in range(kw)])
     if sw == 1:
         cols = _running(ufunc, [xp[..., j * dw: j * dw + ow] for j in range(kw)])
         return _running(ufunc, [cols[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh] for i in range(kh)])
@@ -111,9 +129,10 @@ def max_pool_indices(x: np.ndarray, node: Node, out: np.ndarray) -> np.ndarray:
 def max_pool_kernel(node: Node, opset: int):
     """MaxPool with optional Indices output."""
     want_indices = len(node.outputs) > 1 and node.outputs[1]
+    last = channels_last(node)
 
     def run(x):
-        y = max_pool(x, node)
+        y = max_pool(x, node, last)
         return (y, max_pool_indices(x, node, y)) if want_indices else (y,)
     return run
 
@@ -137,20 +156,24 @@ def _window_counts(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...], 
     return counts
 
 
-def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None) -> np.ndarray:
-    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape."""
+def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None, last: bool = False) -> np.ndarray:
+    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape.
+
+    ``last``: N,H,W,C in and out.
+    """
     kernel = tuple(node.attrs["kernel_shape"])
-    g = _ceil_geometry(node, x.shape[2:], kernel)
-    acc = _window_reduce(pad_spatial(x, g), kernel, g, np.add)
-    key = (x.shape[2:], x.dtype)
+    spatial = _spatial(x, last)
+    g = _ceil_geometry(node, spatial, kernel)
+    acc = _window_reduce(pad_spatial(x, g, 0.0, last), kernel, g, np.add, last)
+    key = (spatial, x.dtype)
     cache = {} if counts_cache is None else counts_cache
     if key not in cache:
-        cache[key] = _window_counts(node, x.shape[2:], kernel, g, x.dtype)
+        cache[key] = _window_counts(node, spatial, kernel, g, x.dtype)
     counts = cache[key]
     if counts is None:
         acc /= x.dtype.type(np.prod(kernel))
     else:
-        acc /= counts
+        acc /= counts[..., None] if last else counts
     return acc
 
 
@@ -158,7 +181,8 @@ def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None) -> np.
 def avg_pool_kernel(node: Node, opset: int):
     """ONNX AveragePool."""
     counts: dict = {}
-    return lambda x: (avg_pool(x, node, counts),)
+    last = channels_last(node)
+    return lambda x: (avg_pool(x, node, counts, last),)
 
 
 @registry.register("LpPool", 1)

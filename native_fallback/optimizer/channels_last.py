@@ -23,6 +23,8 @@ from ..registry import FACADE_DOMAIN
 from ._graph import const, consumers, single_consumer
 
 _CONVS = {("Conv", ""), ("Conv", "ai.onnx"), ("FusedConv", FACADE_DOMAIN)}
+#: Elementwise operators that read and write any layout alike (their other inputs are scalars).
+LAYOUT_FREE = frozenset({"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu"})
 #: Suffix of a value the pass made channels-last.
 SUFFIX = "/channels_last"
 
@@ -61,12 +63,23 @@ def is_depthwise(graph: Graph, node: Node) -> bool:
     return shape is not None and shape[1] == 1 and node.attrs.get("group", 1) == shape[0]
 
 
+def is_pool(node: Node) -> bool:
+    """A 2-D MaxPool or AveragePool that returns values only (indices are N,C,H,W positions)."""
+    return (node.op_type in ("MaxPool", "AveragePool") and node.domain in ("", "ai.onnx")
+            and len(node.attrs.get("kernel_shape", ())) == 2 and len([o for o in node.outputs if o]) == 1)
+
+
+def _layout_free(node: Node) -> bool:
+    return node.op_type in LAYOUT_FREE and node.domain in ("", "ai.onnx")
+
+
 def _mark(node: Node, key: str) -> None:
-    node.attrs = {**node.attrs, key: 1}
+    if not _layout_free(node):  # elementwise kernels take any layout and carry no flag
+        node.attrs = {**node.attrs, key: 1}
 
 
 def channels_last(graph: Graph) -> Graph:
-    """Make the tensors between 1x1 and depthwise convolutions channels-last."""
+    """Make the tensors between 1x1 and depthwise convolutions (and pools between them) channels-last."""
     uses = consumers(graph)
     producers = {n.outputs[0]: n for n in graph.nodes if n.outputs}
 
@@ -78,12 +91,37 @@ def channels_last(graph: Graph) -> Graph:
         _mark(src, "channels_last_out")
         _mark(dst, "channels_last_in")
 
-    for node in graph.nodes:
-        if not is_depthwise(graph, node):
-            continue
+    def fed_by_gemm(node: Node) -> Node | None:
+        """The convolution that can write ``node``'s input channels-last for it alone, if any."""
         producer = producers.get(node.inputs[0])
         if (producer is not None and writes_channels_last(graph, producer)
                 and single_consumer(graph, uses, node.inputs[0]) is node):
+            return producer
+        return None
+
+    def pool_chain(pool: Node) -> list[Node] | None:
+        """The pool, the elementwise nodes after it and the 1x1 or depthwise convolution that ends the chain."""
+        chain = [pool]
+        reader = single_consumer(graph, uses, pool.outputs[0])
+        while reader is not None and reader.inputs[0] == chain[-1].outputs[0] and _layout_free(reader):
+            chain.append(reader)
+            reader = single_consumer(graph, uses, reader.outputs[0])
+        if (reader is None or reader.inputs[0] != chain[-1].outputs[0]
+                or not (is_pointwise(graph, reader) or is_depthwise(graph, reader))):
+            return None
+        return [*chain, reader]
+
+    for node in graph.nodes:
+        if is_pool(node):
+            producer, chain = fed_by_gemm(node), pool_chain(node)
+            if producer is not None and chain is not None:
+                for src, dst in zip([producer, *chain], chain, strict=False):
+                    handover(src, dst)
+            continue
+        if not is_depthwise(graph, node):
+            continue
+        producer = fed_by_gemm(node)
+        if producer is not None and not node.attrs.get("channels_last_in"):
             handover(producer, node)
         reader = single_consumer(graph, uses, node.outputs[0])
         if reader is not None and reader.inputs[0] == node.outputs[0] and is_pointwise(graph, reader):

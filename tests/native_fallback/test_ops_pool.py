@@ -8,6 +8,7 @@ from conftest import make_model, ort_run
 from onnx import helper
 
 from facade import native_fallback
+from facade.native_fallback.ops import pool as pool_module
 
 POOLS = [
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2])),
@@ -31,3 +32,22 @@ def test_pool_matches_ort(op: str, attrs: dict, rng) -> None:
     model = make_model([helper.make_node(op, ["x"], ["y"], **attrs)], {"x": x}, ["y"], opset=19)
     np.testing.assert_allclose(native_fallback.compile(model).run({"x": x})["y"], ort_run(model, {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("op", "attrs"), [p for p in POOLS if p[0] in ("MaxPool", "AveragePool")])
+def test_channels_last_pool_matches_channels_first(op: str, attrs: dict, rng) -> None:
+    """The CPU layout pass may run a 2-D pool N,H,W,C on both sides; every geometry must agree."""
+    x = rng.standard_normal((2, 5, 10, 11)).astype(np.float32)
+    first = native_fallback.ir.Node(op, ["x"], ["y"], attrs=dict(attrs))
+    last = native_fallback.ir.Node(op, ["x"], ["y"], attrs={**attrs, "channels_last_in": 1, "channels_last_out": 1})
+    run = {"MaxPool": pool_module.max_pool, "AveragePool": pool_module.avg_pool}[op]
+    want = run(x, first)
+    got = run(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), last, last=pool_module.channels_last(last))
+    assert got.flags.c_contiguous
+    np.testing.assert_allclose(got, want.transpose(0, 2, 3, 1), rtol=1e-6, atol=1e-6)
+
+
+def test_pool_layout_flags_must_agree() -> None:
+    node = native_fallback.ir.Node("MaxPool", ["x"], ["y"], attrs=dict(kernel_shape=[2, 2], channels_last_in=1))
+    with pytest.raises(native_fallback.UnsupportedModelError, match="channels_last_in"):
+        pool_module.channels_last(node)

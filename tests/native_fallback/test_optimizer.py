@@ -160,3 +160,77 @@ def test_winograd_shaped_producer_stays_channels_first(rng) -> None:
     graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.channels_last])
     flags = [(n.attrs.get("channels_last_in", 0), n.attrs.get("channels_last_out", 0)) for n in graph.nodes]
     assert flags == [(0, 0), (0, 1), (1, 0)]
+
+
+def _ops(graph: ir.Graph) -> list[str]:
+    return [n.op_type for n in graph.nodes]
+
+
+def test_activation_moves_after_the_max_pool_it_feeds(rng) -> None:
+    inits = {"w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2])]
+    x = rng.standard_normal((1, 3, 11, 11)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.sink_activations])
+    assert _ops(graph) == ["Conv", "MaxPool", "Relu"]
+    assert graph.nodes[-1].outputs == ["y"]
+    # Nothing is left for fusion: the convolution now feeds the pool.
+    assert _ops(optimizer.fuse_activations(graph)) == ["Conv", "MaxPool", "Relu"]
+
+
+def test_one_activation_moves_through_a_concat_of_identical_ones(rng) -> None:
+    inits = {"w1": rng.standard_normal((4, 3, 1, 1)).astype(np.float32),
+             "w3": rng.standard_normal((4, 3, 3, 3)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]), helper.make_node("Relu", ["a"], ["ra"]),
+             helper.make_node("Conv", ["x", "w3"], ["b"], pads=[1] * 4), helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["ra", "rb"], ["cat"], axis=1),
+             helper.make_node("MaxPool", ["cat"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.sink_activations])
+    assert _ops(graph) == ["Conv", "Conv", "Concat", "MaxPool", "Relu"]
+
+
+@pytest.mark.parametrize("case", ["mixed activations", "indices", "negative slope"])
+def test_activation_stays_where_moving_it_would_change_a_result(case: str, rng) -> None:
+    inits = {"lo": np.array(0, np.float32), "hi": np.array(1, np.float32)}
+    pool = dict(kernel_shape=[2, 2], strides=[2, 2])
+    if case == "mixed activations":
+        nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Clip", ["x", "lo", "hi"], ["b"]),
+                 helper.make_node("Concat", ["a", "b"], ["cat"], axis=1),
+                 helper.make_node("MaxPool", ["cat"], ["y"], **pool)]
+        outputs = ["y"]
+    elif case == "indices":  # the argmax of activated values may be another of several zeros
+        nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("MaxPool", ["a"], ["y", "i"], **pool)]
+        outputs = ["y", "i"]
+    else:  # a negative slope reverses the order of negative values
+        nodes = [helper.make_node("LeakyRelu", ["x"], ["a"], alpha=-0.5), helper.make_node("MaxPool", ["a"], ["y"], **pool)]
+        outputs = ["y"]
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    before = _ops(ir.from_model(make_model(nodes, {"x": x}, outputs, inits)))
+    graph = _check(make_model(nodes, {"x": x}, outputs, inits), {"x": x}, [optimizer.sink_activations])
+    assert _ops(graph) == before
+
+
+@pytest.mark.parametrize("reader", ["1x1", "3x3"])
+def test_pool_between_a_gemm_convolution_and_a_1x1_runs_channels_last(reader: str, rng) -> None:
+    """SqueezeNet's stem: conv 3x3/2 -> Relu -> MaxPool -> 1x1; the Relu moves after the pool and carries no flag."""
+    k = 1 if reader == "1x1" else 3
+    inits = {"stem": (rng.standard_normal((8, 3, 3, 3)) / 5).astype(np.float32),
+             "b": rng.standard_normal(8).astype(np.float32),
+             "sq": (rng.standard_normal((4, 8, k, k)) / 3).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "stem", "b"], ["s"], strides=[2, 2]),
+             helper.make_node("Relu", ["s"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1]),
+             helper.make_node("Conv", ["p", "sq"], ["y"])]
+    x = rng.standard_normal((2, 3, 23, 23)).astype(np.float32)
+    model = make_model(nodes, {"x": x}, ["y"], inits)
+    graph = _check(model, {"x": x}, [*optimizer.PASSES, optimizer.channels_last])
+    flags = [(n.op_type, n.attrs.get("channels_last_in", 0), n.attrs.get("channels_last_out", 0)) for n in graph.nodes]
+    if reader == "1x1":
+        assert flags == [("Conv", 0, 1), ("MaxPool", 1, 1), ("Relu", 0, 0), ("Conv", 1, 0)]
+    else:  # a 3x3 reader needs N,C,H,W, so nothing changes layout
+        assert flags == [("Conv", 0, 0), ("MaxPool", 0, 0), ("Relu", 0, 0), ("Conv", 0, 0)]
+    dump = Program(graph).run({"x": x}, intermediate=True)
+    want = Program(ir.from_model(model)).run({"x": x}, intermediate=True)
+    for name in set(dump) & set(want):
+        assert dump[name].shape == want[name].shape, name
