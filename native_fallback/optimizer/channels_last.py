@@ -17,6 +17,8 @@ OpenCL programs do not run this pass: their kernels are N,C,H,W only.
 
 from __future__ import annotations
 
+import itertools
+
 from ..ir import Graph, Node
 from ..ops.conv import winograd_shaped
 from ..registry import FACADE_DOMAIN
@@ -73,8 +75,16 @@ def _layout_free(node: Node) -> bool:
     return node.op_type in LAYOUT_FREE and node.domain in ("", "ai.onnx")
 
 
+def is_channel_concat(node: Node) -> bool:
+    """A Concat of N,C,H,W tensors along C (its inputs' rank is checked by the caller's producers)."""
+    return node.op_type == "Concat" and node.domain in ("", "ai.onnx") and node.attrs.get("axis") in (1, -3)
+
+
 def _mark(node: Node, key: str) -> None:
-    if not _layout_free(node):  # elementwise kernels take any layout and carry no flag
+    """Flag a convolution or pool; a channel Concat moves to the last axis; elementwise nodes need nothing."""
+    if node.op_type == "Concat":  # only channel Concats are handed tensors
+        node.attrs = {**node.attrs, "axis": 3}
+    elif not _layout_free(node):
         node.attrs = {**node.attrs, key: 1}
 
 
@@ -87,7 +97,7 @@ def channels_last(graph: Graph) -> Graph:
         old = src.outputs[0]
         new = old + SUFFIX
         src.outputs = [new, *src.outputs[1:]]
-        dst.inputs = [new, *dst.inputs[1:]]
+        dst.inputs = [new if name == old else name for name in dst.inputs]
         _mark(src, "channels_last_out")
         _mark(dst, "channels_last_in")
 
@@ -98,6 +108,21 @@ def channels_last(graph: Graph) -> Graph:
                 and single_consumer(graph, uses, node.inputs[0]) is node):
             return producer
         return None
+
+    def feeding(pool: Node) -> list[tuple[Node, Node]] | None:
+        """The handovers that make a pool's input channels-last: from the convolution producing it, or
+        from every convolution of a channel Concat that feeds it alone (SqueezeNet's fire modules)."""
+        producer = fed_by_gemm(pool)
+        if producer is not None:
+            return [(producer, pool)]
+        concat = producers.get(pool.inputs[0])
+        if concat is None or not is_channel_concat(concat) or single_consumer(graph, uses, pool.inputs[0]) is not pool:
+            return None
+        convs = [producers.get(name) for name in concat.inputs]
+        if not all(c is not None and writes_channels_last(graph, c)
+                   and single_consumer(graph, uses, c.outputs[0]) is concat for c in convs):
+            return None
+        return [*((c, concat) for c in convs), (concat, pool)]
 
     def pool_chain(pool: Node) -> list[Node] | None:
         """The pool, the elementwise nodes after it and the 1x1 or depthwise convolution that ends the chain."""
@@ -113,9 +138,9 @@ def channels_last(graph: Graph) -> Graph:
 
     for node in graph.nodes:
         if is_pool(node):
-            producer, chain = fed_by_gemm(node), pool_chain(node)
-            if producer is not None and chain is not None:
-                for src, dst in zip([producer, *chain], chain, strict=False):
+            feed, chain = feeding(node), pool_chain(node)
+            if feed is not None and chain is not None:
+                for src, dst in [*feed, *itertools.pairwise(chain)]:
                     handover(src, dst)
             continue
         if not is_depthwise(graph, node):

@@ -234,3 +234,28 @@ def test_pool_between_a_gemm_convolution_and_a_1x1_runs_channels_last(reader: st
     want = Program(ir.from_model(model)).run({"x": x}, intermediate=True)
     for name in set(dump) & set(want):
         assert dump[name].shape == want[name].shape, name
+
+
+@pytest.mark.parametrize("second", ["conv", "graph input"])
+def test_channel_concat_of_convolutions_before_a_pool_joins_channels_last(second: str, rng) -> None:
+    """A fire module: 1x1 and 3x3 expansions -> Concat -> MaxPool -> 1x1. Every Concat input must be a GEMM's."""
+    inits = {"e1": (rng.standard_normal((4, 3, 1, 1)) / 2).astype(np.float32),
+             "e3": (rng.standard_normal((4, 3, 3, 3)) / 5).astype(np.float32),
+             "sq": (rng.standard_normal((2, 8 if second == "conv" else 7, 1, 1)) / 3).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "e1"], ["a"]),
+             helper.make_node("Conv", ["x", "e3"], ["b"], pads=[1] * 4) if second == "conv" else None,
+             helper.make_node("Concat", ["a", "b" if second == "conv" else "x"], ["cat"], axis=1),
+             helper.make_node("MaxPool", ["cat"], ["p"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Conv", ["p", "sq"], ["y"])]
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    model = make_model([n for n in nodes if n is not None], {"x": x}, ["y"], inits)
+    graph = _check(model, {"x": x}, [optimizer.channels_last])
+    concat = next(n for n in graph.nodes if n.op_type == "Concat")
+    pool = next(n for n in graph.nodes if n.op_type == "MaxPool")
+    if second == "conv":
+        assert concat.attrs == {"axis": 3}
+        assert all(n.attrs.get("channels_last_out") for n in graph.nodes[:2])
+        assert (pool.attrs.get("channels_last_in"), graph.nodes[-1].attrs.get("channels_last_in")) == (1, 1)
+    else:  # the graph input is N,C,H,W, so the Concat, the pool and the convolutions keep that layout
+        assert concat.attrs == {"axis": 1}
+        assert not any(k.startswith("channels_last") for n in graph.nodes for k in n.attrs)
