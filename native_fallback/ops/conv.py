@@ -99,7 +99,12 @@ def windows(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry) -> np.ndar
     shape = (*xp.shape[:2], *kernel, *g.out_shape)
     strides = (*xp.strides[:2], *(s * d for s, d in zip(sp, g.dilations, strict=True)),
                *(s * st for s, st in zip(sp, g.strides, strict=True)))
-    return as_strided(xp, shape, strides, writeable=False)
+    if not xp.flags.c_contiguous:
+        return as_strided(xp, shape, strides, writeable=False)
+    # A direct view of the buffer: as_strided's generality costs ~4 us a call, a third of a small conv's.
+    view = np.ndarray(shape, xp.dtype, xp, 0, strides)
+    view.flags.writeable = False
+    return view
 
 
 def _pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
@@ -336,16 +341,52 @@ def winograd_shaped(w_shape: tuple[int, ...], group: int, strides: tuple[int, ..
             and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
 
 
-def _winograd_ok(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry) -> bool:
-    """Winograd pays for Winograd-shaped convolutions (above) with enough output pixels."""
-    return (winograd_shaped(w.shape, group, g.strides, g.dilations)
-            and g.out_shape[0] * g.out_shape[1] >= WINOGRAD_MIN_PIXELS and x.dtype.kind == "f")
+@dataclass(frozen=True)
+class ConvPlan:
+    """Everything a convolution decides from shapes alone: geometry, kernel path, output shapes."""
+
+    g: ConvGeometry
+    group: int
+    path: str  # "pointwise", "depthwise_last", "depthwise", "winograd" or "im2col"
+    alloc: tuple[int, ...]  # the (N, M, pixels) or (N, pixels, M) array the kernels write
+    result: tuple[int, ...]  # N,M,*out or N,*out,M
+
+
+def plan_conv(node: Node, x_shape: tuple[int, ...], w_shape: tuple[int, ...], float_input: bool,
+              in_last: bool, out_last: bool, winograd: bool) -> ConvPlan:
+    """Resolve a convolution for one input and weight shape (``winograd``: Winograd's U can be cached)."""
+    group = node.attrs.get("group", 1)
+    kernel = tuple(w_shape[2:])
+    spatial, channels = (x_shape[1:-1], x_shape[-1]) if in_last else (x_shape[2:], x_shape[1])
+    g = conv_geometry(node, spatial, kernel)
+    n, m = x_shape[0], w_shape[0]
+    if channels != w_shape[1] * group:
+        raise ValueError(f"input shape {x_shape} has {channels} channels; weight shape {w_shape} "
+                         f"with group {group} needs {w_shape[1] * group}")
+    depthwise = group == channels == m and len(kernel) == 2 and w_shape[1] == 1
+    if all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end):
+        path = "pointwise"
+    elif depthwise and (in_last or out_last):
+        path = "depthwise_last"
+    elif in_last:
+        raise ValueError(f"a channels-last input needs a 1x1 or depthwise 2-D convolution, "
+                         f"not weight shape {w_shape} with group {group}")
+    elif depthwise:
+        path = "depthwise"
+    elif (winograd and not out_last and float_input and winograd_shaped(w_shape, group, g.strides, g.dilations)
+          and g.out_shape[0] * g.out_shape[1] >= WINOGRAD_MIN_PIXELS):
+        path = "winograd"
+    else:
+        path = "im2col"
+    pixels = math.prod(g.out_shape)
+    alloc = (n, pixels, m) if out_last else (n, m, pixels)
+    return ConvPlan(g, group, path, alloc, (n, *g.out_shape, m) if out_last else (n, m, *g.out_shape))
 
 
 class WeightCache:
     """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise tap plans, weights
-    with a bias column), and of the geometry resolved for each input shape (a few microseconds a
-    call, which adds up over the many small convolutions of mobile networks).
+    with a bias column), and of the plan resolved for each input shape (tens of microseconds of
+    Python a call, which add up over the many small convolutions of mobile networks).
 
     Weight entries are dropped when a different weight array arrives (a weight fed at run time);
     an entry built from a bias too is rebuilt when a different bias array arrives.
@@ -354,15 +395,15 @@ class WeightCache:
     def __init__(self) -> None:
         self._weight: np.ndarray | None = None
         self._values: dict = {}
-        self._geometry: dict = {}
+        self._plans: dict = {}
 
-    def geometry(self, node: Node, in_shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
-        """:func:`conv_geometry` for this node, resolved once per input and kernel shape."""
-        key = (in_shape, kernel)
-        g = self._geometry.get(key)
-        if g is None:
-            g = self._geometry[key] = conv_geometry(node, in_shape, kernel)
-        return g
+    def plan(self, node: Node, x: np.ndarray, w: np.ndarray, in_last: bool, out_last: bool) -> ConvPlan:
+        """:func:`plan_conv` for this node, resolved once per input shape, dtype and weight shape."""
+        key = (x.shape, x.dtype, w.shape)
+        p = self._plans.get(key)
+        if p is None:
+            p = self._plans[key] = plan_conv(node, x.shape, w.shape, x.dtype.kind == "f", in_last, out_last, True)
+        return p
 
     def get(self, w: np.ndarray, key: object, make: Callable[[], np.ndarray],
             also: np.ndarray | None = None) -> np.ndarray:
@@ -386,35 +427,24 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
         y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
                  node, act, in_last=in_last, out_last=out_last)
         return y.astype(np.float16)
-    group = node.attrs.get("group", 1)
-    kernel = tuple(w.shape[2:])
-    spatial, channels = (x.shape[1:-1], x.shape[-1]) if in_last else (x.shape[2:], x.shape[1])
-    g = conv_geometry(node, spatial, kernel) if cache is None else cache.geometry(node, spatial, kernel)
-    n, m = x.shape[0], w.shape[0]
-    if channels != w.shape[1] * group:
-        raise ValueError(f"input shape {x.shape} has {channels} channels; weight shape {w.shape} "
-                         f"with group {group} needs {w.shape[1] * group}")
-    pixels = math.prod(g.out_shape)
-    out = np.empty((n, pixels, m) if out_last else (n, m, pixels), dtype=np.result_type(x, w))
-    pointwise = all(k == 1 for k in kernel) and not any(g.pads_begin) and not any(g.pads_end)
-    depthwise = group == channels == m and len(kernel) == 2 and w.shape[1] == 1
+    p = (plan_conv(node, x.shape, w.shape, x.dtype.kind == "f", in_last, out_last, False) if cache is None
+         else cache.plan(node, x, w, in_last, out_last))
+    g, path = p.g, p.path
+    out = np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
     biased = False
-    if pointwise:
-        biased = _pointwise(x, w, group, g, out, in_last, out_last, b, cache)
-    elif depthwise and (in_last or out_last):
+    if path == "pointwise":
+        biased = _pointwise(x, w, p.group, g, out, in_last, out_last, b, cache)
+    elif path == "depthwise_last":
         _depthwise_last(x, w, g, out, in_last, out_last, cache)
-    elif in_last:
-        raise ValueError(f"a channels-last input needs a 1x1 or depthwise 2-D convolution, "
-                         f"not weight shape {w.shape} with group {group}")
-    elif depthwise:
+    elif path == "depthwise":
         _depthwise(pad_spatial(x, g), w, g, out, cache)
-    elif cache is not None and not out_last and _winograd_ok(x, w, group, g):
+    elif path == "winograd":
         winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
     else:
-        biased = _im2col_gemm(pad_spatial(x, g), w, group, g, out, out_last, b, cache)
+        biased = _im2col_gemm(pad_spatial(x, g), w, p.group, g, out, out_last, b, cache)
     if b is not None and not biased:
         _add_bias(out, b, g.out_shape[-1], out_last, w, cache)
-    out = out.reshape(n, *g.out_shape, m) if out_last else out.reshape(n, m, *g.out_shape)
+    out = out.reshape(p.result)
     return out if act is None else act(out)
 
 
