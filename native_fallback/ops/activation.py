@@ -6,6 +6,7 @@ optimizer's Conv/Gemm+activation fusion and the RNN kernels reuse one definition
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -125,7 +126,7 @@ def gelu(node: Node, opset: int):
 
 def _flatten_2d(x: np.ndarray, axis: int) -> np.ndarray:
     axis = axis % x.ndim if x.ndim else 0
-    return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+    return x.reshape(math.prod(x.shape[:axis]), -1)
 
 
 def softmax_last(x: np.ndarray, axis: int = -1) -> np.ndarray:

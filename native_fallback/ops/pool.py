@@ -6,6 +6,8 @@ over the output) instead of materializing a kernel-sized copy of the input.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import registry
@@ -171,7 +173,7 @@ def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None, last: 
         cache[key] = _window_counts(node, spatial, kernel, g, x.dtype)
     counts = cache[key]
     if counts is None:
-        acc /= x.dtype.type(np.prod(kernel))
+        acc /= x.dtype.type(math.prod(kernel))
     else:
         acc /= counts[..., None] if last else counts
     return acc

@@ -5,6 +5,8 @@ These are views or single numpy calls; none loops over elements in Python.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import registry
@@ -37,7 +39,7 @@ def flatten(node: Node, opset: int):
 
     def run(x):
         ax = axis % x.ndim if x.ndim else 0
-        return (x.reshape(int(np.prod(x.shape[:ax], dtype=np.int64)), -1),)
+        return (x.reshape(math.prod(x.shape[:ax]), -1),)
     return run
 
 
