@@ -417,20 +417,33 @@ class WeightCache:
 
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Callable | None = None,
-         cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False) -> np.ndarray:
+         cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False,
+         into: np.ndarray | None = None) -> np.ndarray:
     """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32).
 
     ``in_last`` / ``out_last``: the input is / the output must be channels-last
-    (N,*spatial,C); only 1x1 and depthwise 2-D convolutions take them.
+    (N,*spatial,C); only 1x1 and depthwise 2-D convolutions take them. ``into``:
+    the (N, M, pixels) or (N, pixels, M) array to write, possibly a channel slice
+    of a larger one (``ConvConcat``). The GEMM paths write a non-contiguous one
+    directly; the others reshape their output across rows, so they write a
+    temporary and copy it.
     """
+    if into is not None and x.dtype != into.dtype:
+        raise ValueError(f"output dtype {into.dtype} for input dtype {x.dtype}")
     if x.dtype == np.float16:
         y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
                  node, act, in_last=in_last, out_last=out_last)
-        return y.astype(np.float16)
+        if into is None:
+            return y.astype(np.float16)
+        into[...] = y.reshape(into.shape)  # the same element order: ``into`` has the pixels flattened
+        return into.reshape(y.shape)
     p = (plan_conv(node, x.shape, w.shape, x.dtype.kind == "f", in_last, out_last, False) if cache is None
          else cache.plan(node, x, w, in_last, out_last))
     g, path = p.g, p.path
-    out = np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
+    if into is not None and into.shape != p.alloc:
+        raise ValueError(f"cannot write a convolution of shape {p.alloc} into {into.shape}")
+    direct = into is not None and (into.flags.c_contiguous or path in ("pointwise", "im2col"))
+    out = into if direct else np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
     biased = False
     if path == "pointwise":
         biased = _pointwise(x, w, p.group, g, out, in_last, out_last, b, cache)
@@ -444,6 +457,9 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
         biased = _im2col_gemm(pad_spatial(x, g), w, p.group, g, out, out_last, b, cache)
     if b is not None and not biased:
         _add_bias(out, b, g.out_shape[-1], out_last, w, cache)
+    if into is not None and not direct:
+        into[...] = out
+        out = into
     out = out.reshape(p.result)
     return out if act is None else act(out)
 
@@ -459,6 +475,9 @@ def _add_bias(out: np.ndarray, b: np.ndarray, last: int, channels_last: bool, w:
     if channels_last:
         def make() -> np.ndarray:
             return np.tile(b, last)
+        if not out.flags.c_contiguous:  # a channel slice of a joined output: rows cannot merge
+            out += b
+            return
         row = make() if cache is None else cache.get(w, ("bias_row", last), make, also=b)
         out.reshape(-1, last * b.shape[0])[...] += row
     else:
@@ -478,12 +497,49 @@ def conv_kernel(node: Node, opset: int):
     return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts),)
 
 
+def _activation(node: Node) -> Callable | None:
+    """The in-place activation a FusedConv carries (None for a plain Conv)."""
+    if "activation" not in node.attrs:
+        return None
+    return in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+
+
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
 def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation, produced by the optimizer's fusion pass."""
-    act = in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
-    cache, layouts = WeightCache(), _layouts(node)
+    act, cache, layouts = _activation(node), WeightCache(), _layouts(node)
     return lambda x, w, b=None: (conv(x, w, b, node, act, cache, **layouts),)
+
+
+@registry.register("ConvConcat", 1, domain=registry.FACADE_DOMAIN)
+def conv_concat_kernel(node: Node, opset: int):
+    """Convolutions joined by a channel Concat (the CPU pass ``concat_convs``): each GEMM writes
+    its slice of the joined output, so the Concat's copy is never made.
+
+    Inputs are (x, w, b) per convolution, b empty when absent; ``node.attrs["convs"]``
+    holds the convolution nodes, whose layout flags all agree.
+    """
+    parts = [(part, _activation(part), WeightCache(), _layouts(part)) for part in node.attrs["convs"]]
+    out_last = parts[0][3]["out_last"]
+
+    def run(*args):
+        plans = [cache.plan(part, x, w, **layouts)
+                 for (part, _, cache, layouts), x, w in zip(parts, args[0::3], args[1::3], strict=True)]
+        n, pixels = (plans[0].alloc[0], plans[0].alloc[1 if out_last else 2])
+        if any((p.alloc[0], p.alloc[1 if out_last else 2]) != (n, pixels) for p in plans):
+            raise ValueError(f"joined convolutions disagree on output shape: {[p.result for p in plans]}")
+        total = sum(p.alloc[2 if out_last else 1] for p in plans)
+        joined = np.empty((n, pixels, total) if out_last else (n, total, pixels), dtype=args[0].dtype)
+        start = 0
+        for (part, act, cache, layouts), p, (x, w, b) in zip(parts, plans, zip(*[iter(args)] * 3, strict=True),
+                                                             strict=True):
+            m = p.alloc[2 if out_last else 1]
+            into = joined[:, :, start:start + m] if out_last else joined[:, start:start + m]
+            conv(x, w, b, part, act, cache, into=into, **layouts)
+            start += m
+        shape = plans[0].result
+        return (joined.reshape(*shape[:-1], total) if out_last else joined.reshape(n, total, *shape[2:]),)
+    return run
 
 
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node) -> np.ndarray:

@@ -31,7 +31,7 @@ LAYOUT_FREE = frozenset({"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSi
 SUFFIX = "/channels_last"
 
 
-def _weight_shape(graph: Graph, node: Node) -> tuple[int, ...] | None:
+def weight_shape(graph: Graph, node: Node) -> tuple[int, ...] | None:
     """The constant 4-D weight shape of a 2-D convolution, or None."""
     if (node.op_type, node.domain) not in _CONVS or len(node.inputs) < 2:
         return None
@@ -41,7 +41,7 @@ def _weight_shape(graph: Graph, node: Node) -> tuple[int, ...] | None:
 
 def is_pointwise(graph: Graph, node: Node) -> bool:
     """A 2-D 1x1 convolution with no padding (any stride or group)."""
-    shape = _weight_shape(graph, node)
+    shape = weight_shape(graph, node)
     return (shape is not None and shape[2:] == (1, 1) and not any(node.attrs.get("pads", ()))
             and node.attrs.get("auto_pad", "NOTSET") in ("NOTSET", "", "VALID"))
 
@@ -52,7 +52,7 @@ def writes_channels_last(graph: Graph, node: Node) -> bool:
     A Winograd convolution would need a transposing pass; the depthwise convolution
     transposes for free instead, while it pads its input.
     """
-    shape = _weight_shape(graph, node)
+    shape = weight_shape(graph, node)
     if shape is None:
         return False
     return is_pointwise(graph, node) or (node.attrs.get("group", 1) == 1 and not winograd_shaped(
@@ -61,7 +61,7 @@ def writes_channels_last(graph: Graph, node: Node) -> bool:
 
 def is_depthwise(graph: Graph, node: Node) -> bool:
     """A 2-D convolution with one input channel per group and one output channel per group."""
-    shape = _weight_shape(graph, node)
+    shape = weight_shape(graph, node)
     return shape is not None and shape[1] == 1 and node.attrs.get("group", 1) == shape[0]
 
 

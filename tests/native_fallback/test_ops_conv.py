@@ -168,3 +168,32 @@ def test_channels_last_input_needs_a_1x1_or_depthwise_convolution(rng) -> None:
     x = rng.standard_normal((1, 5, 5, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="channels-last input needs a 1x1 or depthwise"):
         conv_module.conv(x, np.ones((4, 4, 3, 3), np.float32), None, node, in_last=True)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("out_last", [False, True])
+def test_every_path_writes_into_a_channel_slice(name: str, out_last: bool, rng) -> None:
+    """``into`` a slice of a joined output (ConvConcat): GEMM paths write it in place, others copy in."""
+    p = CASES[name]
+    x = rng.standard_normal((2, p["c"], 14, 14)).astype(np.float32)
+    w = rng.standard_normal((p["m"], p["c"] // p["g"], p["k"], p["k"])).astype(np.float32)
+    b = rng.standard_normal(p["m"]).astype(np.float32)
+    node = native_fallback.ir.Node("Conv", ["x", "w", "b"], ["y"], attrs=dict(
+        strides=[p["s"]] * 2, pads=[p["p"]] * 4, group=p["g"], dilations=[p["d"]] * 2))
+    want = conv_module.conv(x, w, b, node, cache=conv_module.WeightCache(), out_last=out_last)
+    pixels = want.size // (2 * p["m"])
+    joined = np.full((2, pixels, p["m"] + 5) if out_last else (2, p["m"] + 5, pixels), np.nan, np.float32)
+    into = joined[:, :, 3:3 + p["m"]] if out_last else joined[:, 3:3 + p["m"]]
+    got = conv_module.conv(x, w, b, node, cache=conv_module.WeightCache(), out_last=out_last, into=into)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.shares_memory(got, joined)
+    rest = np.concatenate([joined[:, :, :3], joined[:, :, 3 + p["m"]:]], axis=2) if out_last else \
+        np.concatenate([joined[:, :3], joined[:, 3 + p["m"]:]], axis=1)
+    assert np.isnan(rest).all()  # nothing outside the slice was written
+
+
+def test_writing_into_an_array_of_another_shape_fails(rng) -> None:
+    node = native_fallback.ir.Node("Conv", ["x", "w"], ["y"])
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="cannot write a convolution of shape"):
+        conv_module.conv(x, np.ones((6, 4, 1, 1), np.float32), None, node, into=np.empty((1, 7, 25), np.float32))

@@ -259,3 +259,40 @@ def test_channel_concat_of_convolutions_before_a_pool_joins_channels_last(second
     else:  # the graph input is N,C,H,W, so the Concat, the pool and the convolutions keep that layout
         assert concat.attrs == {"axis": 1}
         assert not any(k.startswith("channels_last") for n in graph.nodes for k in n.attrs)
+
+
+@pytest.mark.parametrize("after", ["1x1", "pool then 1x1"])
+def test_convolutions_joined_by_a_concat_write_into_it(after: str, rng) -> None:
+    """A fire module's expansions become one ConvConcat, N,C,H,W or (before a pool) channels-last."""
+    inits = {"e1": (rng.standard_normal((4, 3, 1, 1)) / 2).astype(np.float32),
+             "b1": rng.standard_normal(4).astype(np.float32),
+             "e3": (rng.standard_normal((5, 3, 3, 3)) / 5).astype(np.float32),
+             "sq": (rng.standard_normal((2, 9, 1, 1)) / 3).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "e1", "b1"], ["a"]), helper.make_node("Relu", ["a"], ["ra"]),
+             helper.make_node("Conv", ["x", "e3"], ["b"], pads=[1] * 4), helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["ra", "rb"], ["cat"], axis=1)]
+    if after == "1x1":
+        nodes.append(helper.make_node("Conv", ["cat", "sq"], ["y"]))
+    else:
+        nodes += [helper.make_node("MaxPool", ["cat"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+                  helper.make_node("Conv", ["p", "sq"], ["y"])]
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, optimizer.PASSES + optimizer.CPU_PASSES)
+    joined = [n for n in graph.nodes if n.op_type == "ConvConcat"]
+    assert len(joined) == 1 and "Concat" not in _ops(graph)
+    assert joined[0].inputs == ["x", "e1", "b1", "x", "e3", ""]
+    parts = joined[0].attrs["convs"]
+    if after == "1x1":
+        assert [p.attrs.get("activation") for p in parts] == ["Relu", "Relu"]
+        assert not any(p.attrs.get("channels_last_out") for p in parts)
+    else:  # the Relus moved after the pool, which runs channels-last
+        assert [p.attrs.get("activation") for p in parts] == [None, None]
+        assert all(p.attrs.get("channels_last_out") for p in parts)
+
+
+def test_a_concat_with_other_inputs_stays(rng) -> None:
+    inits = {"e1": rng.standard_normal((4, 3, 1, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "e1"], ["a"]), helper.make_node("Concat", ["a", "x"], ["y"], axis=1)]
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [optimizer.concat_convs])
+    assert _ops(graph) == ["Conv", "Concat"]
