@@ -197,3 +197,14 @@ def test_writing_into_an_array_of_another_shape_fails(rng) -> None:
     x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
     with pytest.raises(ValueError, match="cannot write a convolution of shape"):
         conv_module.conv(x, np.ones((6, 4, 1, 1), np.float32), None, node, into=np.empty((1, 7, 25), np.float32))
+
+
+def test_float16_writes_into_a_channel_slice(rng) -> None:
+    """float16 runs in float32 and lands in the float16 slice."""
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float16)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float16)
+    node = native_fallback.ir.Node("Conv", ["x", "w"], ["y"], attrs=dict(pads=[1] * 4))
+    joined = np.zeros((2, 8, 36), np.float16)
+    got = conv_module.conv(x, w, None, node, into=joined[:, 2:7])
+    np.testing.assert_array_equal(got, conv_module.conv(x, w, None, node))
+    assert np.shares_memory(got, joined) and not joined[:, :2].any() and not joined[:, 7:].any()
