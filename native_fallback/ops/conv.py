@@ -484,7 +484,7 @@ def _add_bias(out: np.ndarray, b: np.ndarray, last: int, channels_last: bool, w:
         out += b.reshape(1, -1, 1)
 
 
-def _layouts(node: Node) -> dict[str, bool]:
+def layout_flags(node: Node) -> dict[str, bool]:
     """The channels-last flags the CPU layout pass set on this node (none: N,C,H,W both sides)."""
     return {"in_last": bool(node.attrs.get("channels_last_in", 0)),
             "out_last": bool(node.attrs.get("channels_last_out", 0))}
@@ -493,7 +493,7 @@ def _layouts(node: Node) -> dict[str, bool]:
 @registry.register("Conv", 1)
 def conv_kernel(node: Node, opset: int):
     """ONNX Conv."""
-    cache, layouts = WeightCache(), _layouts(node)
+    cache, layouts = WeightCache(), layout_flags(node)
     return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts),)
 
 
@@ -507,7 +507,7 @@ def _activation(node: Node) -> Callable | None:
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
 def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation, produced by the optimizer's fusion pass."""
-    act, cache, layouts = _activation(node), WeightCache(), _layouts(node)
+    act, cache, layouts = _activation(node), WeightCache(), layout_flags(node)
     return lambda x, w, b=None: (conv(x, w, b, node, act, cache, **layouts),)
 
 
@@ -519,7 +519,7 @@ def conv_concat_kernel(node: Node, opset: int):
     Inputs are (x, w, b) per convolution, b empty when absent; ``node.attrs["convs"]``
     holds the convolution nodes, whose layout flags all agree.
     """
-    parts = [(part, _activation(part), WeightCache(), _layouts(part)) for part in node.attrs["convs"]]
+    parts = [(part, _activation(part), WeightCache(), layout_flags(part)) for part in node.attrs["convs"]]
     out_last = parts[0][3]["out_last"]
 
     def run(*args):

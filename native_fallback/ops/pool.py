@@ -13,7 +13,7 @@ import numpy as np
 from .. import registry
 from ..ir import Node
 from ._util import bad_attr
-from .conv import ConvGeometry, conv_geometry, pad_spatial
+from .conv import ConvGeometry, conv_geometry, layout_flags, pad_spatial
 
 
 def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
@@ -41,10 +41,10 @@ def _taps(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry):
 
 def channels_last(node: Node) -> bool:
     """Whether the CPU layout pass made this pool's input and output N,H,W,C (both or neither)."""
-    flags = bool(node.attrs.get("channels_last_in", 0)), bool(node.attrs.get("channels_last_out", 0))
-    if flags[0] != flags[1]:
-        raise bad_attr(node, "channels_last_in", int(flags[0]), "the same as channels_last_out")
-    return flags[0]
+    flags = layout_flags(node)
+    if flags["in_last"] != flags["out_last"]:
+        raise bad_attr(node, "channels_last_in", int(flags["in_last"]), "the same as channels_last_out")
+    return flags["in_last"]
 
 
 def _spatial(x: np.ndarray, last: bool) -> tuple[int, ...]:

@@ -10,6 +10,17 @@ from ..ir import Graph, Node
 from ..planner import node_reads
 
 
+def is_onnx(node: Node | None, *ops: str) -> bool:
+    """A node of the default ONNX domain whose op is one of ``ops``."""
+    return node is not None and node.op_type in ops and node.domain in ("", "ai.onnx")
+
+
+def values_only_pool(node: Node, ops: tuple[str, ...] = ("MaxPool",)) -> bool:
+    """A pool among ``ops`` returning its values alone: MaxPool's indices are N,C,H,W positions of
+    pre-activation values, so neither moving an activation past it nor a layout change keeps them."""
+    return is_onnx(node, *ops) and len([o for o in node.outputs if o]) == 1
+
+
 def consumers(graph: Graph) -> dict[str, list[Node]]:
     """Value name -> nodes that read it (subgraph reads count)."""
     found: dict[str, list[Node]] = defaultdict(list)

@@ -11,7 +11,7 @@ unfused and the activation runs in place over the pool's fresh output.
 from __future__ import annotations
 
 from ..ir import Graph, Node
-from ._graph import consumers, single_consumer
+from ._graph import consumers, is_onnx, single_consumer, values_only_pool
 
 #: Activations that never decrease (LeakyRelu only with a non-negative slope).
 MONOTONE = frozenset({"Relu", "Clip", "LeakyRelu"})
@@ -20,15 +20,9 @@ SUFFIX = "/before_activation"
 
 
 def _monotone(node: Node | None) -> bool:
-    if node is None or node.op_type not in MONOTONE or node.domain not in ("", "ai.onnx"):
+    if not is_onnx(node, *MONOTONE):
         return False
     return node.op_type != "LeakyRelu" or node.attrs.get("alpha", 0.01) >= 0
-
-
-def _values_only_pool(node: Node) -> bool:
-    """A MaxPool that returns no indices (an argmax over activated values may pick another tie)."""
-    return (node.op_type == "MaxPool" and node.domain in ("", "ai.onnx")
-            and len([o for o in node.outputs if o]) == 1)
 
 
 def _same(acts: list[Node]) -> bool:
@@ -47,12 +41,12 @@ def sink_activations(graph: Graph) -> Graph:
         return node if node is not None and single_consumer(graph, uses, name) is reader else None
 
     for pool in list(graph.nodes):
-        if not _values_only_pool(pool):
+        if not values_only_pool(pool):
             continue
         src = sole_source(pool.inputs[0], pool)
         if _monotone(src):
             acts, concat = [src], None
-        elif src is not None and src.op_type == "Concat" and src.domain in ("", "ai.onnx"):
+        elif is_onnx(src, "Concat"):
             acts, concat = [sole_source(name, src) for name in src.inputs], src
             if not all(_monotone(a) for a in acts) or not _same(acts):
                 continue

@@ -22,7 +22,7 @@ import itertools
 from ..ir import Graph, Node
 from ..ops.conv import winograd_shaped
 from ..registry import FACADE_DOMAIN
-from ._graph import const, consumers, single_consumer
+from ._graph import const, consumers, is_onnx, single_consumer, values_only_pool
 
 _CONVS = {("Conv", ""), ("Conv", "ai.onnx"), ("FusedConv", FACADE_DOMAIN)}
 #: Elementwise operators that read and write any layout alike (their other inputs are scalars).
@@ -66,18 +66,17 @@ def is_depthwise(graph: Graph, node: Node) -> bool:
 
 
 def is_pool(node: Node) -> bool:
-    """A 2-D MaxPool or AveragePool that returns values only (indices are N,C,H,W positions)."""
-    return (node.op_type in ("MaxPool", "AveragePool") and node.domain in ("", "ai.onnx")
-            and len(node.attrs.get("kernel_shape", ())) == 2 and len([o for o in node.outputs if o]) == 1)
+    """A 2-D MaxPool or AveragePool that returns values only."""
+    return values_only_pool(node, ("MaxPool", "AveragePool")) and len(node.attrs.get("kernel_shape", ())) == 2
 
 
 def _layout_free(node: Node) -> bool:
-    return node.op_type in LAYOUT_FREE and node.domain in ("", "ai.onnx")
+    return is_onnx(node, *LAYOUT_FREE)
 
 
 def is_channel_concat(node: Node) -> bool:
     """A Concat of N,C,H,W tensors along C (its inputs' rank is checked by the caller's producers)."""
-    return node.op_type == "Concat" and node.domain in ("", "ai.onnx") and node.attrs.get("axis") in (1, -3)
+    return is_onnx(node, "Concat") and node.attrs.get("axis") in (1, -3)
 
 
 def _mark(node: Node, key: str) -> None:

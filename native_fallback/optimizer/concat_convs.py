@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Node
 from ..registry import FACADE_DOMAIN
-from ._graph import consumers, single_consumer
+from ._graph import consumers, is_onnx, single_consumer
 from .channels_last import is_depthwise, weight_shape
 
 
@@ -39,7 +39,7 @@ def concat_convs(graph: Graph) -> Graph:
     producers = {o: n for n in graph.nodes for o in n.outputs if o}
     dropped: set[int] = set()
     for concat in graph.nodes:
-        if concat.op_type != "Concat" or concat.domain not in ("", "ai.onnx") or len(concat.inputs) < 2:
+        if not is_onnx(concat, "Concat") or len(concat.inputs) < 2:
             continue
         convs = [producers.get(name) for name in concat.inputs]
         if not all(c is not None and _joinable(graph, c) and c.outputs[0] == name
