@@ -162,6 +162,32 @@ def test_winograd_shaped_producer_stays_channels_first(rng) -> None:
     assert flags == [(0, 0), (0, 1), (1, 0)]
 
 
+@pytest.mark.parametrize("case", ["fire", "winograd-shaped on 7x7", "short runs", "non-conv reader"])
+def test_gemm_convolution_hands_channels_last_to_im2col_readers(case: str, rng) -> None:
+    """A squeeze 1x1 read by a 1x1 and a 3x3 expansion: it writes N,H,W,C for both when the 3x3's column
+    copy then reads longer runs (kw*C against OW) and every reader is a convolution."""
+    c, size, m = {"fire": (16, 9, 8), "winograd-shaped on 7x7": (64, 7, 64), "short runs": (4, 16, 8),
+                  "non-conv reader": (16, 9, 8)}[case]
+    inits = {"sq": (rng.standard_normal((c, 6, 1, 1)) / 3).astype(np.float32),
+             "e1": (rng.standard_normal((m, c, 1, 1)) / 4).astype(np.float32),
+             "e3": (rng.standard_normal((m, c, 3, 3)) / (12 * c)).astype(np.float32),
+             "b3": rng.standard_normal(m).astype(np.float32) / 10}
+    nodes = [helper.make_node("Conv", ["x", "sq"], ["s"]),
+             helper.make_node("Conv", ["s", "e1"], ["a"]),
+             helper.make_node("Conv", ["s", "e3", "b3"], ["b"], pads=[1] * 4)]
+    outputs = ["a", "b"]
+    if case == "non-conv reader":
+        nodes.append(helper.make_node("Relu", ["s"], ["r"]))
+        outputs.append("r")
+    x = rng.standard_normal((2, 6, size, size)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, outputs, inits), {"x": x}, [optimizer.channels_last])
+    flags = [(n.attrs.get("channels_last_in", 0), n.attrs.get("channels_last_out", 0)) for n in graph.nodes[:3]]
+    if case in ("fire", "winograd-shaped on 7x7"):
+        assert flags == [(0, 1), (1, 0), (1, 0)]
+    else:
+        assert flags == [(0, 0), (0, 0), (0, 0)]
+
+
 def _ops(graph: ir.Graph) -> list[str]:
     return [n.op_type for n in graph.nodes]
 
