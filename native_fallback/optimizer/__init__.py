@@ -5,8 +5,9 @@ graph's numbers. The order matters: shapes fold to constants, constants fold,
 dead code goes, then BN folds into Conv; an activation feeding a MaxPool moves after
 it, and the remaining activations fuse into their Conv.
 Programs for the CPU then take a layout pass (channels-last around depthwise
-convolutions) and let convolutions write into the Concat that joins them: node
-forms the OpenCL kernels do not understand.
+convolutions) and let convolutions write into the Concat that joins them, and a
+1x1 convolution into the padded input of the depthwise one reading it: node forms
+the OpenCL kernels do not understand.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from .concat_convs import concat_convs
 from .constant_folding import fold_constants
 from .conv_bn import fold_conv_bn
 from .dead_nodes import remove_dead, remove_identities
+from .pointwise_depthwise import pointwise_depthwise
 from .reshape_chain import simplify_chains
 from .shape_folding import fold_shapes
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "fold_constants", "fold_conv_bn", "fold_shapes",
-           "fuse_activations", "optimize", "remove_dead", "remove_identities", "simplify_chains",
+           "fuse_activations", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities", "simplify_chains",
            "sink_activations"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs)
+CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

@@ -8,6 +8,7 @@ from conftest import make_model
 from onnx import helper
 
 from facade.native_fallback import ir, optimizer
+from facade.native_fallback.ops import conv as conv_module
 from facade.native_fallback.optimizer.channels_last import SUFFIX
 from facade.native_fallback.program import Program
 
@@ -186,6 +187,34 @@ def test_gemm_convolution_hands_channels_last_to_im2col_readers(case: str, rng) 
         assert flags == [(0, 1), (1, 0), (1, 0)]
     else:
         assert flags == [(0, 0), (0, 0), (0, 0)]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_expansion_and_depthwise_become_one_node(stride: int, monkeypatch, rng) -> None:
+    """The inverted residual's expand (+Clip) -> depthwise (+Relu) pair: one PointwiseDepthwise node."""
+    monkeypatch.setattr(conv_module, "PHASES_MAX_PADDED_RATIO", 10.0)  # its fused path also at test sizes
+    model, feeds = _inverted_residual(rng, stride)
+    graph = _check(model, feeds, [*optimizer.PASSES, *optimizer.CPU_PASSES])
+    fused = [n for n in graph.nodes if n.op_type == "PointwiseDepthwise"]
+    assert len(fused) == 1 and fused[0].inputs[1:] == ["exp", "b", "dw1", ""]
+    assert [c.attrs.get("activation") for c in fused[0].attrs["convs"]] == ["Clip", "Relu"]
+    assert fused[0].outputs == [n.inputs[0] for n in graph.nodes if n.inputs[1:2] == ["proj"]]
+
+
+@pytest.mark.parametrize("case", ["sigmoid", "strided 1x1"])
+def test_expansion_stays_apart_when_its_padding_would_not_be_zero(case: str, rng) -> None:
+    """A fused activation with f(0) != 0 would make the GEMM's padding nonzero; a strided 1x1 has no phases."""
+    inits = {"e": (rng.standard_normal((8, 4, 1, 1)) / 2).astype(np.float32),
+             "dw": rng.standard_normal((8, 1, 3, 3)).astype(np.float32),
+             "p": (rng.standard_normal((4, 8, 1, 1)) / 3).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "e"], ["a"], strides=[2, 2] if case == "strided 1x1" else [1, 1]),
+             helper.make_node("Sigmoid" if case == "sigmoid" else "Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["r", "dw"], ["d"], pads=[1] * 4, group=8),
+             helper.make_node("Conv", ["d", "p"], ["y"])]
+    x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, ["y"], inits), {"x": x}, [*optimizer.PASSES, *optimizer.CPU_PASSES])
+    assert _ops(graph) == ["FusedConv", "Conv", "Conv"]
+    assert graph.nodes[1].attrs.get("channels_last_in") == 1  # the pair was eligible but for the reason tested
 
 
 def _ops(graph: ir.Graph) -> list[str]:
