@@ -299,20 +299,36 @@ def _column_phases(xl: np.ndarray, g: ConvGeometry, dtype: np.dtype) -> list[np.
     the border: padding first and splitting after would cost two more passes.
     """
     n, h, wd, c = xl.shape
-    sw, (pt, pl), (pb, pr) = g.strides[1], g.pads_begin, g.pads_end
-    cols = -(-(wd + pl + pr) // sw)
+    (pt, _), (pb, _) = g.pads_begin, g.pads_end
+    cols, parts = _phase_columns(wd, g)
     phases = []
-    for b in range(sw):
+    for q0, q1, source in parts:
         phase = np.empty((n, h + pt + pb, cols, c), dtype=dtype)
-        # Phase column q holds padded column b + sw*q, i.e. input column b + sw*q - pl.
-        q0 = max(0, -(-(pl - b) // sw))
-        src = xl[:, :, b + sw * q0 - pl:: sw]
-        q1 = q0 + src.shape[2]
-        phase[:, pt: pt + h, q0:q1] = src
-        phase[:, :pt] = phase[:, pt + h:] = 0
-        phase[:, pt: pt + h, :q0] = phase[:, pt: pt + h, q1:] = 0
+        phase[:, pt: pt + h, q0:q1] = xl[:, :, source]
+        _zero_border(phase, pt, h, q0, q1)
         phases.append(phase)
     return phases
+
+
+def _phase_columns(width: int, g: ConvGeometry) -> tuple[int, list[tuple[int, int, slice]]]:
+    """The column phases of a zero-padded input ``width`` wide: their width, and per phase the
+    columns (q0, q1) the input fills and the input columns (a slice) that fill them.
+
+    Phase b's column q holds padded column b + sw*q, i.e. input column b + sw*q - pl.
+    """
+    sw, pl, pr = g.strides[1], g.pads_begin[1], g.pads_end[1]
+    parts = []
+    for b in range(sw):
+        q0 = max(0, -(-(pl - b) // sw))
+        start = b + sw * q0 - pl
+        parts.append((q0, q0 + len(range(start, width, sw)), slice(start, None, sw)))
+    return -(-(width + pl + pr) // sw), parts
+
+
+def _zero_border(a: np.ndarray, top: int, h: int, q0: int, q1: int) -> None:
+    """Zero what the input does not fill in a phase whose axes 1 and 2 are rows and columns."""
+    a[:, :top] = a[:, top + h:] = 0
+    a[:, top: top + h, :q0] = a[:, top: top + h, q1:] = 0
 
 
 def _pointwise_phases(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Callable | None, in_last: bool,
@@ -327,19 +343,17 @@ def _pointwise_phases(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: C
     n, m = x.shape[0], w.shape[0]
     cin = x.shape[-1] if in_last else x.shape[1]
     h, wd = x.shape[1:3] if in_last else x.shape[2:]
-    sw, (pt, pl), (pb, pr) = g.strides[1], g.pads_begin, g.pads_end
-    rows, cols = h + pt + pb, -(-(wd + pl + pr) // sw)
+    (pt, _), (pb, _) = g.pads_begin, g.pads_end
+    cols, parts = _phase_columns(wd, g)
+    rows = h + pt + pb
     k = cin + (b is not None)
     wb = _gemm_weights(w, 1, b, dtype, cache)[0]
     phases = []
-    for c0 in range(sw):
-        q0 = max(0, -(-(pl - c0) // sw))  # phase column q holds input column c0 + sw*q - pl
-        src = x[:, :, c0 + sw * q0 - pl:: sw] if in_last else x[..., c0 + sw * q0 - pl:: sw]
-        q1 = q0 + src.shape[2 if in_last else 3]
+    for q0, q1, source in parts:
+        src = x[:, :, source] if in_last else x[..., source]
         xb = np.empty((rows, cols, k) if in_last else (k, rows, cols), dtype=dtype)
         planes = xb.transpose(2, 0, 1) if in_last else xb  # (k, rows, cols) either way
-        planes[:, :pt] = planes[:, pt + h:] = 0
-        planes[:, pt: pt + h, :q0] = planes[:, pt: pt + h, q1:] = 0
+        _zero_border(planes, pt, h, q0, q1)
         if b is not None:
             planes[cin, pt: pt + h, q0:q1] = 1
         lhs = xb.reshape(rows * cols, k) if in_last else xb.reshape(k, rows * cols).T
@@ -650,8 +664,8 @@ def pointwise_depthwise_kernel(node: Node, opset: int):
         p1 = cache1.plan(first, x.shape, x.dtype, w1, **flags1)
         (h, wd), m = p1.g.out_shape, w1.shape[0]
         p2 = cache2.plan(second, (x.shape[0], h, wd, m), x.dtype, w2, **flags2)
-        (pt, pl), (pb, pr), sw = p2.g.pads_begin, p2.g.pads_end, p2.g.strides[1]
-        padded = (h + pt + pb) * -(-(wd + pl + pr) // sw) * sw
+        cols, parts = _phase_columns(wd, p2.g)
+        padded = (h + p2.g.pads_begin[0] + p2.g.pads_end[0]) * cols * len(parts)
         if (x.dtype not in (np.float32, np.float64) or w1.dtype != x.dtype or p1.path != "pointwise"
                 or any(st != 1 for st in p1.g.strides) or p2.path != "depthwise_last"
                 or padded > PHASES_MAX_PADDED_RATIO * h * wd):

@@ -72,7 +72,7 @@ def takes_winograd(graph: Graph, node: Node) -> bool:
 
 def reads_channels_last(graph: Graph, node: Node) -> bool:
     """A 2-D convolution that takes an N,H,W,C input: 1x1, depthwise, or on the im2col path (anything
-    not Winograd-shaped), whose column matrix is then copied in runs of kw*C values."""
+    that does not take Winograd), whose column matrix is then copied in runs of kw*C values."""
     return weight_shape(graph, node) is not None and not takes_winograd(graph, node)
 
 
@@ -115,7 +115,8 @@ def _mark(node: Node, key: str) -> None:
 
 
 def channels_last(graph: Graph) -> Graph:
-    """Make the tensors between 1x1 and depthwise convolutions (and pools between them) channels-last."""
+    """Make the tensors between 1x1 and depthwise convolutions (and pools between them), and those read by
+    im2col convolutions that copy longer runs so, channels-last."""
     uses = consumers(graph)
     producers = {n.outputs[0]: n for n in graph.nodes if n.outputs}
 

@@ -37,7 +37,7 @@ def _fusable(graph: Graph, pointwise: Node | None, depthwise: Node) -> bool:
     return (pointwise is not None and is_pointwise(graph, pointwise) and pointwise.attrs.get("group", 1) == 1
             and all(s == 1 for s in pointwise.attrs.get("strides", (1, 1)))
             and pointwise.attrs.get("channels_last_out") and depthwise.attrs.get("channels_last_in")
-            and depthwise.inputs[0] == pointwise.outputs[0] and _keeps_zero(pointwise))
+            and _keeps_zero(pointwise))
 
 
 def pointwise_depthwise(graph: Graph) -> Graph:
