@@ -18,7 +18,7 @@ import numpy as np
 from ..ir import Node
 from ..ops.conv import conv_geometry
 from ..ops.pool import _ceil_geometry
-from ..ops.tensor import reshape_shape
+from ..ops.tensor import flatten_shape, reshape_shape
 from .runtime import Device
 
 #: Activation codes understood by kernels.cl's activate().
@@ -217,10 +217,7 @@ def _reshape(node: Node, opset: int, dev: Device, dtype: np.dtype):
 def _flatten(node: Node, opset: int, dev: Device, dtype: np.dtype):
     axis = node.attrs.get("axis", 1)
 
-    def run(x):
-        ax = axis % x.ndim if x.ndim else 0
-        return (x.reshape(int(np.prod(x.shape[:ax])), int(np.prod(x.shape[ax:]))),)
-    return run
+    return lambda x: (x.reshape(flatten_shape(x.shape, axis)),)
 
 
 def _concat(node: Node, opset: int, dev: Device, dtype: np.dtype):

@@ -32,15 +32,23 @@ def reshape(node: Node, opset: int):
     return lambda x, shape: (x.reshape(reshape_shape(_ints(shape), x.shape, allowzero)),)
 
 
+def flatten_shape(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
+    """Flatten's 2-D shape: (product of dims before ``axis``, product of the rest).
+
+    ``axis`` lies in [-rank, rank]; ``axis == rank`` is legal and gives (size, 1),
+    so it must not be reduced modulo the rank (that turned axis=2 on a rank-2
+    input into axis 0, the (1, N) that broke torch-exported BERT/GPT-2 Gathers).
+    Both sides are explicit products so an empty tensor reshapes too.
+    """
+    ax = axis + len(shape) if axis < 0 else axis
+    return math.prod(shape[:ax]), math.prod(shape[ax:])
+
+
 @registry.register("Flatten", 1)
 def flatten(node: Node, opset: int):
     """Flatten to 2-D at ``axis``."""
     axis = node.attrs.get("axis", 1)
-
-    def run(x):
-        ax = axis % x.ndim if x.ndim else 0
-        return (x.reshape(math.prod(x.shape[:ax]), -1),)
-    return run
+    return lambda x: (x.reshape(flatten_shape(x.shape, axis)),)
 
 
 @registry.register("Transpose", 1)
