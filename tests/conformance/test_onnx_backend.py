@@ -1,0 +1,68 @@
+"""ONNX's BackendTest runner over Facade: every offline case on native:cpu, exclusions only as data.
+
+The runner is ONNX's own (``onnx.backend.test.BackendTest``); each case opens a
+``facade.Session`` forced onto the target with fallback off and compares with
+the runner's own tolerances and dtype checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facade.conformance import onnx_backend
+
+_TARGET = "native:cpu"
+_ITEMS = onnx_backend.items(onnx_backend.backend_for(_TARGET), __name__)
+_EXCLUDED = onnx_backend.exclusions(_TARGET)
+
+
+@pytest.fixture(autouse=True)
+def _onnx_home(tmp_path_factory, monkeypatch) -> None:
+    """The light-model cases write their generated inputs under $ONNX_HOME: keep that out of ~."""
+    monkeypatch.setenv("ONNX_HOME", str(tmp_path_factory.getbasetemp() / "onnx-home"))
+
+
+@pytest.mark.parametrize("item", _ITEMS, ids=[f"{i.kind}/{i.case}" for i in _ITEMS])
+def test_backend_case_on_native_cpu(item: onnx_backend.Item) -> None:
+    if item.case in _EXCLUDED:
+        pytest.skip(f"excluded: {_EXCLUDED[item.case]}")
+    with np.errstate(all="ignore"):
+        status, detail = onnx_backend.run_item(item)
+    assert status == "pass", detail
+
+
+def test_every_offline_kind_is_collected() -> None:
+    counts = {kind: sum(i.kind == kind for i in _ITEMS) for kind in onnx_backend.KINDS.values()}
+    assert min(counts.values()) > 0, counts
+    assert sum(counts.values()) > 1900
+
+
+def test_exclusions_name_real_cases_with_reasons() -> None:
+    names = {i.case for i in _ITEMS}
+    for path in onnx_backend.EXCLUSION_FILES:
+        listed = onnx_backend.read_case_list(path)
+        assert set(listed) <= names, path.name
+        assert all(listed.values()), f"{path.name}: a line without a reason"
+
+
+def test_exclusions_are_only_declared_scope_and_random_draws() -> None:
+    """The scope file may hold only other-domain and string operators; nothing else hides a failure."""
+    scope = onnx_backend.read_case_list(onnx_backend.EXCLUSION_FILES[1])
+    allowed = ("ai.onnx.ml domain", "ai.onnx.preview.training domain", "string processing operator")
+    assert all(reason.startswith(allowed) for reason in scope.values())
+
+
+def test_a_wrong_answer_fails_the_case() -> None:
+    """The comparison is real: a backend whose answer is off by one ulp-scale step fails the runner."""
+
+    class Off(onnx_backend.backend_for(_TARGET)):
+        @classmethod
+        def prepare(cls, model, device="CPU", **kwargs):
+            rep = super().prepare(model, device, **kwargs)
+            run = rep.run
+            rep.run = lambda inputs, **kw: tuple(o + np.float32(0.5) for o in run(inputs))
+            return rep
+
+    item = next(i for i in onnx_backend.items(Off, __name__) if i.case == "test_relu")
+    assert onnx_backend.run_item(item)[0] == "fail"
