@@ -1,0 +1,72 @@
+"""The corpus is what it says: the coverage the issue asks for, each tag true of its file, small models,
+and a cache key that changes when what makes the model changes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import onnx
+import pytest
+
+from tests.corpus import registry, store
+from tests.corpus.builders.common import DATA_FILE
+
+MAX_BYTES = 10 * 2**20
+TEXT_FAMILIES = {"bert", "distilbert", "gpt2", "lstm", "gru", "transformer"}
+
+REQUIRED_FAMILIES = {"bert", "distilbert", "gpt2", "vit", "whisper", "lstm", "gru", "mobilenetv3", "efficientnet",
+                     "convnext", "unet", "detection"}
+
+
+def test_coverage():
+    assert len(registry.ENTRIES) >= 25
+    assert {e.family for e in registry.ENTRIES} >= REQUIRED_FAMILIES
+    for tag in registry.TAGS:
+        assert any(e.has(tag) for e in registry.ENTRIES), tag
+
+
+def _ops(model: onnx.ModelProto) -> set[str]:
+    return {n.op_type for n in model.graph.node}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_entry_is_what_its_tags_say(name, corpus_model):
+    entry = corpus_model.entry
+    size = sum(p.stat().st_size for p in corpus_model.path.parent.iterdir() if p.name.startswith("model.onnx"))
+    assert size < MAX_BYTES
+    model = onnx.load(str(corpus_model.path), load_external_data=False)
+    external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert bool(external) == entry.has("external-data")
+    assert (corpus_model.path.parent / DATA_FILE).is_file() == entry.has("external-data")
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if entry.has("helper") and not entry.has("qdq"):
+        assert model.ir_version == onnx.IR_VERSION  # onnx's default, never pinned
+    if entry.has("dynamo"):
+        assert model.producer_name == "pytorch" and opset >= 18
+    if entry.has("torch-legacy") and not entry.has("qdq"):
+        assert model.producer_name == "pytorch" and opset == 17
+    if entry.has("qdq"):
+        assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(model)
+    if entry.family in TEXT_FAMILIES:  # token ids as a tokenizer hands them over
+        assert any(a.dtype.name == "int64" for a in corpus_model.feeds.values())
+    symbolic = any(d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim)
+    assert symbolic == entry.has("dynamic")
+    batch = max(a.shape[0] for a in corpus_model.feeds.values() if a.ndim)
+    assert (batch > 1) == entry.has("batch")
+
+
+def test_key_tracks_options_and_versions(monkeypatch):
+    bert = registry.lookup("bert")
+    assert store.entry_key(bert) != store.entry_key(registry.lookup("bert_dynamo"))
+    assert store.entry_key(bert) == store.entry_key(dataclasses.replace(bert))
+    before = store.entry_key(bert)
+    monkeypatch.setattr(store, "versions", lambda: {"torch": "0.0"})
+    assert store.entry_key(bert) != before
+
+
+def test_key_tracks_the_builders_used():
+    """A QDQ entry's key covers the float model's builder module too."""
+    modules: dict = {}
+    store._builder_modules(__import__("tests.corpus.builders.qdq", fromlist=["x"]), modules)
+    assert {"tests.corpus.builders.vision", "tests.corpus.builders.helper",
+            "tests.corpus.builders.common"} <= set(modules)
