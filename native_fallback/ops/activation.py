@@ -88,10 +88,21 @@ for _name in ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "Ha
     registry.register(_name)(_simple(_name))
 
 
-@registry.register("PRelu")
+@registry.register("PRelu", 7)
 def prelu(node: Node, opset: int):
     """PRelu with a broadcast slope."""
     return lambda x, slope: (np.where(x >= 0, x, x * slope).astype(x.dtype),)
+
+
+@registry.register("PRelu", 1, 6)
+def prelu_per_channel(node: Node, opset: int):
+    """PRelu before opset 7: a 1-D slope of size C is per channel (axis 1), not broadcast from the right."""
+
+    def run(x, slope):
+        if slope.ndim == 1 and slope.size > 1 and x.ndim >= 2:
+            slope = slope.reshape((-1,) + (1,) * (x.ndim - 2))
+        return (np.where(x >= 0, x, x * slope).astype(x.dtype),)
+    return run
 
 
 @registry.register("Shrink", 9)
