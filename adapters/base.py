@@ -125,6 +125,9 @@ class Adapter:
     extra: ClassVar[str] = ""  # pip extra that installs it: facade-runtime[<extra>]
     # Hardware class of units that are not in facade's catalogue (third-party engines).
     unit_classes: ClassVar[Mapping[str, HardwareClass]] = {}
+    # Value kinds beyond plain tensors that the engine takes as graph inputs and outputs
+    # (TensorSpec.container names: "sequence", "optional"); converters' formats have none.
+    containers: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def targets(self) -> list[str]:
@@ -169,6 +172,16 @@ class Adapter:
         if acc is not None and acc.simulated:
             return HardwareClass.SOFTWARE, f"{acc.detail}"
         return info.hardware, None
+
+    def takes_values(self, model: Model) -> Availability:
+        """Whether the engine takes the kinds of the model's graph inputs and outputs (the router asks
+        before :meth:`accepts`); a refusal names the first kind it lacks and the tensor."""
+        for role, specs in (("inputs", model.inputs), ("outputs", model.outputs)):
+            for spec in specs:
+                lacking = [c for c in spec.container if c not in self.containers]
+                if lacking:
+                    return Availability.no(f"{lacking[0]} {role} are not supported ({spec.describe()})")
+        return Availability.yes()
 
     def accepts(self, model: Model, unit: str) -> Availability:
         """Whether this engine can take ``model`` (format, operators). Default: by format."""

@@ -11,6 +11,7 @@ import numpy as np
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads
 from facade.devices import DeviceFacts
 from facade.model import Model
+from facade.tensor import OPTIONAL, SEQUENCE
 
 
 class NativeRunner(Runner):
@@ -30,6 +31,7 @@ class NativeAdapter(Adapter):
     engine = "native"
     units = ("cpu", "opencl")
     extra = "opencl"
+    containers = frozenset({SEQUENCE, OPTIONAL})
 
     def available(self, unit: str, facts: DeviceFacts) -> Availability:
         if unit == "cpu":

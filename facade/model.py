@@ -13,12 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnx
-from onnx import helper
 
 from facade.errors import ModelError, format_message
-from facade.tensor import TensorSpec
+from facade.tensor import TensorSpec, spec_from_type
 
 # Native artifacts each engine accepts directly, by file suffix.
 NATIVE_SUFFIXES = {
@@ -63,23 +61,8 @@ class Model:
         return self.proto.SerializeToString()
 
 
-def _dim(d: onnx.TensorShapeProto.Dimension) -> int | str | None:
-    if d.HasField("dim_value"):
-        return int(d.dim_value)
-    return d.dim_param or None
-
-
 def _spec(vi: onnx.ValueInfoProto, layout: str | None) -> TensorSpec:
-    t = vi.type.tensor_type
-    if not vi.type.HasField("tensor_type"):
-        raise ModelError(format_message("Only tensor inputs and outputs are supported", where=vi.name,
-                                        received=vi.type.WhichOneof("value"), expected="tensor_type"))
-    shape = tuple(_dim(d) for d in t.shape.dim) if t.HasField("shape") else None
-    try:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type))
-    except KeyError as e:
-        raise ModelError(format_message("Unsupported element type", where=vi.name, received=t.elem_type)) from e
-    return TensorSpec(vi.name, shape, dtype, layout)
+    return spec_from_type(vi.name, vi.type, layout)
 
 
 def _layouts(graph: onnx.GraphProto) -> dict[str, str]:

@@ -78,7 +78,7 @@ def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
         return entry
     info = lookup(target)
     adapter = registry.get_adapter(info.engine)
-    accepted = _guarded(lambda: adapter.accepts(model, info.unit), "model check")
+    accepted = _guarded(lambda: adapter.takes_values(model) and adapter.accepts(model, info.unit), "model check")
     if not accepted:
         # A refusal remembers a load that failed before (a converter's rejection, a diverged artifact).
         entry.status = FAILED if accepted.refusal else REJECTED

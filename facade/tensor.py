@@ -10,6 +10,11 @@ int32, uint8 or float16 to float32, ...). float64 to float32 is refused because 
 loses precision silently; cast with ``arr.astype(np.float32)``. Python scalars and
 lists carry no precision of their own and are converted to the input's dtype.
 Non-contiguous arrays are accepted and copied to C order.
+
+Graph inputs and outputs may also be ONNX sequences and optionals: a sequence is
+fed and returned as a Python list (or tuple) of arrays, each checked against the
+element's dtype and static dims; an absent optional is ``None``. Which targets
+take them is each adapter's :attr:`~facade.adapters.base.Adapter.containers`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facade.errors import InputError, SessionStateError, closest, format_message
+from facade.errors import InputError, ModelError, SessionStateError, closest, format_message
 
 Dim = int | str | None  # static size, symbolic name, or unknown
+#: ONNX value kinds that wrap a tensor, as :attr:`TensorSpec.container` names them.
+SEQUENCE, OPTIONAL = "sequence", "optional"
 
 
 @dataclass(frozen=True)
@@ -32,24 +39,62 @@ class TensorSpec:
     says it: ``"NCHW"`` (``"NCW"``, ``"NCDHW"``) for a tensor that a convolution or
     pooling reads or writes directly, else ``None``. Engines that work in NHWC
     transpose behind this contract.
+
+    ``container`` wraps the tensor, outermost first: ``()`` for a plain tensor,
+    ``("sequence",)`` for a sequence of tensors of ``dtype`` and ``shape``,
+    ``("optional", "sequence")`` for an optional sequence.
     """
 
     name: str
     shape: tuple[Dim, ...] | None
     dtype: np.dtype
     layout: str | None = None
+    container: tuple[str, ...] = ()
 
     def describe(self) -> str:
         dims = "?" if self.shape is None else "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
-        return f"{self.name}: {self.dtype} {dims}"
+        wrap = "".join(f"{c} of " for c in self.container)
+        return f"{self.name}: {wrap}{self.dtype} {dims}"
 
     def concrete_shape(self, fill: int = 1) -> tuple[int, ...]:
         """The shape with every dynamic dim replaced by ``fill`` (for probes and seeded inputs)."""
         return tuple(d if isinstance(d, int) and d >= 0 else fill for d in (self.shape or ()))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": None if self.shape is None else list(self.shape),
-                "dtype": str(self.dtype), "layout": self.layout}
+        out = {"name": self.name, "shape": None if self.shape is None else list(self.shape),
+               "dtype": str(self.dtype), "layout": self.layout}
+        if self.container:
+            out["container"] = list(self.container)
+        return out
+
+
+def spec_from_type(name: str, type_proto: object, layout: str | None = None) -> TensorSpec:
+    """The spec of a graph input or output from its ONNX ``TypeProto`` (tensor, sequence or optional)."""
+    from onnx import helper
+
+    container: list[str] = []
+    t = type_proto
+    while t.WhichOneof("value") in ("sequence_type", "optional_type"):
+        kind = t.WhichOneof("value")
+        container.append(SEQUENCE if kind == "sequence_type" else OPTIONAL)
+        t = getattr(t, kind).elem_type
+    if t.WhichOneof("value") != "tensor_type":
+        raise ModelError(format_message("Only tensor, sequence and optional inputs and outputs are supported",
+                                        where=name, received=t.WhichOneof("value"),
+                                        expected="tensor_type, sequence_type or optional_type"))
+    tensor = t.tensor_type
+    shape = (tuple(_dim(d) for d in tensor.shape.dim) if tensor.HasField("shape") else None)
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    except KeyError as e:
+        raise ModelError(format_message("Unsupported element type", where=name, received=tensor.elem_type)) from e
+    return TensorSpec(name, shape, dtype, layout, tuple(container))
+
+
+def _dim(d: object) -> Dim:
+    if d.HasField("dim_value"):
+        return int(d.dim_value)
+    return d.dim_param or None
 
 
 def _coerce(spec: TensorSpec, value: object, where: str) -> np.ndarray:
@@ -108,12 +153,33 @@ def validate_feeds(specs: Sequence[TensorSpec], feeds: Mapping[str, object], whe
             f"Missing input {missing[0]!r}", where=where, received=sorted(map(str, feeds)),
             expected=[s.describe() for s in specs]))
     symbols: dict[str, tuple[int, str]] = {}
-    out = {}
-    for spec in specs:
-        arr = _coerce(spec, feeds[spec.name], where)
+    return {spec.name: _validated(spec, feeds[spec.name], spec.container, symbols, where) for spec in specs}
+
+
+def _validated(spec: TensorSpec, value: object, container: tuple[str, ...],
+               symbols: dict[str, tuple[int, str]], where: str) -> object:
+    """One feed checked through its containers: an array, a list of arrays, or None for an absent optional."""
+    if not container:
+        arr = _coerce(spec, value, where)
         _check_shape(spec, arr, symbols, where)
-        out[spec.name] = arr
-    return out
+        return arr
+    outer, rest = container[0], container[1:]
+    if outer == OPTIONAL:
+        return None if value is None else _validated(spec, value, rest, symbols, where)
+    if not isinstance(value, list | tuple):
+        raise InputError(format_message(
+            f"Input {spec.name!r} is a sequence: feed a list of arrays", where=where,
+            received=type(value).__name__, expected=spec.describe()))
+    # Each element binds its own symbolic dims: a sequence's tensors may differ in size.
+    return [_validated(spec, v, rest, {}, where) for v in value]
+
+
+def owned_copy(value: object, source: object) -> object:
+    """``value`` (a validated feed) with no array shared with the caller's ``source``."""
+    if isinstance(value, list):
+        items = source if isinstance(source, list | tuple) else [None] * len(value)
+        return [owned_copy(v, s) for v, s in zip(value, items, strict=True)]
+    return value.copy() if value is source else value
 
 
 class Tensor:
@@ -145,7 +211,7 @@ class Tensor:
                 f"Tensor {self.name!r} is an output and cannot be written", where=self._where,
                 expected="write() on a session input"))
         arr = validate_feeds([self._spec], {self.name: value}, self._where)[self.name]
-        self._store[self.name] = arr.copy() if arr is value else arr
+        self._store[self.name] = owned_copy(arr, value)
 
     def read(self) -> np.ndarray:
         """The value written (inputs) or produced by the latest run (outputs)."""

@@ -151,8 +151,8 @@ class Program:
             if name not in feeds:
                 raise InputError(format_message("a model input was not fed", where="native",
                                                 received=sorted(feeds), expected=self.input_names))
-            env[name] = self._promote(np.asarray(feeds[name]) if not isinstance(feeds[name], list)
-                                      else feeds[name])
+            value = feeds[name]  # a sequence (list) and an absent optional (None) pass as they are
+            env[name] = value if value is None or isinstance(value, list) else self._promote(np.asarray(value))
         record = self._sizes is None and scope is None
         sizes: dict[str, int] = {}
         kept: dict[str, object] = {}

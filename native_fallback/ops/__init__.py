@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     loss,
     misc,
     normalization,
+    optional,
     pool,
     quant,
     random,
