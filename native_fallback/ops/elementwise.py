@@ -133,14 +133,34 @@ def clip(node: Node, opset: int):
     return run
 
 
-def _cast_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+#: float8 types whose Cast saturates by default (opset 19 ``saturate=1``): out-of-range values and
+#: infinities clamp to the largest finite value, where a plain astype gives NaN or inf.
+_FLOAT8 = frozenset({"float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz"})
+_E8M0 = "float8_e8m0fnu"
+
+
+def _cast_to(x: np.ndarray, dtype: np.dtype, saturate: bool = True, round_mode: str = "up") -> np.ndarray:
+    """ONNX Cast: strings parsed and printed, float8 saturated per spec (onnx.numpy_helper's helpers)."""
     if x.dtype.kind in "OUS":
         if dtype == np.bool_:
             return np.asarray([v.lower() in ("true", "1") for v in x.ravel()]).reshape(x.shape)
         return x.astype(np.float64).astype(dtype)
     if dtype.kind in "OUS":
         return np.vectorize(lambda v: str(v), otypes=[object])(x)
+    if dtype.name in _FLOAT8 and saturate:
+        from onnx.numpy_helper import saturate_cast
+
+        return saturate_cast(x, dtype)
+    if dtype.name == _E8M0:
+        from onnx.numpy_helper import to_float8e8m0
+
+        return to_float8e8m0(x, saturate, round_mode).astype(dtype)
     return x.astype(dtype)
+
+
+def _cast_options(node: Node) -> tuple[bool, str]:
+    """``saturate`` (opset 19, default on) and ``round_mode`` (opset 24, float8e8m0 only)."""
+    return bool(node.attrs.get("saturate", 1)), node.attrs.get("round_mode", "up")
 
 
 @registry.register("Cast", 6)
@@ -149,13 +169,15 @@ def cast(node: Node, opset: int):
     from onnx.helper import tensor_dtype_to_np_dtype
 
     dtype = np.dtype(tensor_dtype_to_np_dtype(node.attrs["to"]))
-    return lambda x: (_cast_to(x, dtype),)
+    saturate, round_mode = _cast_options(node)
+    return lambda x: (_cast_to(x, dtype, saturate, round_mode),)
 
 
 @registry.register("CastLike", 15)
 def cast_like(node: Node, opset: int):
     """Cast to the dtype of a second tensor."""
-    return lambda x, like: (_cast_to(x, like.dtype),)
+    saturate, round_mode = _cast_options(node)
+    return lambda x, like: (_cast_to(x, like.dtype, saturate, round_mode),)
 
 
 @registry.register("BitCast", 26)

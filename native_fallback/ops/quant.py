@@ -24,25 +24,63 @@ def _per_axis(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     return v.reshape(shape)
 
 
+def _integer_range(dtype: np.dtype) -> tuple[int, int]:
+    """(min, max) of an integer type, ml_dtypes' int4/uint4/int2/uint2 included (np.iinfo knows none)."""
+    import ml_dtypes
+
+    info = ml_dtypes.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    """Floating quantized types: float8 and float4 are ml_dtypes with numpy kind 'V', not 'f'."""
+    return dtype.kind == "f" or dtype.name.startswith(("float8", "float4", "float6"))
+
+
 def saturate(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round half to even and clamp into an integer dtype."""
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+    lo, hi = _integer_range(dtype)
+    return np.clip(np.rint(x), lo, hi).astype(dtype)
 
 
 def quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
-             dtype: np.dtype | None = None) -> np.ndarray:
-    """x / scale + zero_point, saturated into the zero point's integer type."""
+             dtype: np.dtype | None = None, saturating: bool = True) -> np.ndarray:
+    """x / scale + zero_point, saturated into the zero point's type.
+
+    Integer targets round half to even and clamp to their range; float8 targets
+    saturate to their largest finite value unless ``saturate=0`` (onnx's
+    ``saturate_cast``), float4 (no inf or NaN) saturates in its own cast.
+    """
     dtype = np.dtype(zp.dtype if zp is not None else (dtype or np.uint8))
     s = _per_axis(scale, x.ndim, axis).astype(np.float32)
+    if _is_float(dtype):
+        y = x.astype(np.float32) / s
+        if dtype.name.startswith("float8"):
+            if saturating:
+                from onnx.numpy_helper import saturate_cast
+
+                return saturate_cast(y, dtype)
+            return y.astype(dtype)
+        return (y if zp is None else y + _per_axis(zp, x.ndim, axis).astype(np.float32)).astype(dtype)
     z = 0 if zp is None else _per_axis(zp, x.ndim, axis).astype(np.float32)
     return saturate(np.rint(x.astype(np.float32) / s) + z, dtype)
 
 
-def dequantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int) -> np.ndarray:
-    """(x - zero_point) * scale in the scale's float type."""
+def dequantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
+               dtype: np.dtype | None = None) -> np.ndarray:
+    """(x - zero_point) * scale in the scale's float type (or ``output_dtype``).
+
+    Float inputs (float8, float4) are widened to float32, not truncated to
+    integers; a float8 zero point must be zero, as the specification requires.
+    """
+    out = np.dtype(dtype or scale.dtype)
+    if _is_float(x.dtype):
+        if zp is not None and x.dtype.name.startswith("float8") and np.any(zp.astype(np.float32) != 0):
+            raise ValueError(f"a {x.dtype} zero point must be 0 (got {zp.astype(np.float32).ravel()[:4]})")
+        dx = x.astype(np.float32)
+        return (dx * _per_axis(scale, x.ndim, axis)).astype(out)
     z = 0 if zp is None else _per_axis(zp, x.ndim, axis).astype(np.int32)
-    return ((x.astype(np.int32) - z) * _per_axis(scale, x.ndim, axis)).astype(scale.dtype)
+    return ((x.astype(np.int32) - z) * _per_axis(scale, x.ndim, axis)).astype(out)
 
 
 def _unblock(node: Node, x: np.ndarray, v: np.ndarray | None) -> np.ndarray | None:
@@ -54,22 +92,29 @@ def _unblock(node: Node, x: np.ndarray, v: np.ndarray | None) -> np.ndarray | No
     return np.repeat(v, block, axis=axis)[tuple(slice(0, n) for n in x.shape)]
 
 
-@registry.register("QuantizeLinear", 10)
-def quantize_linear(node: Node, opset: int):
-    """QuantizeLinear to int8/uint8/int16/uint16 (float8 and int4 are not numpy types)."""
+def _output_dtype(node: Node) -> np.dtype | None:
     from onnx.helper import tensor_dtype_to_np_dtype
 
-    axis = node.attrs.get("axis", 1)
     out = node.attrs.get("output_dtype", 0)
-    dtype = tensor_dtype_to_np_dtype(out) if out else None
-    return lambda x, s, zp=None: (quantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis, dtype),)
+    return np.dtype(tensor_dtype_to_np_dtype(out)) if out else None
+
+
+@registry.register("QuantizeLinear", 10)
+def quantize_linear(node: Node, opset: int):
+    """QuantizeLinear to 16/8/4/2-bit integers, float8 and float4 (ml_dtypes types)."""
+    if node.attrs.get("precision"):  # opset 23: the division in another float type
+        raise NotImplementedError("QuantizeLinear with a 'precision' attribute")
+    axis, dtype = node.attrs.get("axis", 1), _output_dtype(node)
+    saturating = bool(node.attrs.get("saturate", 1))
+    return lambda x, s, zp=None: (quantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis, dtype,
+                                           saturating),)
 
 
 @registry.register("DequantizeLinear", 10)
 def dequantize_linear(node: Node, opset: int):
-    """DequantizeLinear from integer types."""
-    axis = node.attrs.get("axis", 1)
-    return lambda x, s, zp=None: (dequantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis),)
+    """DequantizeLinear from integer, float8 and float4 types."""
+    axis, dtype = node.attrs.get("axis", 1), _output_dtype(node)
+    return lambda x, s, zp=None: (dequantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis, dtype),)
 
 
 @registry.register("DynamicQuantizeLinear", 11)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
+import pytest
 from conftest import make_model, ort_run
-from onnx import helper
+from onnx import TensorProto, helper
 
 from facade import native_fallback
 
@@ -32,3 +34,47 @@ def test_quantize_dequantize_and_matmul_integer(rng) -> None:
     want = ort_run(model, {"a": a})
     np.testing.assert_array_equal(got["acc"], want[0])
     np.testing.assert_allclose(got["back"], want[1], rtol=1e-6)
+
+
+def _one(op: str, x: np.ndarray, inits: dict[str, np.ndarray] | None = None, inputs=("x",), opset: int = 21,
+         **attrs) -> np.ndarray:
+    node = helper.make_node(op, [*inputs], ["y"], **attrs)
+    model = make_model([node], {"x": x}, ["y"], inits, opset=opset)
+    return native_fallback.compile(model).run({"x": x})["y"]
+
+
+@pytest.mark.parametrize(("to", "big"), [(TensorProto.FLOAT8E4M3FN, 448), (TensorProto.FLOAT8E4M3FNUZ, 240),
+                                         (TensorProto.FLOAT8E5M2, 57344), (TensorProto.FLOAT8E5M2FNUZ, 57344)])
+def test_cast_to_float8_saturates_per_spec(to: int, big: float) -> None:
+    x = np.array([1e6, -1e6, np.inf, -np.inf, 0.5], np.float32)
+    y = _one("Cast", x, to=to)
+    assert y.dtype == helper.tensor_dtype_to_np_dtype(to)
+    np.testing.assert_array_equal(y.astype(np.float32), [big, -big, big, -big, 0.5])
+
+
+def test_cast_to_float8_without_saturation_overflows_to_nan() -> None:
+    y = _one("Cast", np.array([1e6, 2.0], np.float32), to=TensorProto.FLOAT8E4M3FN, saturate=0)
+    assert np.isnan(y.astype(np.float32)[0]) and y.astype(np.float32)[1] == 2.0
+
+
+@pytest.mark.parametrize(("zp", "lo", "hi"), [(ml_dtypes.int4(0), -8, 7), (ml_dtypes.uint4(0), 0, 15),
+                                              (ml_dtypes.int2(0), -2, 1), (ml_dtypes.uint2(0), 0, 3)])
+def test_quantize_to_narrow_integers_clamps_to_their_range(zp, lo: int, hi: int) -> None:
+    x = np.array([-100.0, -1.0, 0.4, 1.6, 100.0], np.float32)
+    y = _one("QuantizeLinear", x, {"s": np.array(1.0, np.float32), "zp": np.array(zp)}, ("x", "s", "zp"))
+    assert y.dtype == np.array(zp).dtype
+    np.testing.assert_array_equal(y.astype(np.int32), np.clip([-100, -1, 0, 2, 100], lo, hi))
+
+
+def test_float8_and_float4_round_trip_through_quantize_and_dequantize() -> None:
+    x = np.array([0.0, 1.0, 3.0, -6.0, 1000.0], np.float32)
+    for dtype, top in ((ml_dtypes.float8_e4m3fn, 448.0), (ml_dtypes.float4_e2m1fn, 6.0)):
+        zp = np.array(0, dtype)
+        q = _one("QuantizeLinear", x, {"s": np.array(1.0, np.float32), "zp": zp}, ("x", "s", "zp"))
+        assert q.dtype == zp.dtype
+        model = make_model([helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"])], {"q": q}, ["y"],
+                           {"s": np.array(2.0, np.float32), "zp": zp}, opset=21)
+        y = native_fallback.compile(model).run({"q": q})["y"]
+        assert y.dtype == np.float32
+        np.testing.assert_array_equal(y, 2 * np.minimum(q.astype(np.float32), top))
+        assert y[-1] == 2 * top  # saturated, not NaN or truncated to an integer
