@@ -64,7 +64,7 @@ class ConvertingAdapter(Adapter):
         if artifact is None:
             return Availability.yes(f"will convert with {conv.name}")
         if not artifact.ok:
-            return Availability.refused(f"{conv.name} rejected this model: {artifact.reason}")
+            return Availability.refused(f"{conv.name} rejected this model: {artifact.refusal}")
         for checked in dict.fromkeys([unit, "cpu"] if "cpu" in self.units else [unit]):
             verdict = artifact.verdicts.get(self.verdict_key(checked, "fp32"))
             if verdict is not None and not verdict["ok"]:
@@ -110,6 +110,7 @@ class ConvertingAdapter(Adapter):
                 hint="This target refuses the model rather than give wrong answers"))
         runner.notes.append(f"converted by {converter} {artifact.manifest['version']} "
                             f"(artifact {artifact.key[:12]})")
+        runner.notes.append(artifact.preparation)
         runner.notes.append(describe(verdict) + (" (cached verdict)" if cached else ""))
         return runner
 

@@ -28,6 +28,7 @@ from facade.inputs import seeded_feeds
 from facade.model import load_model
 from facade.router import plan
 from facade.tables import format_table
+from facade.trace import FAILED
 
 CHILD_TIMEOUT_S = 600
 
@@ -97,12 +98,18 @@ def cmd_bench(args) -> int:
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
         raise InputError(format_message("Unsupported plot file type", where=args.plot,
                                         received=Path(args.plot).suffix, expected=".png or .svg"))
-    targets = args.targets or [e.target for e in plan(model, devices()).ranked()]
+    trace = plan(model, devices())
+    targets = args.targets or [e.target for e in trace.ranked()]
+    # A target refused by a failure remembered from before (a cached conversion failure, a diverged
+    # artifact) is not a candidate, but it is listed with its reason: never dropped silently.
+    refused = [] if args.targets else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
+                                       for e in trace.entries if e.status == FAILED]
     rows = []
     for i, target in enumerate(targets):
         _progress(i, len(targets), target)
         rows.append(measure_in_child(str(Path(args.model).resolve()), target, args.budget))
     _progress(len(targets), len(targets), "done")
+    rows += refused
     data = {"model": model.name, "device_fingerprint": devices().fingerprint, "results": rows}
     if args.plot:
         from facade.cli.plot import plot_latency
@@ -112,7 +119,8 @@ def cmd_bench(args) -> int:
     def text() -> str:
         table = [(r["target"], f"{r['load_s'] * 1e3:.1f}", f"{r['conversion_s'] * 1e3:.1f}", f"{r['p50_ms']:.3f}",
                   f"{r['p90_ms']:.3f}", f"{r['peak_mem_mib']:.1f}", r["runs"]) if r["ok"]
-                 else (r["target"], "-", "-", "-", "-", "-", f"failed: {r['error']}") for r in rows]
+                 else (r["target"], "-", "-", "-", "-", "-", f"{'refused' if r.get('refused') else 'failed'}: "
+                       f"{r['error']}") for r in rows]
         lines = format_table(("target", "load ms", "convert ms", "p50 ms", "p90 ms", "peak MiB", "runs"), table)
         plotted = ["", f"plot written to {data['plot']}"] if args.plot else []
         return "\n".join([f"model {model.name}", "", *lines, *plotted])

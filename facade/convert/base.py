@@ -11,58 +11,21 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import onnx
-import onnx.version_converter
 
 from facade.adapters.base import Availability
-from facade.convert.child import run_child, tail
+from facade.convert import causes
+from facade.convert import prepare as preparation
+from facade.convert.causes import LogPattern
+from facade.convert.child import ChildFailed, run_child, tail
+from facade.convert.prepare import MIN_OPSET, Limits, Prepared
 from facade.convert.progress import progress
 from facade.errors import ConversionError, format_message
 from facade.model import Model
-
-STATIC_FILL = 1  # dynamic dims (batch) are fixed to this for converters that need static shapes
-# Converters are given models at this opset at least. Opset 13 changed Softmax, LogSoftmax
-# and Hardmax from "flatten from axis 1" to "along axis -1"; pnnx and MNN's converter both
-# read an opset-9 Softmax without an axis attribute (SqueezeNet's) with the new default and
-# normalise a [1, 1000, 1, 1] tensor over its last, unit axis (every output 1.0).
-MIN_OPSET = 13
-
-
-def upgraded(proto: onnx.ModelProto, opset: int = MIN_OPSET) -> onnx.ModelProto:
-    """``proto`` rewritten to ``opset`` by ONNX's own version converter when older (unchanged when the
-    converter cannot: then the tool gets the original, and verification judges its artifact)."""
-    current = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
-    if current >= opset:
-        return proto
-    try:
-        return onnx.version_converter.convert_version(proto, opset)
-    except Exception:  # the version converter lacks adapters for some operators
-        return proto
-
-
-def static_model(proto: onnx.ModelProto, fill: int = STATIC_FILL) -> onnx.ModelProto:
-    """A copy of ``proto`` whose graph inputs have every dynamic dim set to ``fill``, shapes re-inferred."""
-    static = onnx.ModelProto()
-    static.CopyFrom(proto)
-    initializers = {t.name for t in static.graph.initializer}
-    for vi in static.graph.input:
-        if vi.name in initializers:
-            continue
-        for dim in vi.type.tensor_type.shape.dim:
-            if not dim.HasField("dim_value") or dim.dim_value <= 0:
-                dim.Clear()
-                dim.dim_value = fill
-    del static.graph.value_info[:]
-    for vi in static.graph.output:
-        vi.type.tensor_type.ClearField("shape")
-    try:
-        return onnx.shape_inference.infer_shapes(static, data_prop=True)
-    except Exception:  # inference is a convenience for the IO contract; the converter decides
-        return static
 
 
 def output_shapes(static: onnx.ModelProto) -> dict[str, list[int] | None]:
@@ -83,6 +46,10 @@ def package_version(dist: str) -> str | None:
         return None
 
 
+# How refusals name the engine a converter feeds (by the format it writes).
+ENGINES: Mapping[str, str] = {"ncnn": "ncnn", "mnn": "MNN", "tflite": "LiteRT", "coreml": "Core ML", "dlc": "SNPE"}
+
+
 class Converter:
     """One ONNX-to-engine converter. Subclasses fill the class attributes and the hooks."""
 
@@ -90,6 +57,10 @@ class Converter:
     produces: ClassVar[str]  # the model format it writes: ncnn | mnn | tflite | coreml | dlc
     timeout_s: ClassVar[float] = 300.0
     needs_static_shapes: ClassVar[bool] = True
+    max_ir_version: ClassVar[int | None] = None  # the newest ONNX IR version the tool reads (None: any)
+    max_opset: ClassVar[int | None] = None  # the newest ai.onnx opset the tool reads (None: any)
+    fold_with_ort: ClassVar[bool] = False  # fold constants with ONNX Runtime after simplifying
+    log_causes: ClassVar[tuple[LogPattern, ...]] = ()  # what the tool's log says when it fails, and why
 
     def available(self) -> Availability:
         """Whether the tool is installed here, with the install hint when not."""
@@ -107,10 +78,14 @@ class Converter:
         """Converter options for a caller's lowest accepted precision (default: none)."""
         return {}
 
-    def prepare(self, proto: onnx.ModelProto) -> onnx.ModelProto:
-        """The ONNX model the tool is given (default: opset 13 or newer, static shapes when the tool needs them)."""
-        proto = upgraded(proto)
-        return static_model(proto) if self.needs_static_shapes else proto
+    def limits(self) -> Limits:
+        """What the tool accepts, from the class attributes (:mod:`.prepare` brings models within it)."""
+        return Limits(max_ir_version=self.max_ir_version, min_opset=MIN_OPSET, max_opset=self.max_opset,
+                      static_shapes=self.needs_static_shapes, fold_with_ort=self.fold_with_ort)
+
+    def prepare(self, proto: onnx.ModelProto) -> Prepared:
+        """The ONNX model the tool is given, and the preparation steps taken (see :mod:`.prepare`)."""
+        return preparation.prepare(proto, self.limits())
 
     def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
         """The child-process command line converting ``src`` (``prepared``, saved) inside ``workdir``."""
@@ -127,8 +102,42 @@ class Converter:
         """What the tool wrote about the converted model's tensors, for the adapter (default: nothing)."""
         return {}
 
-    def convert(self, model: Model, dest: Path, options: Mapping[str, object]) -> tuple[str, dict]:
-        """Convert ``model`` into ``dest``; return (entry file name, IO metadata for the adapter).
+    def unsupported(self, dest: Path, main: str) -> list[str]:
+        """Operators or layers in the written artifact that the engine cannot run (default: none known).
+
+        A converter may write what its engine then refuses to load (pnnx writes
+        ``Tensor.to`` layers that ncnn lacks; onnx2tf writes Flex ops that LiteRT
+        lacks): naming them here makes the conversion fail by its cause, once.
+        """
+        return []
+
+    def failure(self, what: str | None, log: str, how: str, where: str, proto: onnx.ModelProto,
+                ops: Sequence[str] = ()) -> ConversionError:
+        """The error for a failed conversion: the cause first (``what``, else the log's own cause, else its
+        last error line), the ONNX nodes of known-limit operators, then how the tool ended and the raw log's path."""
+        engine = ENGINES.get(self.produces, self.produces)
+        found = causes.cause(log, engine, self.log_causes) if what is None else None
+        if found is not None:
+            what, ops = found.text, found.ops
+        if what is None:
+            what = f"the converter for {engine} failed: {causes.last_error_line(log) or 'it printed nothing'}"
+        notes = []
+        for op in ops:
+            limit = causes.known_limit(self.produces, op)
+            if limit is not None:
+                nodes = [n.name or f"#{i}" for i, n in enumerate(proto.graph.node) if n.op_type == limit.onnx_op]
+                at = f"the model's ONNX {limit.onnx_op} node(s) {', '.join(nodes[:3])}" \
+                     f"{' ...' if len(nodes) > 3 else ''}; " if nodes else ""
+                notes.append(f"{op}: {at}{limit.reason}")
+        path = causes.keep_log(log, self.name, proto.SerializeToString())
+        return ConversionError(format_message(
+            what if what.startswith(engine) else what[:1].upper() + what[1:], where=where, received=f"{self.name} {how}; raw log: {path}",
+            expected=f"a model {engine} can take", hint="; ".join(notes) or None))
+
+    def convert(self, model: Model, dest: Path, options: Mapping[str, object],
+                prepared: Prepared | None = None) -> tuple[str, dict]:
+        """Convert ``model`` (``prepared`` by :meth:`prepare` when not given) into ``dest``; return
+        (entry file name, IO metadata for the adapter).
 
         Raises:
             ConversionError: the tool is missing, rejected the model, crashed or hung.
@@ -140,23 +149,30 @@ class Converter:
         if model.proto is None:
             raise ConversionError(format_message("Only ONNX models can be converted", where=where,
                                                  received=model.format, expected="onnx"))
-        prepared = self.prepare(model.proto)
+        prepared = prepared or self.prepare(model.proto)
+        proto = prepared.proto
         with tempfile.TemporaryDirectory(prefix=f"facade-{self.name}-") as tmp:
             workdir = Path(tmp)
             src = workdir / "model.onnx"
-            onnx.save(prepared, src)
+            onnx.save(proto, src)
             self.setup_workdir(workdir)
             with progress(f"converting {model.name} with {self.name}"):
-                output = run_child(self.command(src, workdir, options, prepared), cwd=workdir,
-                                   timeout_s=self.timeout_s, where=where)
+                try:
+                    output = run_child(self.command(src, workdir, options, proto), cwd=workdir,
+                                       timeout_s=self.timeout_s, where=where)
+                except ChildFailed as e:
+                    raise self.failure(None, e.output, e.how, where, proto) from e
             try:
                 main = self.collect(workdir, dest, options)
             except (FileNotFoundError, shutil.Error) as e:
-                raise ConversionError(format_message(
-                    "Converter reported success but wrote no model", where=where,
-                    received=tail(output) or str(e), expected="the converted model file")) from e
+                raise self.failure(None, output, f"reported success but wrote no model ({e})", where, proto) from e
+            missing = self.unsupported(dest, main)
+            if missing:
+                engine = ENGINES.get(self.produces, self.produces)
+                raise self.failure(f"{engine} has no operator or layer for {', '.join(missing)}", output,
+                                   "wrote a model the engine cannot load", where, proto, missing)
             facts = self.io_facts(workdir)
-        return main, {"output_shapes": output_shapes(prepared) if self.needs_static_shapes else {},
+        return main, {"output_shapes": output_shapes(proto) if self.needs_static_shapes else {},
                       "log": tail(output, 3), **facts}
 
 

@@ -1,8 +1,10 @@
 """The content-addressed cache of converted artifacts, with their verification verdicts.
 
-Key: sha256 over (model sha256, converter, converter version, options, and
-``LAYOUT``, the version of what facade records beside the files), so a new model,
-tool version, option or manifest layout converts again and nothing else does. An entry is a
+Key: sha256 over (model sha256, converter, converter version, options, the
+model preparation (:func:`facade.convert.prepare.stamp`: on or off, its version,
+the simplifier's version, the converter's limits) and ``LAYOUT``, the version of
+what facade records beside the files), so a new model, tool version, option,
+preparation or manifest layout converts again and nothing else does. An entry is a
 directory ``artifacts/<key>/`` holding the files and a ``manifest.json`` that lists
 each file's sha256. It is built in a temporary directory beside it and renamed into
 place; a manifest that does not parse or a file whose digest differs marks the entry
@@ -26,6 +28,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from facade.cache import atomic_write, cache_dir
+from facade.convert import prepare
 from facade.convert.base import Converter
 from facade.errors import ConversionError, format_message
 from facade.model import Model
@@ -64,6 +67,16 @@ class Artifact:
     def reason(self) -> str:
         return self.manifest.get("reason", "")
 
+    @property
+    def preparation(self) -> str:
+        """What was done to the model before the converter saw it, in one line (see :mod:`.prepare`)."""
+        return prepare.describe(self.manifest.get("preparation"), self.manifest.get("prepared", True))
+
+    @property
+    def refusal(self) -> str:
+        """A failed entry's reason, then what preparation did first (so a refusal says what was already tried)."""
+        return f"{self.reason.rstrip('.')}. Model {self.preparation}."
+
 
 def root() -> Path:
     """The artifact cache directory (under ``$FACADE_CACHE_DIR`` when set)."""
@@ -71,14 +84,17 @@ def root() -> Path:
 
 
 # Bumped when what facade gives a converter or records beside its files changes
-# (2: models upgraded to opset 13 first; pnnx's per-blob batch_index recorded).
-LAYOUT = 2
+# (2: models upgraded to opset 13 first; pnnx's per-blob batch_index recorded;
+# 3: preparation steps recorded, converter failures stated by cause with the raw log kept).
+LAYOUT = 3
 
 
-def cache_key(model_sha256: str, converter: str, version: str, options: Mapping[str, object]) -> str:
-    """The content address of one conversion."""
+def cache_key(model_sha256: str, converter: str, version: str, options: Mapping[str, object],
+              preparation: str = "") -> str:
+    """The content address of one conversion (``preparation``: :func:`facade.convert.prepare.stamp`)."""
     blob = json.dumps({"model": model_sha256, "converter": converter, "version": version,
-                       "options": dict(options), "layout": LAYOUT}, sort_keys=True, default=str)
+                       "options": dict(options), "preparation": preparation, "layout": LAYOUT},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -120,7 +136,11 @@ def lookup(model: Model, converter: Converter, options: Mapping[str, object]) ->
     """The intact cached entry for this conversion, if any; never converts."""
     if not converter.available():
         return None
-    return _read(cache_key(model.sha256, converter.name, converter.version(), options))
+    return _read(_key(model, converter, converter.version(), options))
+
+
+def _key(model: Model, converter: Converter, version: str, options: Mapping[str, object]) -> str:
+    return cache_key(model.sha256, converter.name, version, options, prepare.stamp(converter.limits()))
 
 
 def obtain(model: Model, converter: Converter, options: Mapping[str, object]) -> Artifact:
@@ -135,11 +155,11 @@ def obtain(model: Model, converter: Converter, options: Mapping[str, object]) ->
         raise ConversionError(format_message(f"Converter is not available: {avail.reason}",
                                              where=f"{converter.name} ({model.name})"))
     version = converter.version()
-    key = cache_key(model.sha256, converter.name, version, options)
+    key = _key(model, converter, version, options)
     with _lock(key):
         artifact = _read(key) or _build(key, model, converter, version, options)
     if not artifact.ok:
-        raise ConversionError(artifact.reason)
+        raise ConversionError(artifact.refusal)
     return artifact
 
 
@@ -150,8 +170,11 @@ def _build(key: str, model: Model, converter: Converter, version: str, options: 
                 "created": time.time(), "verdicts": {}}
     try:
         started = time.perf_counter()
+        prepared = converter.prepare(model.proto) if model.proto is not None else None
+        if prepared is not None:
+            manifest.update(prepared=prepared.enabled, preparation=prepared.record())
         try:
-            main, io = converter.convert(model, tmp, options)
+            main, io = converter.convert(model, tmp, options, prepared)
             manifest.update(status="ok", main=main, io=io)
         except ConversionError as e:
             for p in tmp.iterdir():

@@ -1,4 +1,9 @@
-"""Running a converter in a child process: a crash, an abort or a hang stays there."""
+"""Running a converter in a child process: a crash, an abort or a hang stays there.
+
+A child that fails raises :class:`ChildFailed` carrying its whole output, so the
+converter can state the failure by its cause (:mod:`.causes`) rather than by its
+exit status: pnnx's "killed by signal 11" hides "Unsupported model IR version".
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,24 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from facade.convert.causes import clean
 from facade.errors import ConversionError, format_message
 
 _TAIL_LINES = 6
 
 
+class ChildFailed(ConversionError):
+    """The converter exited with an error or was killed; ``output`` is all it printed, ``how`` says how it ended."""
+
+    def __init__(self, message: str, output: str, how: str):
+        super().__init__(message)
+        self.output = output
+        self.how = how
+
+
 def tail(text: str, lines: int = _TAIL_LINES) -> str:
-    """The last meaningful lines of a converter's output, for error messages and traces."""
-    kept = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """The last meaningful lines of a converter's output (colour codes removed), for messages and traces."""
+    kept = [ln.strip() for ln in clean(text).splitlines() if ln.strip()]
     return " / ".join(kept[-lines:])
 
 
@@ -36,6 +51,6 @@ def run_child(argv: Sequence[str], *, cwd: Path, timeout_s: float, where: str,
     out = done.stdout.decode(errors="replace")
     if done.returncode != 0:
         how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with {done.returncode}"
-        raise ConversionError(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
-                                             expected="a successful conversion"))
+        raise ChildFailed(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
+                                         expected="a successful conversion"), out, how)
     return out

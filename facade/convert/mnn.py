@@ -17,6 +17,7 @@ import onnx
 
 from facade.adapters.base import Availability
 from facade.convert.base import Converter, move, package_version
+from facade.convert.causes import LogPattern
 from facade.devices import package_dir
 
 MODEL = "model.mnn"
@@ -29,6 +30,7 @@ class MnnConverter(Converter):
     name = "mnnconvert"
     produces = "mnn"
     needs_static_shapes = False  # MNN resizes at run time
+    log_causes = (LogPattern(r"These Op Not Support: (?P<op>[^\n]+)", "{engine} has no operator for {op}"),)
 
     def available(self) -> Availability:
         if package_dir("_tools") is None or package_version("MNN") is None:

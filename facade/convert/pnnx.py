@@ -55,6 +55,10 @@ class PnnxConverter(Converter):
     name = "pnnx"
     produces = "ncnn"
     timeout_s = 300.0
+    # pnnx 20261020 bundles onnxruntime 1.30: "Unsupported model IR version: 14, max supported IR
+    # version: 13" and "Current official support for domain ai.onnx is till opset 26", then signal 11.
+    max_ir_version = 13
+    max_opset = 26
 
     def available(self) -> Availability:
         exe = executable()
@@ -63,7 +67,8 @@ class PnnxConverter(Converter):
         return Availability.yes(str(exe))
 
     def version(self) -> str:
-        return package_version("pnnx") or f"binary {executable()}"
+        # ncnn's version too: which layers it registers decides whether an artifact is refused (:meth:`unsupported`).
+        return f"{package_version('pnnx') or f'binary {executable()}'}, ncnn {package_version('ncnn')}"
 
     def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
         return [str(executable()), str(src), f"inputshape={input_shapes(prepared)}", "fp16=0",
@@ -74,12 +79,26 @@ class PnnxConverter(Converter):
         move(workdir, dest, PARAM, BIN)
         return PARAM
 
+    def unsupported(self, dest: Path, main: str) -> list[str]:
+        """Layer types in the param file that this ncnn does not register (pnnx writes torch-level layers such
+        as ``Tensor.to`` it could not lower; ncnn then logs "layer Tensor.to not exists or registered")."""
+        try:
+            import ncnn
+        except ImportError:  # nothing to check against: the adapter reports ncnn missing
+            return []
+        return [t for t in dict.fromkeys(layer_types((dest / main).read_text())) if ncnn.layer_to_index(t) < 0]
+
     def io_facts(self, workdir: Path) -> dict:
         """``{"batch_index": {blob: 0 | 233}}`` from pnnx's ncnn script (empty if it wrote none)."""
         try:
             return {"batch_index": batch_indices((workdir / SCRIPT).read_text())}
         except OSError:
             return {}
+
+
+def layer_types(param: str) -> list[str]:
+    """Each layer's type in an ncnn param file (after its magic number and layer/blob counts line)."""
+    return [line.split()[0] for line in param.splitlines()[2:] if line.strip()]
 
 
 def batch_indices(script: str) -> dict[str, int]:

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from facade.convert import cache, get_converter
-from facade.convert.base import MIN_OPSET, upgraded
+from facade.convert.prepare import MIN_OPSET, upgraded
 from facade.inputs import seeded_feeds
 from facade.model import load_model
 from tests import models
