@@ -4,7 +4,10 @@ QNN comes as a *plugin* EP (``onnxruntime-qnn``): its library is registered once
 per process with ``register_execution_provider_library`` and bound to a session
 with ``add_provider_for_devices``. ORT silently runs nodes a provider rejects on
 the CPU, so for every accelerator unit the first run is profiled and the trace
-says where nodes really ran; a unit on which no node ran is refused.
+says where nodes really ran; a unit on which no node ran is refused. QNN's
+options and its graph-finalization refusals are explained in :mod:`.qnn_htp`;
+ml_dtypes feeds (bfloat16, float8, int4), which ORT's numpy binding cannot
+name, go through OrtValues (:mod:`.ort_values`).
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import functools
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from facade.adapters import ort_values, qnn_htp
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
-from facade.errors import UnsupportedModelError, format_message
+from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
+from facade.inputs import seeded_feeds
 from facade.model import Model
 
 _PROVIDERS = {
@@ -59,15 +65,24 @@ def _register_qnn() -> str:
 
 
 class OnnxRuntimeRunner(Runner):
-    """An ``InferenceSession``; outputs requested by name so ORT returns them in ONNX order."""
+    """An ``InferenceSession``; outputs requested by name so ORT returns them in ONNX order.
+
+    A model with ml_dtypes inputs or outputs runs through OrtValues (see :mod:`.ort_values`).
+    """
 
     def __init__(self, target: str, model: Model, session, precision: str):
         super().__init__(target, model, precision=precision)
         self._session = session
         self._names = [o.name for o in self.outputs]
+        self._dtypes = {o.name: o.dtype for o in self.outputs}
+        self._ort_values = ort_values.needs_ort_values(s.dtype for s in (*self.inputs, *self.outputs))
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._names, self._session.run(self._names, feeds), strict=True))
+        if self._ort_values:
+            outs = ort_values.run_with_ort_values(_ort(), self._session, self._names, feeds, self._dtypes)
+        else:
+            outs = self._session.run(self._names, feeds)
+        return dict(zip(self._names, outs, strict=True))
 
     def _close(self) -> None:
         self._session = None
@@ -116,7 +131,22 @@ class OnnxRuntimeAdapter(Adapter):
             return Availability.yes("onnxruntime-qnn HTP backend")
         return Availability.yes()
 
+    def checks_engine_options(self, unit: str) -> bool:
+        """Whether ``unit`` takes engine options that can be checked: the QNN units (the EP's provider options).
+
+        The other units ignore engine options today, so they do not check them.
+        """
+        return unit in _QNN_BACKENDS
+
+    def engine_option_problem(self, unit: str, options: Mapping[str, object]) -> qnn_htp.OptionProblem | None:
+        """What is wrong with ``engine = {...}`` options for ``unit`` (None: nothing); policies are checked with it."""
+        return qnn_htp.option_problem(options) if unit in _QNN_BACKENDS else None
+
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        where = f"{self.engine}:{unit}"
+        for role, specs in (("input", model.inputs), ("output", model.outputs)):
+            for spec in specs:
+                ort_values.check_representable(spec.name, spec.dtype, where, role)
         try:
             ort = _ort()
         except ImportError as e:
@@ -128,7 +158,14 @@ class OnnxRuntimeAdapter(Adapter):
         so.inter_op_num_threads = 1
         precision = "fp32"
         providers: list = [_PROVIDERS[unit]] if unit == "cpu" else [_PROVIDERS[unit], "CPUExecutionProvider"]
+        qnn_options: dict[str, str] = {}
+        notes: list[str] = []
         if unit in _QNN_BACKENDS:
+            problem = qnn_htp.option_problem(options.engine)
+            if problem is not None:
+                raise TargetUnavailableError(format_message(
+                    problem.what, where=where, received=problem.received, expected=problem.expected,
+                    available=problem.available, hint=problem.hint))
             providers = None
             ep_name = _register_qnn()
             devices = [d for d in ort.get_ep_devices() if d.ep_name == ep_name]
@@ -136,9 +173,8 @@ class OnnxRuntimeAdapter(Adapter):
                 raise self.unavailable(unit, "the QNN plugin registered but reported no device")
             # HTP computes fp32 graphs in fp16 unless told not to; only allow that if the caller does.
             fp16 = options.precision != "fp32"
-            so.add_provider_for_devices(devices, {"backend_type": _QNN_BACKENDS[unit][0],
-                                                  "enable_htp_fp16_precision": "1" if fp16 else "0",
-                                                  **{k: str(v) for k, v in options.engine.items()}})
+            qnn_options, notes = qnn_htp.provider_options(_QNN_BACKENDS[unit][0], fp16, options.engine)
+            so.add_provider_for_devices(devices, qnn_options)
             precision = "fp16" if fp16 else "fp32"
         checked = unit != "cpu"
         profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if checked else None
@@ -149,18 +185,54 @@ class OnnxRuntimeAdapter(Adapter):
             with stdout_to_stderr():
                 session = ort.InferenceSession(model.serialized(), sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
+            if unit == "qnn-htp" and qnn_htp.is_finalize_failure(e):
+                raise self._finalize_refusal(model, devices, qnn_options, precision, e) from e
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
-                where=f"{self.engine}:{unit}", received=model.name)) from e
+                where=where, received=model.name)) from e
         if unit in _QNN_BACKENDS and precision == "fp16":
             _QNN_STATE["fp16_seen"] = True
-        runner = OnnxRuntimeRunner(f"{self.engine}:{unit}", model, session, precision)
+        runner = OnnxRuntimeRunner(where, model, session, precision)
+        runner.notes.extend(notes)
         if profile_dir is not None:
             with profile_dir:
-                runner.notes.extend(self._check(runner, session, unit))
+                runner.notes.extend(self._check(runner, session, unit, qnn_options))
         return runner
 
-    def _check(self, runner: OnnxRuntimeRunner, session, unit: str) -> list[str]:
+    def _finalize_refusal(self, model: Model, devices, qnn_options: dict[str, str], precision: str,
+                          error: Exception) -> UnsupportedModelError:
+        """Why HTP did not finalize the graph: the nodes that fail alone, else the graph's size."""
+        ort = _ort()
+
+        def try_load(data: bytes) -> None:
+            so = ort.SessionOptions()
+            so.log_severity_level = 4  # the failures are expected; keep QNN's error lines off stderr
+            so.add_provider_for_devices(devices, qnn_options)
+            with stdout_to_stderr():
+                ort.InferenceSession(data, sess_options=so)
+
+        observed = qnn_htp.observed_types(model.proto, seeded_feeds(model.inputs, 0), ort)
+        found = qnn_htp.unfinalizable(model.proto, try_load, observed)
+        kind = "float32" if precision == "fp32" else "fp16"
+        said = f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"
+        weights = sum(len(t.raw_data) for t in model.proto.graph.initializer) / 2**20
+        received = (f"model {model.name!r} ({len(model.proto.graph.node)} nodes, {weights:.2f} MB of weights) "
+                    f"at precision {precision}")
+        if found.by_op:
+            what = (f"QNN HTP cannot finalize {found.describe()} in {kind}: each fails alone, with "
+                    f"QNN_COMMON_ERROR_MEM_ALLOC, which is how HTP reports an operator it has no {kind} kernel for")
+            expected = ("precision='fp16', in which HTP runs these operators, or another target" if precision == "fp32"
+                        else "a model without these operators, or another target")
+        else:
+            caveat = (f"; {found.left_out} node(s) without static shapes were not tried" if found.left_out else "") + \
+                     ("; the search ran out of time" if found.out_of_time else "")
+            what = (f"QNN HTP could not finalize the graph, though each of its {found.probed} distinct node(s) "
+                    f"finalizes alone{caveat}: the graph as a whole exceeds what HTP can place")
+            expected = "a smaller graph, or engine options such as vtcm_mb or htp_graph_finalization_optimization_mode"
+        return UnsupportedModelError(format_message(what, where=f"{self.engine}:qnn-htp", received=received,
+                                                    expected=expected, hint=said))
+
+    def _check(self, runner: OnnxRuntimeRunner, session, unit: str, qnn_options: Mapping[str, str]) -> list[str]:
         """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
 
         ORT runs nodes an execution provider rejects on the CPU without a word, and
@@ -173,6 +245,9 @@ class OnnxRuntimeAdapter(Adapter):
         if not verdict["ok"]:
             leak = (" An earlier session in this process enabled QNN's fp16 mode, which the HTP backend keeps "
                     "for the rest of the process." if unit in _QNN_BACKENDS and _QNN_STATE["fp16_seen"] else "")
+            if unit == "qnn-htp" and runner.precision == "fp32" and qnn_options.get("soc_model", "0") != "0":
+                leak += (f" soc_model {qnn_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
+                         "float graphs in fp16 even with fp16 off (measured on the simulator).")
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
                                          f"at {runner.precision}.{leak}")
         return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]

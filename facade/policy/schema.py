@@ -149,8 +149,34 @@ class Validator:
             if "engine" in opts and not isinstance(opts["engine"], Mapping):
                 raise self.fail((*path, glob, "engine"), "Expected a table of engine options",
                                 repr(opts["engine"]), "e.g. engine = { backend_path = \"/vendor/lib/libQnnHtp.so\" }")
+            if opts.get("engine"):
+                self.engine_options(glob, opts["engine"], (*path, glob, "engine"))
             out[glob] = opts
         return out
+
+    def engine_options(self, glob: str, table: Mapping, path: tuple[str | int, ...]) -> None:
+        """Engine options must suit at least one target the glob matches, among those that check them.
+
+        An adapter checks a unit's options when it has ``checks_engine_options(unit)``
+        true and ``engine_option_problem(unit, options)`` (ONNX Runtime's QNN units:
+        the EP's provider options); other targets take any option.
+        """
+        from facade.adapters.registry import get_adapter
+        from facade.policy.matching import glob_match
+
+        problems = []
+        for target in (t for t in self.known if glob_match(glob, t)):
+            engine, _, unit = target.partition(":")
+            adapter = get_adapter(engine)
+            if adapter is None or not getattr(adapter, "checks_engine_options", lambda u: False)(unit):
+                continue
+            problem = adapter.engine_option_problem(unit, table)
+            if problem is None:
+                return
+            problems.append(problem)
+        if problems:
+            p = problems[0]
+            raise self.fail((*path, p.key), p.what, p.received, p.expected, available=p.available, hint=p.hint)
 
     def rule(self, table: Mapping, path: tuple[str | int, ...], label: str) -> Rule:
         line = locate(self.text, path) if self.text and path else None

@@ -1,13 +1,17 @@
 """ONNX Runtime's accelerator units are checked where they really ran and whether their numbers hold."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 import facade
+from facade.policy import load_policy, resolve_policy
 from tests import models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +52,165 @@ except facade.TargetUnavailableError as e:
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "REFUSED" in done.stdout and "keeps for the rest of the process" in done.stdout
+
+
+def htp_fp32_gaps() -> onnx.ModelProto:
+    """Conv, Gelu, Conv, HardSigmoid at the installed onnx's defaults (IR version, opset 20).
+
+    Measured on QNN 2.51's simulator: HTP has float32 kernels for Conv but not for
+    Gelu or HardSigmoid, whose graphs then fail to finalize with MEM_ALLOC.
+    """
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array((rng.standard_normal((8, 8, 1, 1)) * 0.3).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Gelu", ["c1"], ["g"], name="act"),
+             helper.make_node("Conv", ["g", "w2"], ["c2"], name="conv2"),
+             helper.make_node("HardSigmoid", ["c2"], ["y"], name="gate")]
+    graph = helper.make_graph(nodes, "htp_fp32_gaps", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _child(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (QNN's fp16 mode outlives sessions); return its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_htp_names_the_operators_it_has_no_float32_kernel_for():
+    """QNN_COMMON_ERROR_MEM_ALLOC at finalization is a missing fp32 kernel: the refusal names the nodes."""
+    out = _child("""
+import facade
+from tests.adapters.test_onnxruntime import htp_fp32_gaps
+try:
+    facade.Session(htp_fp32_gaps(), target="onnxruntime:qnn-htp", allow_fallback=False)
+except facade.UnsupportedModelError as e:
+    print("REFUSED", e)
+""")
+    refusal = out[out.index("REFUSED"):]
+    assert "REFUSED onnxruntime:qnn-htp | QNN HTP cannot finalize Gelu (node 'act'), HardSigmoid (node 'gate') " \
+           "in float32" in refusal
+    assert "Conv" not in refusal.split("Received")[0]  # Conv has an fp32 kernel: not blamed
+    assert "Expected: precision='fp16'" in refusal and "ONNX Runtime said:" in refusal
+
+
+def test_htp_fp16_gets_a_default_soc_model_that_a_policy_overrides():
+    """On the simulator fp16 needs a soc_model; the same model then runs and agrees with the CPU."""
+    out = _child("""
+import json
+import numpy as np
+import facade
+from tests.adapters.test_onnxruntime import htp_fp32_gaps
+model = htp_fp32_gaps()
+x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+ref = facade.Session(model, target="onnxruntime:cpu").run({"x": x})["y"]
+with facade.Session(model, target="onnxruntime:qnn-htp", precision="fp16", allow_fallback=False) as s:
+    y = s.run({"x": x})["y"]
+    default = {"precision": s.precision, "notes": s.explain().entry("onnxruntime:qnn-htp").notes,
+               "error": float(np.abs(y - ref).max() / np.abs(ref).max())}
+policy = {"targets": {"onnxruntime:qnn-htp": {"engine": {"soc_model": 57}}}}
+with facade.Session(model, target="onnxruntime:qnn-htp", precision="fp16", policy=policy) as s:
+    y = s.run({"x": x})["y"]
+    chosen = {"notes": s.explain().entry("onnxruntime:qnn-htp").notes,
+              "error": float(np.abs(y - ref).max() / np.abs(ref).max())}
+print(json.dumps({"default": default, "chosen": chosen}))
+""")
+    result = json.loads(out.strip().splitlines()[-1])
+    default, chosen = result["default"], result["chosen"]
+    assert default["precision"] == "fp16"
+    assert any(n.startswith("soc_model 60 (SC8380XP, HTP v73) by default") for n in default["notes"])
+    assert any("every kernel ran on QNNExecutionProvider" in n for n in default["notes"])
+    assert 0 < default["error"] < 1e-2  # fp16, not a CPU run: measured 1e-3
+    assert "QNN provider options from engine options: soc_model=57" in chosen["notes"]
+    assert not any("by default" in n for n in chosen["notes"]) and 0 < chosen["error"] < 1e-2
+
+
+def test_a_policy_with_a_misspelt_qnn_option_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "facade.toml"
+    path.write_text('[targets."onnxruntime:qnn-*"]\nthreads = 1\nengine = { soc_modle = "57" }\n')
+    with pytest.raises(facade.PolicyError, match=r"facade.toml:3 \| Unknown QNN provider option 'soc_modle'.*"
+                                                 r"Did you mean 'soc_model'"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize(("engine", "message"), [
+    ({"soc_model": "SM8650"}, "needs a non-negative integer"),
+    ({"enable_htp_fp16_precision": True}, "is set by facade"),
+    ({"htp_graph_finalization_optimization_mode": 5}, "Invalid value"),
+])
+def test_qnn_options_are_checked_by_kind(engine, message):
+    with pytest.raises(facade.PolicyError, match=message):
+        resolve_policy({"targets": {"onnxruntime:*": {"engine": engine}}})
+
+
+def test_options_of_units_that_ignore_them_are_not_checked():
+    resolve_policy({"targets": {"onnxruntime:cpu": {"engine": {"anything": 1}}}})
+
+
+def _one_node(op: str, in_type: int, out_type: int, shape: list[int], **attrs) -> onnx.ModelProto:
+    """One node from ``x`` to ``y`` at the installed onnx's default IR version (opset 23: float4/int4 types)."""
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], **attrs)], f"{op.lower()}_{in_type}",
+                              [helper.make_tensor_value_info("x", in_type, shape)],
+                              [helper.make_tensor_value_info("y", out_type, shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    onnx.checker.check_model(model)
+    return model
+
+
+# ml_dtypes types ONNX Runtime has tensors of, with values each represents exactly.
+ML_DTYPES = {
+    TensorProto.BFLOAT16: [0.5, -1.25, 3.0e38, 1.0e-38, 7.0],
+    TensorProto.FLOAT8E4M3FN: [0.5, -1.25, 448.0, -0.015625, 7.0],
+    TensorProto.FLOAT8E4M3FNUZ: [0.5, -1.25, 240.0, -0.0078125, 7.0],
+    TensorProto.FLOAT8E5M2: [0.5, -1.25, 57344.0, -0.0000152587890625, 7.0],
+    TensorProto.FLOAT8E5M2FNUZ: [0.5, -1.25, 57344.0, -0.0000076293945, 7.0],
+    TensorProto.INT4: [1, -2, 7, -8, 0],
+    TensorProto.UINT4: [1, 2, 15, 0, 9],
+}
+
+
+@pytest.mark.parametrize("onnx_type", list(ML_DTYPES), ids=lambda t: TensorProto.DataType.Name(t))
+def test_ml_dtypes_feeds_reach_onnx_runtime_and_cast_exactly(onnx_type):
+    dtype = helper.tensor_dtype_to_np_dtype(onnx_type)
+    x = np.array(ML_DTYPES[onnx_type], dtype=np.float32).astype(dtype).reshape(1, 5)  # odd size: packed int4 pads
+    with facade.Session(_one_node("Cast", onnx_type, TensorProto.FLOAT, [1, 5], to=TensorProto.FLOAT),
+                        target="onnxruntime:cpu") as s:
+        y = s.run({"x": x})["y"]
+    np.testing.assert_array_equal(y, x.astype(np.float32))
+
+
+@pytest.mark.parametrize("onnx_type", [t for t in ML_DTYPES if t not in (TensorProto.INT4, TensorProto.UINT4)],
+                         ids=lambda t: TensorProto.DataType.Name(t))
+def test_ml_dtypes_outputs_come_back_as_their_type(onnx_type):
+    """Identity keeps the type: the output is read back as ml_dtypes bits, not numpy's nearest dtype."""
+    dtype = helper.tensor_dtype_to_np_dtype(onnx_type)
+    x = np.array(ML_DTYPES[onnx_type], dtype=np.float32).astype(dtype).reshape(5, 1)
+    with facade.Session(_one_node("Identity", onnx_type, onnx_type, [5, 1]), target="onnxruntime:cpu") as s:
+        y = s.run({"x": x})["y"]
+    assert y.dtype == dtype and y.shape == (5, 1)
+    np.testing.assert_array_equal(y.view(np.uint8), x.view(np.uint8))
+
+
+def test_a_float_output_cast_to_bfloat16_is_rounded_by_onnx_runtime():
+    x = np.array([[1.0, 1.00390625, -3.3, 65504.0]], np.float32)
+    with facade.Session(_one_node("Cast", TensorProto.FLOAT, TensorProto.BFLOAT16, [1, 4], to=TensorProto.BFLOAT16),
+                        target="onnxruntime:cpu") as s:
+        y = s.run({"x": x})["y"]
+    import ml_dtypes
+
+    assert y.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(y.astype(np.float32), x.astype(ml_dtypes.bfloat16).astype(np.float32))
+
+
+@pytest.mark.parametrize(("onnx_type", "name"), [(TensorProto.FLOAT4E2M1, "float4_e2m1fn"),
+                                                 (TensorProto.FLOAT8E8M0, "float8_e8m0fnu")])
+def test_types_onnx_runtime_has_no_tensor_of_are_refused_by_name(onnx_type, name):
+    model = _one_node("Cast", onnx_type, TensorProto.FLOAT, [4], to=TensorProto.FLOAT)
+    with pytest.raises(facade.UnsupportedModelError,
+                       match=rf"onnxruntime:cpu \| input 'x' is {name}; ONNX Runtime has no tensor type for it"):
+        facade.Session(model, target="onnxruntime:cpu", allow_fallback=False)
