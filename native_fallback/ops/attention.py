@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
+from .linalg import matmul
 
 
 def _to_heads(x: np.ndarray, heads: int | None) -> np.ndarray:
@@ -55,7 +56,7 @@ def attention(node: Node, opset: int):
             reps = q4.shape[1] // k4.shape[1]
             k4, v4 = np.repeat(k4, reps, axis=1), np.repeat(v4, reps, axis=1)
         root = q.dtype.type(np.sqrt(scale))  # scale split over Q and K, as the specification does
-        qk = np.matmul(q4 * root, np.swapaxes(k4, -1, -2) * root)
+        qk = matmul(q4 * root, np.swapaxes(k4, -1, -2) * root)
         if softcap > 0:
             qk = np.tanh(qk / softcap) * softcap
         bias = _bias(mask, bool(a.get("is_causal", 0)), q4.shape[2], k4.shape[2], q.dtype)
@@ -69,7 +70,7 @@ def attention(node: Node, opset: int):
         total = e.sum(axis=-1, keepdims=True)
         probs = e / np.where(total == 0, 1, total)
         probs = np.where(np.isneginf(bias.max(axis=-1, keepdims=True)), 0, probs).astype(q.dtype)
-        y = np.matmul(probs, v4)
+        y = matmul(probs, v4)
         if three_d:
             y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
         qk_out = {0: qk, 1: qk, 2: scores, 3: probs}[mode].astype(q.dtype)

@@ -9,18 +9,27 @@ from ..ir import Node
 from .activation import in_place_activation
 
 
+def narrow_float(dtype: np.dtype) -> bool:
+    """float16, bfloat16 and float8: types numpy's BLAS lacks, computed in float32 and rounded back.
+
+    ml_dtypes' bfloat16 matmul returns float32 and its einsum refuses the type, so
+    without the round trip a bfloat16 model would silently turn float32.
+    """
+    return dtype.itemsize <= 2 and (dtype == np.float16 or dtype.name.startswith(("bfloat16", "float8")))
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """numpy matmul; float16 goes through float32 BLAS (numpy has no half-precision GEMM)."""
-    if a.dtype == np.float16 and b.dtype == np.float16:
-        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    """numpy matmul; narrow floats go through float32 BLAS (see :func:`narrow_float`)."""
+    if a.dtype == b.dtype and narrow_float(a.dtype):
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
     return np.matmul(a, b)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, attrs: dict) -> np.ndarray:
     """alpha * A' B' + beta * C into one preallocated output."""
-    if a.dtype == np.float16:
+    if narrow_float(a.dtype):
         c32 = None if c is None else c.astype(np.float32)
-        return gemm(a.astype(np.float32), b.astype(np.float32), c32, attrs).astype(np.float16)
+        return gemm(a.astype(np.float32), b.astype(np.float32), c32, attrs).astype(a.dtype)
     a = a.T if attrs.get("transA", 0) else a
     b = b.T if attrs.get("transB", 0) else b
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
@@ -56,7 +65,13 @@ def matmul_kernel(node: Node, opset: int):
 def einsum_kernel(node: Node, opset: int):
     """Einsum, with numpy choosing the contraction order."""
     eq = node.attrs["equation"].replace(" ", "")
-    return lambda *xs: (np.asarray(np.einsum(eq, *xs, optimize=True)).astype(xs[0].dtype, copy=False),)
+
+    def run(*xs):
+        dtype = xs[0].dtype
+        if narrow_float(dtype):
+            xs = [x.astype(np.float32) for x in xs]
+        return (np.asarray(np.einsum(eq, *xs, optimize=True)).astype(dtype, copy=False),)
+    return run
 
 
 @registry.register("Det", 11)
