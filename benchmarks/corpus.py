@@ -1,7 +1,7 @@
 """The corpus x target table: does each outside-model corpus entry run right on each target?
 
     python benchmarks/corpus.py [--models NAME|FAMILY|TAG ...] [--targets T1,T2] [--markdown] [--json]
-                                [--no-prepare]
+                                [--no-prepare] [--load RUN.json]
 
 Each cell is ``ok (err 3e-06)`` (within 1e-4 of the framework's oracle), ``WRONG (err
 ...)``, ``refused: <reason>`` (facade said why it cannot: unsupported operator,
@@ -160,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-prepare", action="store_true",
                         help=f"switch model preparation off before converters ({PREPARE_ENV}=0)")
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S, help="seconds per (model, target)")
+    parser.add_argument("--load", type=Path, help="print the table of a saved --json run instead of running")
     args = parser.parse_args(argv)
+    if args.load:
+        cells = [Cell(**c) for c in json.loads(args.load.read_text())["cells"]]
+        models = list(dict.fromkeys(c.model for c in cells))
+        print(table(cells, models, list(dict.fromkeys(c.target for c in cells)), args.markdown))
+        return 0
     if args.no_prepare:
         os.environ[PREPARE_ENV] = "0"  # read by the children, which inherit this environment
     entries = registry.select(args.models)

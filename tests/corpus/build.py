@@ -2,7 +2,7 @@
 
 Run by :func:`tests.corpus.store.ensure` as a child process (one JSON line per entry
 on stdout: name, ok, seconds, error), and by hand to warm the cache (no names:
-every entry). The network stays off: the hub and transformers are set offline
+every entry; ``--prune`` also deletes builds at outdated keys). The network stays off: the hub and transformers are set offline
 before anything imports them.
 """
 
@@ -15,6 +15,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import traceback
@@ -26,10 +27,16 @@ from tests.corpus import registry, store
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="names, families or tags (default: every entry)")
+    parser.add_argument("--prune", action="store_true", help="delete these entries' builds at outdated keys")
     args = parser.parse_args(argv)
     failed = 0
     warnings.filterwarnings("ignore")
-    for entry in registry.select(args.models):
+    entries = registry.select(args.models)
+    if args.prune:
+        for old in store.stale(entries):
+            shutil.rmtree(old, ignore_errors=True)
+            print(f"removed {old}", file=sys.stderr)
+    for entry in entries:
         start = time.perf_counter()
         row = {"name": entry.name, "ok": True, "error": None}
         try:

@@ -18,6 +18,7 @@ TAGS = {
     "helper": "onnx.helper.make_model at the installed onnx's default IR version",
     "external-data": "weights saved in a side file next to the .onnx",
     "qdq": "int8 QDQ by onnxruntime.quantization.quantize_static, seeded calibration",
+    "int8-dynamic": "int8 weights by onnxruntime.quantization.quantize_dynamic (MatMulInteger)",
     "batch": "batch size above 1",
     "dynamic": "symbolic input axes (batch, sequence), as exported with dynamic_axes",
 }
@@ -69,6 +70,11 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     _e("whisper_encoder", "whisper", f"{_AUDIO}:whisper_encoder", "transformers", "torch-legacy", exporter="legacy"),
     _e("whisper_encoder_dynamo", "whisper", f"{_AUDIO}:whisper_encoder", "transformers", "dynamo",
        exporter="dynamo"),
+    _e("t5_encoder", "t5", f"{_TEXT}:t5_encoder", "transformers", "torch-legacy", "batch", exporter="legacy"),
+    _e("clip_text", "clip", f"{_TEXT}:clip_text", "transformers", "torch-legacy", "batch", exporter="legacy"),
+    _e("mobilevit", "mobilevit", f"{_VISION}:mobilevit", "transformers", "torch-legacy", exporter="legacy"),
+    _e("swin", "swin", f"{_VISION}:swin", "transformers", "torch-legacy", exporter="legacy"),
+    _e("wav2vec2", "wav2vec2", f"{_AUDIO}:wav2vec2", "transformers", "torch-legacy", "batch", exporter="legacy"),
     # recurrent text models at batch > 1
     _e("lstm_text", "lstm", f"{_TEXT}:lstm_text", "torch-legacy", "batch", exporter="legacy"),
     _e("gru_text", "gru", f"{_TEXT}:gru_text", "torch-legacy", "batch", exporter="legacy"),
@@ -85,6 +91,9 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     _e("resnet_dynamic_batch", "resnet", f"{_VISION}:resnet", "torch-legacy", "batch", "dynamic",
        exporter="legacy", dynamic=True),
     _e("unet", "unet", f"{_VISION}:unet", "torch-legacy", exporter="legacy"),
+    _e("yolo", "detection", f"{_VISION}:yolo", "torch-legacy", exporter="legacy"),
+    _e("yolo_dynamo", "detection", f"{_VISION}:yolo", "dynamo", exporter="dynamo"),
+    _e("espcn", "super-resolution", f"{_VISION}:espcn", "torch-legacy", "batch", exporter="legacy"),
     _e("detect_topk", "detection", f"{_VISION}:detect_topk", "torch-legacy", exporter="legacy"),
     _e("resnet_external", "resnet", f"{_VISION}:resnet", "torch-legacy", "external-data", "batch",
        exporter="legacy", external=True),
@@ -97,6 +106,8 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     # int8 QDQ made by onnxruntime.quantization
     _e("qdq_resnet", "resnet", f"{_QDQ}:qdq_resnet", "qdq", "torch-legacy", "batch"),
     _e("qdq_mobilenet_v3", "mobilenetv3", f"{_QDQ}:qdq_mobilenet_v3", "qdq", "torch-legacy"),
+    _e("int8_dynamic_bert", "bert", f"{_QDQ}:dynamic_int8_bert", "int8-dynamic", "transformers", "torch-legacy",
+       "batch"),
     _e("qdq_helper_mlp", "mlp", f"{_QDQ}:qdq_helper_mlp", "qdq", "helper", "batch"),
 )
 

@@ -149,15 +149,19 @@ def build(entry: CorpusEntry) -> Path:
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        _prune(entry, keep=final)
     return final
 
 
-def _prune(entry: CorpusEntry, keep: Path) -> None:
-    """Remove ``entry``'s builds at older keys (called under its lock)."""
-    for old in corpus_root().glob(f"{entry.name}-*"):
-        if old != keep and old.is_dir() and len(old.name) == len(keep.name):
-            shutil.rmtree(old, ignore_errors=True)
+def stale(entries: list[CorpusEntry]) -> list[Path]:
+    """Builds of ``entries`` at keys other than the current one. They are never removed by a build:
+    a test run or benchmark started before a builder changed may still be reading them."""
+    current = {entry_dir(e) for e in entries}
+    found = []
+    for entry in entries:
+        key_chars = len(entry_dir(entry).name) - len(entry.name) - 1
+        found += [p for p in corpus_root().glob(f"{entry.name}-*") if p.is_dir() and p not in current
+                  and len(p.name) - len(entry.name) - 1 == key_chars]
+    return found
 
 
 def build_env() -> dict[str, str]:

@@ -39,14 +39,17 @@ def test_entry_is_what_its_tags_say(name, corpus_model):
     assert bool(external) == entry.has("external-data")
     assert (corpus_model.path.parent / DATA_FILE).is_file() == entry.has("external-data")
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    if entry.has("helper") and not entry.has("qdq"):
+    quantized = entry.has("qdq") or entry.has("int8-dynamic")  # the quantizer rewrites producer and IR
+    if entry.has("helper") and not quantized:
         assert model.ir_version == onnx.IR_VERSION  # onnx's default, never pinned
     if entry.has("dynamo"):
         assert model.producer_name == "pytorch" and opset >= 18
-    if entry.has("torch-legacy") and not entry.has("qdq"):
+    if entry.has("torch-legacy") and not quantized:
         assert model.producer_name == "pytorch" and opset == 17
     if entry.has("qdq"):
         assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(model)
+    if entry.has("int8-dynamic"):
+        assert {"DynamicQuantizeLinear", "MatMulInteger"} <= _ops(model)
     if entry.family in TEXT_FAMILIES:  # token ids as a tokenizer hands them over
         assert any(a.dtype.name == "int64" for a in corpus_model.feeds.values())
     symbolic = any(d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim)
@@ -70,3 +73,19 @@ def test_key_tracks_the_builders_used():
     store._builder_modules(__import__("tests.corpus.builders.qdq", fromlist=["x"]), modules)
     assert {"tests.corpus.builders.vision", "tests.corpus.builders.helper",
             "tests.corpus.builders.common"} <= set(modules)
+
+
+def test_parallel_builds_make_one_entry(tmp_path, monkeypatch):
+    """Two workers asking for the same entry at once: one builds under the lock, both get the same
+    complete directory, and no temporary directory is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
+    entry = registry.lookup("helper_mlp")
+    with ThreadPoolExecutor(2) as pool:
+        built = list(pool.map(lambda _: store.build(entry), range(2)))
+    assert built[0] == built[1] == store.entry_dir(entry)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([built[0].name, "helper_mlp.lock"])
+    model = store.load(entry)
+    assert set(model.feeds) == {"x"} and set(model.oracle) == {"logits", "probs"}
+    assert model.meta["key"] == built[0].name

@@ -35,3 +35,30 @@ def whisper_encoder(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
     mel = torch.randn(1, config.num_mel_bins, 2 * config.max_source_positions)
     return torch_export(Encoder(), (mel,), out_dir, exporter=exporter, input_names=["input_features"],
                         output_names=["last_hidden_state"])
+
+
+def wav2vec2(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """Wav2Vec2Model on raw audio at batch 2: a strided Conv1d feature extractor with GroupNorm,
+    a grouped positional Conv1d, 2 transformer layers of width 32."""
+    import torch
+    import transformers
+
+    seed_torch(21)
+    config = transformers.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                         intermediate_size=64, conv_dim=(16, 16, 16), conv_stride=(5, 2, 2),
+                                         conv_kernel=(10, 3, 3), num_conv_pos_embeddings=16,
+                                         num_conv_pos_embedding_groups=4, vocab_size=32, do_stable_layer_norm=False,
+                                         feat_extract_norm="group", mask_time_prob=0.0)
+    model = transformers.Wav2Vec2Model(config)
+
+    class Features(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_values):
+            return self.model(input_values=input_values).last_hidden_state
+
+    audio = torch.randn(2, 1600)
+    return torch_export(Features(), (audio,), out_dir, exporter=exporter, input_names=["input_values"],
+                        output_names=["last_hidden_state"])

@@ -37,7 +37,8 @@ def externalize(path: Path) -> None:
 
 def torch_export(module: Any, args: tuple, out_dir: Path, *, input_names: list[str], output_names: list[str],
                  exporter: str, opset: int = 17, external: bool = False,
-                 dynamic_axes: dict[str, dict[int, str]] | None = None) -> tuple[Arrays, Arrays]:
+                 dynamic_axes: dict[str, dict[int, str]] | None = None,
+                 run_args: tuple | None = None) -> tuple[Arrays, Arrays]:
     """Export ``module`` at ``args`` the way a user does, and return its feeds and torch eager outputs.
 
     ``exporter`` is ``"legacy"`` (TorchScript, ``dynamo=False``) or ``"dynamo"``
@@ -45,12 +46,15 @@ def torch_export(module: Any, args: tuple, out_dir: Path, *, input_names: list[s
     ``dynamic_axes`` (legacy exporter) makes the named axes symbolic, as users do
     for batch and sequence length. Feeds are matched to the exported graph's inputs
     by name, because the legacy exporter drops inputs the graph does not read.
+    ``run_args``: the feeds and oracle come from these instead of the traced ``args``
+    (other sizes along the dynamic axes, so a symbolic shape is really exercised).
     """
     import torch
 
     module.eval()
+    run_args = args if run_args is None else run_args
     with torch.no_grad():
-        outputs = module(*args)
+        outputs = module(*run_args)
     if isinstance(outputs, torch.Tensor):
         outputs = (outputs,)
     path = out_dir / MODEL_FILE
@@ -67,7 +71,7 @@ def torch_export(module: Any, args: tuple, out_dir: Path, *, input_names: list[s
     if external:
         externalize(path)
     ins, outs = graph_io(path)
-    given = dict(zip(input_names, (a.detach().numpy() for a in args), strict=True))
+    given = dict(zip(input_names, (a.detach().numpy() for a in run_args), strict=True))
     missing = [n for n in ins if n not in given]
     if missing or len(outs) != len(outputs):
         raise RuntimeError(f"export of {type(module).__name__}: graph inputs {ins}, outputs {outs}; "

@@ -1,7 +1,7 @@
 """int8 QDQ models made by ``onnxruntime.quantization.quantize_static`` from corpus float models,
 calibrated on seeded random inputs.
 
-The oracle of a QDQ model is ONNX Runtime's own output on it, computed here at build
+The oracle of a QDQ (or dynamically quantized) model is ONNX Runtime's own output on it, computed here at build
 time, not the float framework's: quantization changes the numbers by design (the
 float model's output is not what the int8 model should give), and ONNX Runtime is
 the implementation the quantizer targets, whose QDQ semantics the model was
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.corpus.builders import helper, vision
+from tests.corpus.builders import helper, text, vision
 from tests.corpus.builders.common import MODEL_FILE, Arrays, graph_io
 
 CALIBRATION_SAMPLES = 8
@@ -48,9 +48,14 @@ def _quantize(float_builder, out_dir: Path, seed: int, per_channel: bool, **opti
     session = ort.InferenceSession(str(out_dir / MODEL_FILE), providers=["CPUExecutionProvider"])
     _, outs = graph_io(out_dir / MODEL_FILE)
     oracle = dict(zip(outs, session.run(outs, feeds), strict=True))
-    drift = {n: float(np.max(np.abs(oracle[n] - float_oracle[n])) / max(float(np.max(np.abs(float_oracle[n]))),
-                                                                          1e-12)) for n in outs}
-    return feeds, oracle, {"oracle": "onnxruntime:cpu on the QDQ model", "quantization_error_vs_float": drift}
+    return feeds, oracle, {"oracle": "onnxruntime:cpu on the QDQ model",
+                           "quantization_error_vs_float": _drift(oracle, float_oracle)}
+
+
+def _drift(oracle: Arrays, float_oracle: Arrays) -> dict[str, float]:
+    """Relative max error of the quantized model's output against the float model's, per output."""
+    return {n: float(np.max(np.abs(oracle[n] - float_oracle[n])) / max(float(np.max(np.abs(float_oracle[n]))),
+                                                                       1e-12)) for n in oracle}
 
 
 def qdq_resnet(out_dir: Path) -> tuple[Arrays, Arrays, dict]:
@@ -67,3 +72,19 @@ def qdq_helper_mlp(out_dir: Path) -> tuple[Arrays, Arrays, dict]:
     """The onnx.helper MLP at opset 21, quantized per tensor. (At onnx's default opset, 28 with
     onnx 1.23, the quantizer writes DequantizeLinear-28, which ONNX Runtime 1.32 does not implement.)"""
     return _quantize(helper.mlp, out_dir, 42, per_channel=False, opset=21)
+
+
+def dynamic_int8_bert(out_dir: Path) -> tuple[Arrays, Arrays, dict]:
+    """The corpus BERT (legacy export) through ``quantize_dynamic``, as the transformers-on-CPU guides
+    do: int8 weights, activations quantized at run time (DynamicQuantizeLinear, MatMulInteger)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        feeds, float_oracle = text.bert(Path(tmp), exporter="legacy")
+        quantize_dynamic(str(Path(tmp) / MODEL_FILE), str(out_dir / MODEL_FILE), weight_type=QuantType.QInt8)
+    session = ort.InferenceSession(str(out_dir / MODEL_FILE), providers=["CPUExecutionProvider"])
+    _, outs = graph_io(out_dir / MODEL_FILE)
+    oracle = dict(zip(outs, session.run(outs, feeds), strict=True))
+    return feeds, oracle, {"oracle": "onnxruntime:cpu on the quantized model",
+                           "quantization_error_vs_float": _drift(oracle, float_oracle)}

@@ -14,12 +14,12 @@ from tests.corpus.builders.common import Arrays, seed_torch, torch_export
 BATCH, SEQ, VOCAB = 2, 16, 128
 
 
-def _ids_and_mask():
+def _ids_and_mask(batch: int = BATCH, seq: int = SEQ):
     import torch
 
-    ids = torch.randint(0, VOCAB, (BATCH, SEQ), dtype=torch.int64)
-    mask = torch.ones(BATCH, SEQ, dtype=torch.int64)
-    mask[1, SEQ * 5 // 8:] = 0
+    ids = torch.randint(0, VOCAB, (batch, seq), dtype=torch.int64)
+    mask = torch.ones(batch, seq, dtype=torch.int64)
+    mask[1, seq * 5 // 8:] = 0
     return ids, mask
 
 
@@ -40,7 +40,8 @@ def _hidden_states(model):
 
 def bert(out_dir: Path, exporter: str, dynamic: bool = False) -> tuple[Arrays, Arrays]:
     """BertModel, 2 layers of width 32: hidden states and the pooler output; ``dynamic``: batch and
-    sequence axes symbolic, as the transformers ONNX guides export it."""
+    sequence axes symbolic, as the transformers ONNX guides export it, fed at batch 3 and length 11
+    (traced at 2 x 16)."""
     import torch
     import transformers
 
@@ -58,14 +59,19 @@ def bert(out_dir: Path, exporter: str, dynamic: bool = False) -> tuple[Arrays, A
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state, out.pooler_output
 
-    ids, mask = _ids_and_mask()
-    types = torch.zeros_like(ids)
-    types[:, SEQ // 2:] = 1
+    def inputs(batch: int, seq: int) -> tuple:
+        ids, mask = _ids_and_mask(batch, seq)
+        types = torch.zeros_like(ids)
+        types[:, seq // 2:] = 1
+        return ids, mask, types
+
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes.update(last_hidden_state={0: "batch", 1: "sequence"}, pooler_output={0: "batch"})
-    return torch_export(Bert(), (ids, mask, types), out_dir, exporter=exporter, input_names=names,
-                        output_names=["last_hidden_state", "pooler_output"], dynamic_axes=axes if dynamic else None)
+    traced = inputs(BATCH, SEQ)
+    return torch_export(Bert(), traced, out_dir, exporter=exporter, input_names=names,
+                        output_names=["last_hidden_state", "pooler_output"], dynamic_axes=axes if dynamic else None,
+                        run_args=inputs(3, 11) if dynamic else traced)
 
 
 def distilbert(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
@@ -166,3 +172,48 @@ def transformer_encoder(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
     ids, mask = _ids_and_mask()
     return torch_export(Encoder(), (ids, mask), out_dir, exporter=exporter,
                         input_names=["input_ids", "attention_mask"], output_names=["hidden"])
+
+
+def t5_encoder(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """T5EncoderModel, 2 layers of width 32: relative position buckets (Log, Min, Where on int
+    positions), RMS-style T5LayerNorm, gated-GELU feed-forward."""
+    import transformers
+
+    seed_torch(7)
+    config = transformers.T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                                   relative_attention_num_buckets=8, relative_attention_max_distance=16,
+                                   feed_forward_proj="gated-gelu", decoder_start_token_id=0, pad_token_id=0)
+    ids, mask = _ids_and_mask()
+    return torch_export(_hidden_states(transformers.T5EncoderModel(config)), (ids, mask), out_dir,
+                        exporter=exporter, input_names=["input_ids", "attention_mask"],
+                        output_names=["last_hidden_state"])
+
+
+def clip_text(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """CLIPTextModel, 2 layers of width 32: causal mask, quick-GELU, and the pooled output taken at
+    each row's end-of-text token (ArgMax over the ids, then a Gather with computed indices)."""
+    import torch
+    import transformers
+
+    seed_torch(8)
+    config = transformers.CLIPTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=32,
+                                         eos_token_id=VOCAB - 1, bos_token_id=0, pad_token_id=1)
+    model = transformers.CLIPTextModel(config)
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            return out.last_hidden_state, out.pooler_output
+
+    ids, mask = _ids_and_mask()
+    ids = ids.clamp(max=VOCAB - 2)
+    ids[0, -1] = VOCAB - 1
+    ids[1, SEQ * 5 // 8 - 1] = VOCAB - 1
+    return torch_export(Text(), (ids, mask), out_dir, exporter=exporter,
+                        input_names=["input_ids", "attention_mask"],
+                        output_names=["last_hidden_state", "pooler_output"])

@@ -148,7 +148,7 @@ def convnext(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
 
 def resnet(out_dir: Path, exporter: str, external: bool = False, dynamic: bool = False) -> tuple[Arrays, Arrays]:
     """ResNet-shaped at batch 2: 7x7 stem, max pool, basic blocks with a strided shortcut, flatten + linear;
-    ``dynamic``: a symbolic batch axis."""
+    ``dynamic``: a symbolic batch axis, fed at batch 3 (traced at 2)."""
     from torch import nn
 
     seed_torch(13)
@@ -171,8 +171,10 @@ def resnet(out_dir: Path, exporter: str, external: bool = False, dynamic: bool =
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(64, 10))
     _randomize_batchnorm(model)
     axes = {"image": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
-    return torch_export(model, (_image(2, 64),), out_dir, exporter=exporter, input_names=["image"],
-                        output_names=["logits"], external=external, dynamic_axes=axes)
+    traced = (_image(2, 64),)
+    return torch_export(model, traced, out_dir, exporter=exporter, input_names=["image"],
+                        output_names=["logits"], external=external, dynamic_axes=axes,
+                        run_args=(_image(3, 64),) if dynamic else traced)
 
 
 def unet(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
@@ -258,3 +260,103 @@ def vit(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
 
     return torch_export(Features(), (_image(2, 32),), out_dir, exporter=exporter, input_names=["pixel_values"],
                         output_names=["last_hidden_state", "pooler_output"])
+
+
+def _hf_features(model, pooled: bool):
+    """A module returning the model's last hidden state (and pooled output) from pixel values."""
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixel_values):
+            out = self.model(pixel_values=pixel_values)
+            return (out.last_hidden_state, out.pooler_output) if pooled else out.last_hidden_state
+
+    return Features()
+
+
+def mobilevit(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """transformers MobileViTModel, tiny: MobileNetV2 blocks, then unfold-to-patches attention and fold
+    back (the reshape/transpose chains converters find hardest)."""
+    import transformers
+
+    seed_torch(17)
+    config = transformers.MobileViTConfig(image_size=32, patch_size=2, hidden_sizes=[16, 24, 32],
+                                          neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 48], num_attention_heads=2,
+                                          mlp_ratio=2.0, expand_ratio=2.0)
+    return torch_export(_hf_features(transformers.MobileViTModel(config), pooled=True), (_image(1, 32),),
+                        out_dir, exporter=exporter, input_names=["pixel_values"],
+                        output_names=["last_hidden_state", "pooler_output"])
+
+
+def swin(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """transformers SwinModel, tiny: shifted windows (roll, window partition reshapes), patch merging."""
+    import transformers
+
+    seed_torch(18)
+    config = transformers.SwinConfig(image_size=32, patch_size=2, embed_dim=16, depths=[2, 1], num_heads=[2, 4],
+                                     window_size=4, mlp_ratio=2.0)
+    return torch_export(_hf_features(transformers.SwinModel(config), pooled=True), (_image(1, 32),), out_dir,
+                        exporter=exporter, input_names=["pixel_values"],
+                        output_names=["last_hidden_state", "pooler_output"])
+
+
+def yolo(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """A YOLO-style detector: SiLU conv backbone with a C2f-like Split/Concat block, nearest Upsample and
+    Concat in the neck, and the decode users export with it (sigmoid, grid offsets, stride scaling)."""
+    import torch
+    from torch import nn
+
+    seed_torch(19)
+
+    def conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+
+    class C2f(nn.Module):
+        def __init__(self, ch: int):
+            super().__init__()
+            self.cv1, self.m, self.cv2 = conv(ch, ch, 1), conv(ch // 2, ch // 2), conv(ch + ch // 2, ch, 1)
+
+        def forward(self, x):
+            a, b = self.cv1(x).chunk(2, dim=1)
+            return self.cv2(torch.cat([a, b, self.m(b)], dim=1))
+
+    class Yolo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p3 = nn.Sequential(conv(3, 16, 3, 2), conv(16, 16, 3, 2), C2f(16), conv(16, 32, 3, 2))  # /8
+            self.p4 = nn.Sequential(conv(32, 32, 3, 2), C2f(32))                                       # /16
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.fuse = C2f(64)
+            self.head = nn.Conv2d(64, 4 + 1 + 3, 1)
+
+        def forward(self, x):
+            p3 = self.p3(x)
+            f = self.fuse(torch.cat([self.up(self.p4(p3)), p3], dim=1))
+            out = self.head(f)                                        # [N, 8, H, W]
+            n, c, h, w = out.shape
+            out = out.view(n, c, h * w).permute(0, 2, 1)               # [N, HW, 8]
+            ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            grid = torch.stack([xs, ys], dim=-1).view(1, h * w, 2).to(out.dtype)
+            xy = (out[..., :2].sigmoid() * 2 - 0.5 + grid) * 8.0
+            wh = (out[..., 2:4].sigmoid() * 2) ** 2 * 8.0
+            return torch.cat([xy, wh, out[..., 4:].sigmoid()], dim=-1)
+
+    model = Yolo()
+    _randomize_batchnorm(model)
+    return torch_export(model, (_image(1, 64),), out_dir, exporter=exporter, input_names=["images"],
+                        output_names=["detections"])
+
+
+def espcn(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """ESPCN super-resolution (x3) on a luma channel: tanh convs, then PixelShuffle (DepthToSpace)."""
+    from torch import nn
+
+    seed_torch(22)
+    model = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Conv2d(16, 8, 3, padding=1), nn.Tanh(),
+                          nn.Conv2d(8, 9, 3, padding=1), nn.PixelShuffle(3), nn.Sigmoid())
+    return torch_export(model, (_image(2, 24, channels=1),), out_dir, exporter=exporter, input_names=["luma"],
+                        output_names=["upscaled"])
