@@ -1,4 +1,4 @@
-"""Transformer blocks: Attention (masks, causality, GQA, softcap), RotaryEmbedding, TensorScatter.
+"""Transformer blocks: Attention (masks, causality, GQA, softcap), FlexAttention, RotaryEmbedding, TensorScatter.
 
 Two batched BLAS matmuls and one softmax. Nodes using KV caches (past_key,
 past_value, nonpad_kv_seqlen) or sliding windows are declined at build time and
@@ -75,6 +75,54 @@ def attention(node: Node, opset: int):
             y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
         qk_out = {0: qk, 1: qk, 2: scores, 3: probs}[mode].astype(q.dtype)
         return (y, k, v, qk_out)[: len(node.outputs)]
+    return run
+
+
+def _mod(graph) -> object | None:
+    """A FlexAttention score/prob modifier body compiled once (one tensor in, one out), or None."""
+    if graph is None:
+        return None
+    from ..program import Program  # the interpreter imports the registry, hence late
+
+    prog = Program(graph)
+    if len(prog.input_names) != 1 or len(prog.output_names) != 1:
+        raise NotImplementedError("a FlexAttention modifier graph with other than one input and one output")
+    return lambda x: prog.run({prog.input_names[0]: x})[prog.output_names[0]]
+
+
+@registry.register("FlexAttention", 1, domain="ai.onnx.preview")
+def flex_attention(node: Node, opset: int):
+    """Attention with graph-defined score and probability modifiers (rank-4 Q/K/V, GQA).
+
+    As the specification: Q and K pre-scaled by sqrt(scale) in their own type, the
+    scores and softmax in ``softmax_precision`` (default float32 for 16-bit inputs),
+    the modifiers applied to the scores before and the probabilities after softmax.
+    """
+    a = node.attrs
+    score_mod, prob_mod = _mod(a.get("score_mod")), _mod(a.get("prob_mod"))
+    precision = a.get("softmax_precision")
+
+    def run(q, k, v):
+        if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+            raise ValueError(f"FlexAttention needs rank-4 Q, K, V; got {q.shape}, {k.shape}, {v.shape}")
+        if q.shape[1] != k.shape[1]:  # grouped-query attention: share each KV head
+            reps = q.shape[1] // k.shape[1]
+            k, v = np.repeat(k, reps, axis=1), np.repeat(v, reps, axis=1)
+        if precision:
+            from onnx.helper import tensor_dtype_to_np_dtype
+
+            compute = np.dtype(tensor_dtype_to_np_dtype(precision))
+        else:
+            compute = np.dtype(np.float32) if q.dtype.itemsize < 4 else q.dtype
+        root = np.array(np.sqrt(np.float32(a.get("scale", 1 / np.sqrt(q.shape[-1])))), dtype=q.dtype)
+        scores = np.matmul((q * root).astype(compute), np.swapaxes(k * root, -1, -2).astype(compute))
+        if score_mod is not None:
+            scores = np.asarray(score_mod(scores), dtype=compute)
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)
+        if prob_mod is not None:
+            probs = np.asarray(prob_mod(probs), dtype=compute)
+        return (np.matmul(probs, v.astype(compute)).astype(v.dtype),)
     return run
 
 
