@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -62,23 +63,32 @@ class Cell:
         return f"{self.status}: {self.reason}"
 
 
+#: Facade exceptions that are a target declining a model with its reason. Any other exception,
+#: a ModelError included (every corpus model is valid: ONNX Runtime runs it), is an engine error.
+REFUSALS = (errors.TargetError, errors.UnsupportedModelError, errors.ConversionError)
+
+
 def is_refusal(error: str) -> bool:
-    """Whether a worker's ``"Type: message"`` error is a facade refusal (a ``FacadeError``): the
-    worker reports a ConversionError as an error, but for this table a named refusal is a refusal."""
+    """Whether a worker's ``"Type: message"`` error is a refusal: the worker reports a
+    ConversionError as an error, but for this table a conversion that says why it failed refused."""
     cls = getattr(errors, error.partition(":")[0].strip(), None)
-    return isinstance(cls, type) and issubclass(cls, errors.FacadeError)
+    return isinstance(cls, type) and issubclass(cls, REFUSALS)
 
 
 def short_reason(text: str, limit: int = REASON_CHARS) -> str:
     """The cause of an error: its first line up to ``Received: ...``, after the last ``where |``
-    prefix (the router's and the converter's wrappers), without the exception type, cut at a
-    word boundary."""
+    prefix (the router's and the converter's wrappers) but for the operator of a failing node,
+    without the exception type, cut at a word boundary."""
     lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    line = (lines[0] if lines else "no reason given").split(". Received:")[0]
-    line = line.rsplit(" | ", 1)[-1].rstrip(". ")
+    line = lines[0] if lines else "no reason given"
     kind, sep, rest = line.partition(": ")
-    if sep and kind.isidentifier() and kind[:1].isupper():
+    if sep and kind.isidentifier() and kind[:1].isupper():  # the worker's "ConversionError: "
         line = rest
+    parts = line.split(". Received:")[0].split(" | ")
+    line = parts[-1].rstrip(". ")
+    node = re.fullmatch(r"node '.*' \((\w+)\)", parts[-2]) if len(parts) > 1 else None
+    if node:  # the operator is the cause's subject; node names are long, the README table is not
+        line = f"{node.group(1)}: {line}"
     if len(line) <= limit:
         return line
     return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
