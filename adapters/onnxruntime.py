@@ -5,7 +5,7 @@ per process with ``register_execution_provider_library`` and bound to a session
 with ``add_provider_for_devices``. ORT silently runs nodes a provider rejects on
 the CPU, so for every accelerator unit the first run is profiled and the trace
 says where nodes really ran; a unit on which no node ran is refused. QNN's
-options and its graph-finalization refusals are explained in :mod:`.qnn_htp`;
+options are in :mod:`.qnn_options`, its graph-finalization refusals in :mod:`.qnn_finalize`;
 ml_dtypes feeds (bfloat16, float8, int4), which ORT's numpy binding cannot
 name, go through OrtValues (:mod:`.ort_values`).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters import ort_values, qnn_htp
+from facade.adapters import ort_values, qnn_finalize, qnn_options
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
@@ -138,9 +138,9 @@ class OnnxRuntimeAdapter(Adapter):
         """
         return unit in _QNN_BACKENDS
 
-    def engine_option_problem(self, unit: str, options: Mapping[str, object]) -> qnn_htp.OptionProblem | None:
+    def engine_option_problem(self, unit: str, options: Mapping[str, object]) -> qnn_options.OptionProblem | None:
         """What is wrong with ``engine = {...}`` options for ``unit`` (None: nothing); policies are checked with it."""
-        return qnn_htp.option_problem(options) if unit in _QNN_BACKENDS else None
+        return qnn_options.option_problem(options) if unit in _QNN_BACKENDS else None
 
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
         where = f"{self.engine}:{unit}"
@@ -158,10 +158,10 @@ class OnnxRuntimeAdapter(Adapter):
         so.inter_op_num_threads = 1
         precision = "fp32"
         providers: list = [_PROVIDERS[unit]] if unit == "cpu" else [_PROVIDERS[unit], "CPUExecutionProvider"]
-        qnn_options: dict[str, str] = {}
+        ep_options: dict[str, str] = {}
         notes: list[str] = []
         if unit in _QNN_BACKENDS:
-            problem = qnn_htp.option_problem(options.engine)
+            problem = qnn_options.option_problem(options.engine)
             if problem is not None:
                 raise TargetUnavailableError(format_message(
                     problem.what, where=where, received=problem.received, expected=problem.expected,
@@ -173,8 +173,8 @@ class OnnxRuntimeAdapter(Adapter):
                 raise self.unavailable(unit, "the QNN plugin registered but reported no device")
             # HTP computes fp32 graphs in fp16 unless told not to; only allow that if the caller does.
             fp16 = options.precision != "fp32"
-            qnn_options, notes = qnn_htp.provider_options(_QNN_BACKENDS[unit][0], fp16, options.engine)
-            so.add_provider_for_devices(devices, qnn_options)
+            ep_options, notes = qnn_options.provider_options(_QNN_BACKENDS[unit][0], fp16, options.engine)
+            so.add_provider_for_devices(devices, ep_options)
             precision = "fp16" if fp16 else "fp32"
         checked = unit != "cpu"
         profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if checked else None
@@ -185,8 +185,8 @@ class OnnxRuntimeAdapter(Adapter):
             with stdout_to_stderr():
                 session = ort.InferenceSession(model.serialized(), sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-            if unit == "qnn-htp" and qnn_htp.is_finalize_failure(e):
-                raise self._finalize_refusal(model, devices, qnn_options, precision, e) from e
+            if unit == "qnn-htp" and qnn_finalize.is_finalize_failure(e):
+                raise self._finalize_refusal(model, devices, ep_options, precision, e) from e
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
                 where=where, received=model.name)) from e
@@ -196,10 +196,10 @@ class OnnxRuntimeAdapter(Adapter):
         runner.notes.extend(notes)
         if profile_dir is not None:
             with profile_dir:
-                runner.notes.extend(self._check(runner, session, unit, qnn_options))
+                runner.notes.extend(self._check(runner, session, unit, ep_options))
         return runner
 
-    def _finalize_refusal(self, model: Model, devices, qnn_options: dict[str, str], precision: str,
+    def _finalize_refusal(self, model: Model, devices, ep_options: dict[str, str], precision: str,
                           error: Exception) -> UnsupportedModelError:
         """Why HTP did not finalize the graph: the nodes that fail alone, else the graph's size."""
         ort = _ort()
@@ -207,32 +207,42 @@ class OnnxRuntimeAdapter(Adapter):
         def try_load(data: bytes) -> None:
             so = ort.SessionOptions()
             so.log_severity_level = 4  # the failures are expected; keep QNN's error lines off stderr
-            so.add_provider_for_devices(devices, qnn_options)
+            so.add_provider_for_devices(devices, ep_options)
             with stdout_to_stderr():
                 ort.InferenceSession(data, sess_options=so)
 
-        observed = qnn_htp.observed_types(model.proto, seeded_feeds(model.inputs, 0), ort)
-        found = qnn_htp.unfinalizable(model.proto, try_load, observed)
+        try:
+            observed = qnn_finalize.observed_types(model.proto, seeded_feeds(model.inputs, 0), ort)
+            found = qnn_finalize.unfinalizable(model.proto, try_load, observed)
+        except Exception:  # a graph the node-by-node search cannot take apart: say what is known without it
+            found = None
         kind = "float32" if precision == "fp32" else "fp16"
         said = f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"
         weights = sum(len(t.raw_data) for t in model.proto.graph.initializer) / 2**20
         received = (f"model {model.name!r} ({len(model.proto.graph.node)} nodes, {weights:.2f} MB of weights) "
                     f"at precision {precision}")
-        if found.by_op:
-            what = (f"QNN HTP cannot finalize {found.describe()} in {kind}: each fails alone, with "
+        if found is None:
+            what = (f"QNN HTP could not finalize the graph in {kind} (QNN_COMMON_ERROR_MEM_ALLOC), and facade could "
+                    "not split it to find the node: on HTP this usually means an operator without a "
+                    f"{kind} kernel (measured in float32: Gelu, HardSigmoid, Where, Elu, CumSum, ...)")
+            expected = ("precision='fp16', or another target" if precision == "fp32" else "another target")
+        elif found.by_op or found.fused:
+            alone = ("each fails alone" if found.by_op else
+                     "each of these nodes finalizes alone, but the QNN EP fuses them into one HTP operator")
+            what = (f"QNN HTP cannot finalize {found.describe()} in {kind}: {alone}, with "
                     f"QNN_COMMON_ERROR_MEM_ALLOC, which is how HTP reports an operator it has no {kind} kernel for")
             expected = ("precision='fp16', in which HTP runs these operators, or another target" if precision == "fp32"
                         else "a model without these operators, or another target")
         else:
             caveat = (f"; {found.left_out} node(s) without static shapes were not tried" if found.left_out else "") + \
                      ("; the search ran out of time" if found.out_of_time else "")
-            what = (f"QNN HTP could not finalize the graph, though each of its {found.probed} distinct node(s) "
-                    f"finalizes alone{caveat}: the graph as a whole exceeds what HTP can place")
+            what = (f"QNN HTP could not finalize the graph in {kind}, though each of its {found.probed} distinct "
+                    f"node(s) and every run of consecutive nodes tried finalizes alone{caveat}")
             expected = "a smaller graph, or engine options such as vtcm_mb or htp_graph_finalization_optimization_mode"
         return UnsupportedModelError(format_message(what, where=f"{self.engine}:qnn-htp", received=received,
                                                     expected=expected, hint=said))
 
-    def _check(self, runner: OnnxRuntimeRunner, session, unit: str, qnn_options: Mapping[str, str]) -> list[str]:
+    def _check(self, runner: OnnxRuntimeRunner, session, unit: str, ep_options: Mapping[str, str]) -> list[str]:
         """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
 
         ORT runs nodes an execution provider rejects on the CPU without a word, and
@@ -244,9 +254,10 @@ class OnnxRuntimeAdapter(Adapter):
         notes = [self._placement(session, unit)]
         if not verdict["ok"]:
             leak = (" An earlier session in this process enabled QNN's fp16 mode, which the HTP backend keeps "
-                    "for the rest of the process." if unit in _QNN_BACKENDS and _QNN_STATE["fp16_seen"] else "")
-            if unit == "qnn-htp" and runner.precision == "fp32" and qnn_options.get("soc_model", "0") != "0":
-                leak += (f" soc_model {qnn_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
+                    "for the rest of the process." if unit in _QNN_BACKENDS and _QNN_STATE["fp16_seen"]
+                    and runner.precision == "fp32" else "")
+            if unit == "qnn-htp" and runner.precision == "fp32" and ep_options.get("soc_model", "0") != "0":
+                leak += (f" soc_model {ep_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
                          "float graphs in fp16 even with fp16 off (measured on the simulator).")
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
                                          f"at {runner.precision}.{leak}")

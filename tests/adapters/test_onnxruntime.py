@@ -74,6 +74,27 @@ def htp_fp32_gaps() -> onnx.ModelProto:
     return model
 
 
+def erf_gelu() -> onnx.ModelProto:
+    """GELU as torch's legacy exporter writes it below opset 20: x * 0.5 * (1 + erf(x / sqrt(2))), after a Conv.
+
+    Each node has an HTP float32 kernel, but the QNN EP fuses the five into Gelu, which has none.
+    """
+    w = numpy_helper.from_array((np.random.default_rng(0).standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "w")
+    consts = [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in
+              (("sqrt2", 1.4142135), ("one", 1.0), ("half", 0.5))]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Div", ["c", "sqrt2"], ["d"], name="gelu/div"),
+             helper.make_node("Erf", ["d"], ["e"], name="gelu/erf"),
+             helper.make_node("Add", ["e", "one"], ["a"], name="gelu/add"),
+             helper.make_node("Mul", ["c", "a"], ["m"], name="gelu/mul"),
+             helper.make_node("Mul", ["m", "half"], ["y"], name="gelu/mul_1")]
+    graph = helper.make_graph(nodes, "erf_gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w, *consts])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
 def _child(code: str) -> str:
     """Run ``code`` in a fresh interpreter (QNN's fp16 mode outlives sessions); return its stdout."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT,
@@ -83,20 +104,25 @@ def _child(code: str) -> str:
 
 
 def test_htp_names_the_operators_it_has_no_float32_kernel_for():
-    """QNN_COMMON_ERROR_MEM_ALLOC at finalization is a missing fp32 kernel: the refusal names the nodes."""
+    """QNN_COMMON_ERROR_MEM_ALLOC at finalization is a missing fp32 kernel: the refusal names the nodes,
+    single ones, else the run of nodes the EP fused."""
     out = _child("""
 import facade
-from tests.adapters.test_onnxruntime import htp_fp32_gaps
-try:
-    facade.Session(htp_fp32_gaps(), target="onnxruntime:qnn-htp", allow_fallback=False)
-except facade.UnsupportedModelError as e:
-    print("REFUSED", e)
+from tests.adapters.test_onnxruntime import erf_gelu, htp_fp32_gaps
+for model in (htp_fp32_gaps(), erf_gelu()):
+    try:
+        facade.Session(model, target="onnxruntime:qnn-htp", allow_fallback=False)
+    except facade.UnsupportedModelError as e:
+        print("REFUSED", e)
 """)
-    refusal = out[out.index("REFUSED"):]
-    assert "REFUSED onnxruntime:qnn-htp | QNN HTP cannot finalize Gelu (node 'act'), HardSigmoid (node 'gate') " \
-           "in float32" in refusal
-    assert "Conv" not in refusal.split("Received")[0]  # Conv has an fp32 kernel: not blamed
-    assert "Expected: precision='fp16'" in refusal and "ONNX Runtime said:" in refusal
+    single, fused = [line for line in out.splitlines() if line.startswith("REFUSED")]
+    assert single.startswith("REFUSED onnxruntime:qnn-htp | QNN HTP cannot finalize Gelu (node 'act'), "
+                             "HardSigmoid (node 'gate') in float32: each fails alone")
+    assert "Conv" not in single.split("Received")[0]  # Conv has an fp32 kernel: not blamed
+    assert "Expected: precision='fp16'" in single and "ONNX Runtime said:" in single
+    assert fused.startswith("REFUSED onnxruntime:qnn-htp | QNN HTP cannot finalize Div -> Erf -> Add -> Mul -> Mul "
+                            "(nodes 'gelu/div' to 'gelu/mul_1', the erf form of GELU) in float32: each of these "
+                            "nodes finalizes alone, but the QNN EP fuses them")
 
 
 def test_htp_fp16_gets_a_default_soc_model_that_a_policy_overrides():

@@ -1,0 +1,209 @@
+"""Why QNN's HTP backend refused to finalize a graph: the nodes that fail, found by trying pieces.
+
+``Failed to finalize QNN graph. Error: QNN_COMMON_ERROR_MEM_ALLOC`` is not about
+memory (measured with QNN 2.51 on the x86-64 simulator; see the repository's QNN
+notes). It is how HTP reports an operator without a kernel in the graph's float
+type: in float32 Gelu, HardSigmoid, Where, Gather of floats, Elu, InstanceNorm,
+CumSum, LSTM/GRU, NonMaxSuppression, ... One such node fails the whole graph and the
+error names none, so the graph is taken apart:
+
+1. every distinct node is finalized alone (a tenth of a second each here);
+2. when each passes alone, the failure is a group the QNN EP fuses into one HTP
+   operator (torch's erf GELU, ``Div -> Erf -> Add -> Mul -> Mul``, becomes Gelu):
+   the shortest failing run of consecutive nodes is found by bisection.
+
+Pieces keep the tensor types one ONNX Runtime CPU run observes (HTP needs static
+shapes, and ONNX shape inference loses them in torch exports).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Unfinalizable:
+    """What failed to finalize: single nodes by operator, else one fused run of nodes."""
+
+    by_op: dict[str, list[str]] = field(default_factory=dict)
+    fused: list[tuple[str, str]] = field(default_factory=list)  # (op type, node name) of the shortest failing run
+    fused_repeats: int = 0  # other runs of the same operator sequence in the graph
+    probed: int = 0  # distinct nodes finalized alone
+    left_out: int = 0  # nodes without static types, not tried
+    out_of_time: bool = False
+
+    def describe(self) -> str:
+        """``Gelu (node 'act'), Where (node 'w' and 2 more)`` or the fused run, for a refusal."""
+        if self.by_op:
+            return ", ".join(f"{op} (node {names[0]!r}{f' and {len(names) - 1} more' if len(names) > 1 else ''})"
+                             for op, names in self.by_op.items())
+        if self.fused:
+            ops = " -> ".join(op for op, _ in self.fused)
+            more = f", and {self.fused_repeats} more run(s) like it" if self.fused_repeats else ""
+            gelu = ", the erf form of GELU" if {op for op, _ in self.fused} == {"Div", "Erf", "Add", "Mul"} else ""
+            return f"{ops} (nodes {self.fused[0][1]!r} to {self.fused[-1][1]!r}{more}{gelu})"
+        return ""
+
+
+def _static(vi) -> bool:
+    t = vi.type.tensor_type
+    return (vi.type.HasField("tensor_type") and t.elem_type != 0 and t.HasField("shape")
+            and all(d.HasField("dim_value") for d in t.shape.dim))
+
+
+def observed_types(proto, feeds: Mapping[str, object], ort) -> dict[str, object]:
+    """Every tensor's type and shape as one ONNX Runtime CPU run on ``feeds`` produces them (empty on failure)."""
+    import onnx
+    from onnx import helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    declared = {o.name for o in m.graph.output}
+    m.graph.output.extend(onnx.ValueInfoProto(name=o) for n in m.graph.node for o in n.output
+                          if o and o not in declared)
+    try:
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        arrays = sess.run(names, dict(feeds))
+        return {n: helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+                for n, a in zip(names, arrays, strict=True) if hasattr(a, "dtype")}
+    except Exception:  # best effort: ONNX shape inference fills in what it can
+        return {}
+
+
+class Pieces:
+    """The main graph's nodes, and one-model pieces of them with static types."""
+
+    def __init__(self, proto, observed: Mapping[str, object] | None = None):
+        import onnx
+
+        self.proto = proto
+        try:
+            inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        except Exception:  # shape inference is best effort; observed types come first anyway
+            inferred = proto
+        g = inferred.graph
+        self.types = {vi.name: vi for vi in (*g.input, *g.value_info, *g.output)} | dict(observed or {})
+        self.consts = {t.name: t for t in g.initializer}
+        self.nodes = []
+        for node in g.node:
+            if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+                self.consts[node.output[0]] = onnx.numpy_helper.from_array(
+                    onnx.numpy_helper.to_array(node.attribute[0].t), node.output[0])
+            elif not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+                self.nodes.append(node)
+        self.graph_outputs = {o.name for o in g.output}
+
+    def typed(self, name: str) -> bool:
+        return name in self.types and _static(self.types[name])
+
+    def model(self, nodes: Sequence) -> bytes | None:
+        """A model of ``nodes`` (consecutive, in graph order), or None when a boundary tensor has no static type."""
+        from onnx import helper
+
+        produced = {o for n in nodes for o in n.output if o}
+        used_inside = [i for n in nodes for i in n.input if i]
+        inputs = [i for i in dict.fromkeys(used_inside) if i not in produced and i not in self.consts]
+        later = {i for n in self.nodes[self.nodes.index(nodes[-1]) + 1:] for i in n.input} | self.graph_outputs
+        outputs = [o for n in nodes for o in n.output if o and (o in later or o not in used_inside)]
+        if not all(self.typed(t) for t in (*inputs, *outputs)):
+            return None
+        inits = [self.consts[i] for i in dict.fromkeys(used_inside) if i in self.consts]
+        graph = helper.make_graph(list(nodes), "piece", [self.types[i] for i in inputs],
+                                  [self.types[o] for o in outputs], inits)
+        opsets = list(self.proto.opset_import)
+        return helper.make_model(graph, opset_imports=opsets, ir_version=self.proto.ir_version).SerializeToString()
+
+    def signature(self, node) -> str:
+        """Operator, attributes, input types and small constants: what decides whether HTP has a kernel."""
+        import onnx
+
+        key = hashlib.sha256(f"{node.domain}:{node.op_type}".encode())
+        for a in sorted(node.attribute, key=lambda a: a.name):
+            key.update(a.SerializeToString())
+        for name in node.input:
+            if name in self.consts:
+                t = self.consts[name]
+                key.update(f"c{t.data_type}{list(t.dims)}".encode())
+                if math.prod(t.dims) <= 64:
+                    key.update(onnx.numpy_helper.to_array(t).tobytes())
+            else:
+                key.update(b"i" + (self.types[name].type.SerializeToString() if name in self.types else b"-"))
+        return key.hexdigest()
+
+
+def _fails(try_load: Callable[[bytes], None], data: bytes | None) -> bool:
+    if data is None:
+        return False
+    try:
+        try_load(data)
+    except Exception as e:  # the EP raises ORT's own Fail type
+        return is_finalize_failure(e)
+    return False
+
+
+def _single_nodes(pieces: Pieces, try_load, found: Unfinalizable, deadline: float) -> None:
+    """Finalize each distinct node alone; record every node whose signature fails."""
+    groups: dict[str, list] = {}
+    for node in pieces.nodes:
+        groups.setdefault(pieces.signature(node), []).append(node)
+    for nodes in groups.values():
+        if time.monotonic() > deadline:
+            found.out_of_time = True
+            return
+        data = pieces.model(nodes[:1])
+        if data is None:
+            found.left_out += len(nodes)
+            continue
+        found.probed += 1
+        if _fails(try_load, data):
+            found.by_op.setdefault(nodes[0].op_type, []).extend(n.name or f"unnamed {n.op_type}" for n in nodes)
+
+
+def _fused_run(pieces: Pieces, try_load, found: Unfinalizable, deadline: float) -> None:
+    """The shortest failing run of consecutive nodes, by two bisections (end, then start)."""
+    nodes = pieces.nodes
+
+    def fails(start: int, end: int) -> bool:
+        if time.monotonic() > deadline:
+            found.out_of_time = True
+            return False
+        return _fails(try_load, pieces.model(nodes[start:end]))
+
+    if not nodes or not fails(0, len(nodes)):
+        return
+    lo, hi = 1, len(nodes)  # smallest end with nodes[:end] failing
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fails(0, mid) else (mid + 1, hi)
+    end = lo
+    lo, hi = 0, end - 1  # largest start with nodes[start:end] failing
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fails(mid, end) else (lo, mid - 1)
+    run = nodes[lo:end]
+    found.fused = [(n.op_type, n.name or f"unnamed {n.op_type}") for n in run]
+    ops = [n.op_type for n in run]
+    found.fused_repeats = sum(1 for i in range(len(nodes) - len(ops) + 1)
+                              if i != lo and [n.op_type for n in nodes[i:i + len(ops)]] == ops)
+
+
+def unfinalizable(proto, try_load: Callable[[bytes], None], observed: Mapping[str, object] | None = None,
+                  budget_s: float = 90.0) -> Unfinalizable:
+    """Find what HTP fails to finalize in ``proto``; ``try_load`` raises when a piece does not load."""
+    found = Unfinalizable()
+    pieces = Pieces(proto, observed)
+    deadline = time.monotonic() + budget_s
+    _single_nodes(pieces, try_load, found, deadline)
+    if not found.by_op and not found.out_of_time:
+        _fused_run(pieces, try_load, found, deadline)
+    return found
+
+
+def is_finalize_failure(error: Exception) -> bool:
+    """Whether ORT's error is HTP failing to finalize the compiled graph."""
+    return "failed to finalize qnn graph" in str(error).lower()
