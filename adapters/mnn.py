@@ -96,7 +96,9 @@ class MnnAdapter(ConvertingAdapter):
             outputs=tuple(Binding(s, out_names[s.name]) for s in model.outputs))
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            args = [F.const(arr, list(arr.shape), F.NCHW) for arr in feeds.values()]
+            # const() reads its data as float unless told: int32 ids (int64 narrowed by the contract) need F.int.
+            args = [F.const(arr, list(arr.shape), F.NCHW, F.int if arr.dtype.kind in "iu" else F.float)
+                    for arr in feeds.values()]
             outs = module.onForward(args)
             return {b.engine_name: F.convert(o, F.NCHW).read() for b, o in zip(contract.outputs, outs, strict=True)}
 

@@ -60,6 +60,7 @@ class Converter:
     max_ir_version: ClassVar[int | None] = None  # the newest ONNX IR version the tool reads (None: any)
     max_opset: ClassVar[int | None] = None  # the newest ai.onnx opset the tool reads (None: any)
     fold_with_ort: ClassVar[bool] = False  # fold constants with ONNX Runtime after simplifying
+    lower: ClassVar[tuple[str, ...]] = ()  # operators the tool lacks, rewritten exactly first (prepare.LOWERINGS)
     log_causes: ClassVar[tuple[LogPattern, ...]] = ()  # what the tool's log says when it fails, and why
 
     def available(self) -> Availability:
@@ -81,7 +82,7 @@ class Converter:
     def limits(self) -> Limits:
         """What the tool accepts, from the class attributes (:mod:`.prepare` brings models within it)."""
         return Limits(max_ir_version=self.max_ir_version, min_opset=MIN_OPSET, max_opset=self.max_opset,
-                      static_shapes=self.needs_static_shapes, fold_with_ort=self.fold_with_ort)
+                      static_shapes=self.needs_static_shapes, fold_with_ort=self.fold_with_ort, lower=self.lower)
 
     def prepare(self, proto: onnx.ModelProto) -> Prepared:
         """The ONNX model the tool is given, and the preparation steps taken (see :mod:`.prepare`)."""
@@ -131,7 +132,7 @@ class Converter:
                 notes.append(f"{op}: {at}{limit.reason}")
         path = causes.keep_log(log, self.name, proto.SerializeToString())
         return ConversionError(format_message(
-            what if what.startswith(engine) else what[:1].upper() + what[1:], where=where, received=f"{self.name} {how}; raw log: {path}",
+            what if what.startswith((engine, self.name)) else what[:1].upper() + what[1:], where=where, received=f"{self.name} {how}; raw log: {path}",
             expected=f"a model {engine} can take", hint="; ".join(notes) or None))
 
     def convert(self, model: Model, dest: Path, options: Mapping[str, object],

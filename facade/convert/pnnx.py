@@ -21,6 +21,7 @@ from onnx import TensorProto
 
 from facade.adapters.base import Availability
 from facade.convert.base import Converter, move, package_version
+from facade.convert.causes import LogPattern
 from facade.devices import package_dir
 
 PARAM, BIN, SCRIPT = "model.ncnn.param", "model.ncnn.bin", "model_ncnn.py"
@@ -59,6 +60,13 @@ class PnnxConverter(Converter):
     # version: 13" and "Current official support for domain ai.onnx is till opset 26", then signal 11.
     max_ir_version = 13
     max_opset = 26
+    log_causes = (
+        # pnnx runs the model in its onnxruntime on inputs it makes up; its integer ids overflow small tables.
+        LogPattern(r"ort Run failed .*?running (?P<op>\w+) node\. Name:'(?P<node>[^']+)' Status Message: "
+                   r"(?P<why>[^\n]{0,120})",
+                   "pnnx runs the model on inputs it makes up, and ONNX Runtime refused them at {op} node {node} "
+                   "({why}): integer inputs that index a table (token ids) cannot be converted for {engine}"),
+    )
 
     def available(self) -> Availability:
         exe = executable()

@@ -80,6 +80,7 @@ class Limits:
     max_opset: int | None = None  # None: the tool reads any opset
     static_shapes: bool = True
     fold_with_ort: bool = False  # ONNX Runtime's basic optimizations after simplification (onnx2tf)
+    lower: tuple[str, ...] = ()  # operators the tool lacks, rewritten into ones it has (see LOWERINGS)
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,33 @@ def _step_fold(proto: onnx.ModelProto, limits: Limits) -> tuple[onnx.ModelProto 
     return folded, f"ONNX Runtime basic optimizations, {before} -> {len(folded.graph.node)} nodes"
 
 
+def _isnan(node: onnx.NodeProto) -> list[onnx.NodeProto]:
+    """IsNaN(x) as Not(Equal(x, x)): NaN is the one value unequal to itself (IEEE 754), so the two agree exactly."""
+    eq = f"{node.output[0]}__facade_eq"
+    return [onnx.helper.make_node("Equal", [node.input[0], node.input[0]], [eq], name=f"{node.name}/Equal"),
+            onnx.helper.make_node("Not", [eq], list(node.output), name=node.name)]
+
+
+# Exact rewrites of an operator into others, for converters that lack it (a Limits.lower entry).
+# MNN 3.6's converter lacks IsNaN, which transformers' attention-mask code emits in BERT-style exports.
+LOWERINGS: Mapping[str, Callable[[onnx.NodeProto], list[onnx.NodeProto]]] = {"IsNaN": _isnan}
+
+
+def _step_lower(proto: onnx.ModelProto, limits: Limits) -> tuple[onnx.ModelProto | None, str]:
+    wanted = [op for op in limits.lower if op in LOWERINGS]
+    found = {op: sum(n.op_type == op and n.domain in ("", "ai.onnx") for n in proto.graph.node) for op in wanted}
+    if not any(found.values()):
+        return None, "no operator the converter lacks"
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    nodes: list[onnx.NodeProto] = []
+    for node in out.graph.node:
+        nodes += LOWERINGS[node.op_type](node) if node.op_type in found and node.domain in ("", "ai.onnx") else [node]
+    del out.graph.node[:]
+    out.graph.node.extend(nodes)
+    return out, ", ".join(f"{n} {op} rewritten" for op, n in found.items() if n)
+
+
 def _step_shapes(proto: onnx.ModelProto, limits: Limits) -> tuple[onnx.ModelProto | None, str]:
     inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     added = len(inferred.graph.value_info) - len(proto.graph.value_info)
@@ -257,6 +285,7 @@ STEPS: tuple[tuple[str, Callable[[onnx.ModelProto, Limits], tuple[onnx.ModelProt
     ("static_shapes", _step_static),
     ("simplify", _step_simplify),
     ("fold", _step_fold),
+    ("lower", _step_lower),
     ("shape_inference", _step_shapes),
     ("ir_version", _step_ir),
 )
@@ -272,15 +301,15 @@ class _Reference:
 
     def __init__(self, proto: onnx.ModelProto):
         self.proto = proto
-        self.feeds = self._feeds(proto)
-        self.outputs = self._run(proto, self.feeds)
+        self.feeds, self.outputs = self._valid(proto, proto)
 
-    @staticmethod
-    def _feeds(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
-        from facade.inputs import seeded_feeds
+    @classmethod
+    def _valid(cls, proto: onnx.ModelProto, shaped_as: onnx.ModelProto):
+        """Seeded feeds shaped as ``shaped_as``'s inputs that ``proto`` runs on, and its outputs (as verify.py)."""
+        from facade.convert.verify import valid_feeds
         from facade.model import onnx_specs
 
-        return seeded_feeds(onnx_specs(proto)[0], SEED)
+        return valid_feeds(onnx_specs(shaped_as)[0], lambda feeds: cls._run(proto, feeds))
 
     @staticmethod
     def _run(proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -297,11 +326,13 @@ class _Reference:
         """Why ``after`` does not compute what the current model computes (None when it does)."""
         from facade.conformance.metrics import relative_max_error
         from facade.convert.verify import TOLERANCE
+        from facade.inputs import seeded_feeds
+        from facade.model import onnx_specs
 
-        feeds = self._feeds(after)
-        if {k: v.shape for k, v in feeds.items()} != {k: v.shape for k, v in self.feeds.items()}:
+        shapes = {k: v.shape for k, v in seeded_feeds(onnx_specs(after)[0], SEED).items()}
+        if shapes != {k: v.shape for k, v in self.feeds.items()}:
             # A step fixed dynamic dims: the current model is run again on inputs of the new, static shapes.
-            self.feeds, self.outputs = feeds, self._run(self.proto, feeds)
+            self.feeds, self.outputs = self._valid(self.proto, after)
         try:
             got = self._run(after, self.feeds)
         except Exception as e:

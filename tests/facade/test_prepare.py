@@ -135,3 +135,42 @@ def test_steps_read_as_one_line_for_explain():
               {"name": "simplify", "applied": False, "detail": "failed: boom"}]
     assert prepare.describe(record) == "prepared: ir_version: 14 -> 13; simplify dropped: failed: boom"
     assert str(Step("opset", True, "28 -> 26")) == "opset: 28 -> 26"
+
+
+def _ids_and_isnan() -> onnx.ModelProto:
+    """Token ids (int64) into a table, then the NaN guard transformers' attention masks use (Where(IsNaN(x), 0, x))."""
+    rng = np.random.default_rng(2)
+    table = numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "table")
+    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"], name="/emb/Gather"),
+             helper.make_node("Mul", ["e", "x"], ["m"], name="/mul"),
+             helper.make_node("IsNaN", ["m"], ["nan"], name="/mask/IsNaN"),
+             helper.make_node("Where", ["nan", "zero", "m"], ["y"], name="/mask/Where")]
+    graph = helper.make_graph(nodes, "ids_and_isnan", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 8]),
+                                                       helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8, 4])], [table, zero])
+    return helper.make_model(graph)
+
+
+def test_isnan_is_lowered_exactly_for_converters_that_lack_it():
+    proto = _ids_and_isnan()
+    prepared = prepare.prepare(proto, get_converter("mnnconvert").limits())
+    assert "IsNaN" not in {n.op_type for n in prepared.proto.graph.node}
+    assert any(s.name == "lower" and s.applied and "1 IsNaN rewritten" in s.detail for s in prepared.steps)
+    x = np.random.default_rng(0).standard_normal((2, 8, 4)).astype(np.float32)
+    x[0, :3] = np.nan  # the values seeded checks never see
+    feeds = {"ids": np.arange(16, dtype=np.int64).reshape(2, 8) % 6, "x": x}
+    np.testing.assert_array_equal(_ort(prepared.proto, feeds)[0], _ort(proto, feeds)[0])
+    assert prepare.prepare(proto, Limits()).proto.graph.node[2].op_type == "IsNaN"  # only where asked
+
+
+def test_mnn_takes_int64_ids_and_a_lowered_isnan():
+    avail, _, _ = target_availability("mnn:cpu", devices())
+    if not avail:
+        pytest.skip(f"mnn:cpu: {avail.reason}")
+    proto = _ids_and_isnan()
+    with facade.Session(proto, target="mnn:cpu", allow_fallback=False) as sess:
+        feeds = {"ids": np.array([[0, 1, 2, 3, 4, 5, 0, 1]] * 2, np.int64),
+                 "x": np.random.default_rng(1).standard_normal((2, 8, 4)).astype(np.float32)}
+        got = sess.run(feeds)["y"]
+    np.testing.assert_allclose(got, _ort(proto, feeds)[0], rtol=1e-5, atol=1e-6)
