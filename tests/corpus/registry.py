@@ -20,6 +20,7 @@ TAGS = {
     "qdq": "int8 QDQ by onnxruntime.quantization.quantize_static, seeded calibration",
     "int8-dynamic": "int8 weights by onnxruntime.quantization.quantize_dynamic (MatMulInteger)",
     "batch": "batch size above 1",
+    "old-opset": "legacy export at an opset below 17, as older tutorials and pipelines pin it",
     "dynamic": "symbolic input axes (batch, sequence), as exported with dynamic_axes",
 }
 
@@ -64,6 +65,8 @@ ENTRIES: tuple[CorpusEntry, ...] = (
        exporter="legacy", dynamic=True),
     _e("distilbert", "distilbert", f"{_TEXT}:distilbert", "transformers", "torch-legacy", "batch", exporter="legacy"),
     _e("gpt2", "gpt2", f"{_TEXT}:gpt2", "transformers", "torch-legacy", "batch", exporter="legacy"),
+    _e("gpt2_opset14", "gpt2", f"{_TEXT}:gpt2", "transformers", "torch-legacy", "batch", "old-opset",
+       exporter="legacy", opset=14),
     _e("gpt2_dynamo", "gpt2", f"{_TEXT}:gpt2", "transformers", "dynamo", "batch", exporter="dynamo"),
     _e("vit", "vit", f"{_VISION}:vit", "transformers", "torch-legacy", "batch", exporter="legacy"),
     _e("vit_dynamo", "vit", f"{_VISION}:vit", "transformers", "dynamo", "batch", exporter="dynamo"),
@@ -83,6 +86,8 @@ ENTRIES: tuple[CorpusEntry, ...] = (
        exporter="legacy"),
     # CNNs written here (no torchvision)
     _e("mobilenet_v3", "mobilenetv3", f"{_VISION}:mobilenet_v3", "torch-legacy", exporter="legacy"),
+    _e("mobilenet_v3_opset13", "mobilenetv3", f"{_VISION}:mobilenet_v3", "torch-legacy", "old-opset",
+       exporter="legacy", opset=13),
     _e("mobilenet_v3_dynamo", "mobilenetv3", f"{_VISION}:mobilenet_v3", "dynamo", exporter="dynamo"),
     _e("efficientnet", "efficientnet", f"{_VISION}:efficientnet", "torch-legacy", "batch", exporter="legacy"),
     _e("convnext", "convnext", f"{_VISION}:convnext", "torch-legacy", exporter="legacy"),
@@ -91,6 +96,7 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     _e("resnet_dynamic_batch", "resnet", f"{_VISION}:resnet", "torch-legacy", "batch", "dynamic",
        exporter="legacy", dynamic=True),
     _e("unet", "unet", f"{_VISION}:unet", "torch-legacy", exporter="legacy"),
+    _e("unet_opset11", "unet", f"{_VISION}:unet", "torch-legacy", "old-opset", exporter="legacy", opset=11),
     _e("yolo", "detection", f"{_VISION}:yolo", "torch-legacy", exporter="legacy"),
     _e("yolo_dynamo", "detection", f"{_VISION}:yolo", "dynamo", exporter="dynamo"),
     _e("espcn", "super-resolution", f"{_VISION}:espcn", "torch-legacy", "batch", exporter="legacy"),

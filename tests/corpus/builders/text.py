@@ -87,7 +87,7 @@ def distilbert(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
                         output_names=["last_hidden_state"])
 
 
-def gpt2(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+def gpt2(out_dir: Path, exporter: str, opset: int = 17) -> tuple[Arrays, Arrays]:
     """GPT2LMHeadModel, 2 layers of width 32, no KV cache: next-token logits."""
     import torch
     import transformers
@@ -107,7 +107,7 @@ def gpt2(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
 
     ids, mask = _ids_and_mask()
     return torch_export(Logits(), (ids, mask), out_dir, exporter=exporter,
-                        input_names=["input_ids", "attention_mask"], output_names=["logits"])
+                        input_names=["input_ids", "attention_mask"], output_names=["logits"], opset=opset)
 
 
 def _recurrent(cell: str):

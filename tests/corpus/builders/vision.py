@@ -89,7 +89,7 @@ def _randomize_batchnorm(model) -> None:
             m.bias.uniform_(-0.2, 0.2)
 
 
-def mobilenet_v3(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+def mobilenet_v3(out_dir: Path, exporter: str, opset: int = 17) -> tuple[Arrays, Arrays]:
     """MobileNetV3-Small-shaped: hardswish stem, inverted residuals with SE (hardsigmoid gate), classifier."""
     from torch import nn
 
@@ -107,7 +107,7 @@ def mobilenet_v3(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(96, 128), hs(), nn.Dropout(0.2), nn.Linear(128, 10))
     _randomize_batchnorm(model)
     return torch_export(model, (_image(1, 64),), out_dir, exporter=exporter, input_names=["image"],
-                        output_names=["logits"])
+                        output_names=["logits"], opset=opset)
 
 
 def efficientnet(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
@@ -177,7 +177,7 @@ def resnet(out_dir: Path, exporter: str, external: bool = False, dynamic: bool =
                         run_args=(_image(3, 64),) if dynamic else traced)
 
 
-def unet(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+def unet(out_dir: Path, exporter: str, opset: int = 17) -> tuple[Arrays, Arrays]:
     """A 2-level U-Net: max-pool encoder, ConvTranspose and bilinear Resize decoders, skip Concats."""
     import torch
     from torch import nn
@@ -209,7 +209,7 @@ def unet(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
     model = UNet()
     _randomize_batchnorm(model)
     return torch_export(model, (_image(1, 32),), out_dir, exporter=exporter, input_names=["image"],
-                        output_names=["mask"])
+                        output_names=["mask"], opset=opset)
 
 
 def detect_topk(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
