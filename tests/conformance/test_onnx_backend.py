@@ -16,6 +16,21 @@ from facade.native_fallback import node_suite
 _TARGET = "native:cpu"
 _ITEMS = onnx_backend.items(onnx_backend.backend_for(_TARGET), __name__)
 _EXCLUDED = onnx_backend.exclusions(_TARGET)
+# Node cases that tests/native_fallback/test_node_suite.py already runs on the engine in every
+# default run (numeric tensors in and out) are repeated here through Session only in slow runs;
+# the default run keeps every other kind and every node case nothing else covers (sequences,
+# optionals, float8/float4/int4, bfloat16, other domains).
+# The light models over 1.5 s each on one core (30 s together) also run only in slow runs;
+# tests/native_fallback/test_models.py checks the same architectures against ORT, with realistic weights.
+_ENGINE_COVERED = {c.name for c in node_suite.cases() if node_suite.in_scope(c.model, c.data)}
+_HEAVY = {"test_vgg19", "test_densenet121", "test_resnet50", "test_bvlc_alexnet", "test_inception_v2"}
+
+
+def _slow(item: onnx_backend.Item) -> bool:
+    return (item.kind == "node" and item.case in _ENGINE_COVERED) or (item.kind == "light" and item.case in _HEAVY)
+
+
+_PARAMS = [pytest.param(i, id=f"{i.kind}/{i.case}", marks=[pytest.mark.slow] if _slow(i) else []) for i in _ITEMS]
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +39,7 @@ def _onnx_home(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setenv("ONNX_HOME", str(tmp_path_factory.getbasetemp() / "onnx-home"))
 
 
-@pytest.mark.parametrize("item", _ITEMS, ids=[f"{i.kind}/{i.case}" for i in _ITEMS])
+@pytest.mark.parametrize("item", _PARAMS)
 def test_backend_case_on_native_cpu(item: onnx_backend.Item) -> None:
     if item.case in _EXCLUDED:
         pytest.skip(f"excluded: {_EXCLUDED[item.case]}")
