@@ -121,9 +121,16 @@ def slice_attr(node: Node, opset: int):
 
 
 def _slice(x: np.ndarray, starts, ends, axes, steps) -> np.ndarray:
+    """ONNX Slice, with starts and ends clamped as the specification says.
+
+    ``slice.indices`` clamps a negative step's end to -1, meaning "before index
+    0"; fed back into a slice, -1 would mean the last element and give an empty
+    result (torch's legacy export of ``F.pad`` reverses a list with ends=INT64_MIN+1).
+    """
     index = [slice(None)] * x.ndim
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        index[a] = slice(*slice(int(s), int(e), int(st)).indices(x.shape[a]))
+        start, stop, step = slice(int(s), int(e), int(st)).indices(x.shape[a])
+        index[a] = slice(start, None if stop < 0 else stop, step)
     return x[tuple(index)]
 
 

@@ -39,3 +39,16 @@ def test_gather_after_flatten_at_the_last_axis(device: str, rng) -> None:
     model = make_model(nodes, {"x": x}, ["y"], {"idx": idx})
     got = native_fallback.compile(model, device=device).run({"x": x})["y"]
     np.testing.assert_array_equal(got, ort_run(model, {"x": x})[0])
+
+
+@pytest.mark.parametrize(("start", "end", "step"), [(-1, -9223372036854775807, -1), (3, -100, -1), (-1, 0, -1),
+                                                    (10, -10, -2), (0, 9223372036854775807, 1), (-3, -1, 1)])
+def test_slice_clamps_ends_as_ort_does(start: int, end: int, step: int) -> None:
+    """A negative step with a very negative end reverses the whole axis (torch's legacy F.pad export)."""
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    inits = {k: np.array([v], np.int64) for k, v in (("s", start), ("e", end), ("a", 0), ("st", step))}
+    model = make_model([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"])], {"x": x}, ["y"], inits)
+    got = native_fallback.compile(model).run({"x": x})["y"]
+    want = ort_run(model, {"x": x})[0]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
