@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters import ort_values, qnn_finalize, qnn_options
+from facade.adapters import ort_values, qnn_divergence, qnn_finalize, qnn_options
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
@@ -160,6 +160,7 @@ class OnnxRuntimeAdapter(Adapter):
         providers: list = [_PROVIDERS[unit]] if unit == "cpu" else [_PROVIDERS[unit], "CPUExecutionProvider"]
         ep_options: dict[str, str] = {}
         notes: list[str] = []
+        htp: qnn_finalize.HtpPieces | None = None  # compiles pieces of the graph to say what HTP got wrong
         if unit in _QNN_BACKENDS:
             problem = qnn_options.option_problem(options.engine)
             if problem is not None:
@@ -176,6 +177,7 @@ class OnnxRuntimeAdapter(Adapter):
             ep_options, notes = qnn_options.provider_options(_QNN_BACKENDS[unit][0], fp16, options.engine)
             so.add_provider_for_devices(devices, ep_options)
             precision = "fp16" if fp16 else "fp32"
+            htp = qnn_finalize.HtpPieces(ort, devices, ep_options) if unit == "qnn-htp" else None
         checked = unit != "cpu"
         profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if checked else None
         if profile_dir is not None:
@@ -185,8 +187,8 @@ class OnnxRuntimeAdapter(Adapter):
             with stdout_to_stderr():
                 session = ort.InferenceSession(model.serialized(), sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-            if unit == "qnn-htp" and qnn_finalize.is_finalize_failure(e):
-                raise self._finalize_refusal(model, devices, ep_options, precision, e) from e
+            if htp is not None and qnn_finalize.is_finalize_failure(e):
+                raise self._finalize_refusal(model, htp, precision, e) from e
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
                 where=where, received=model.name)) from e
@@ -196,53 +198,36 @@ class OnnxRuntimeAdapter(Adapter):
         runner.notes.extend(notes)
         if profile_dir is not None:
             with profile_dir:
-                runner.notes.extend(self._check(runner, session, unit, ep_options))
+                runner.notes.extend(self._check(runner, session, unit, ep_options, htp))
         return runner
 
-    def _finalize_refusal(self, model: Model, devices, ep_options: dict[str, str], precision: str,
+    def _finalize_refusal(self, model: Model, htp: qnn_finalize.HtpPieces, precision: str,
                           error: Exception) -> UnsupportedModelError:
-        """Why HTP did not finalize the graph: the nodes that fail alone, else the graph's size."""
-        ort = _ort()
-
-        def try_load(data: bytes) -> None:
-            so = ort.SessionOptions()
-            so.log_severity_level = 4  # the failures are expected; keep QNN's error lines off stderr
-            so.add_provider_for_devices(devices, ep_options)
-            with stdout_to_stderr():
-                ort.InferenceSession(data, sess_options=so)
-
+        """Why HTP did not finalize the graph: the nodes that fail alone, else the run of nodes the EP fused."""
         try:
-            observed = qnn_finalize.observed_types(model.proto, seeded_feeds(model.inputs, 0), ort)
-            found = qnn_finalize.unfinalizable(model.proto, try_load, observed)
-        except Exception:  # a graph the node-by-node search cannot take apart: say what is known without it
+            values = qnn_finalize.observed_values(model.proto, seeded_feeds(model.inputs, 0), _ort())
+            found = qnn_finalize.unfinalizable(model.proto, htp.load, qnn_finalize.observed_types(values))
+        except Exception:  # a graph the search cannot take apart: say what is known without it
             found = None
-        kind = "float32" if precision == "fp32" else "fp16"
-        said = f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"
+        what, expected = qnn_finalize.refusal_text(found, precision)
         weights = sum(len(t.raw_data) for t in model.proto.graph.initializer) / 2**20
         received = (f"model {model.name!r} ({len(model.proto.graph.node)} nodes, {weights:.2f} MB of weights) "
                     f"at precision {precision}")
-        if found is None:
-            what = (f"QNN HTP could not finalize the graph in {kind} (QNN_COMMON_ERROR_MEM_ALLOC), and facade could "
-                    "not split it to find the node: on HTP this usually means an operator without a "
-                    f"{kind} kernel (measured in float32: Gelu, HardSigmoid, Where, Elu, CumSum, ...)")
-            expected = ("precision='fp16', or another target" if precision == "fp32" else "another target")
-        elif found.by_op or found.fused:
-            alone = ("each fails alone" if found.by_op else
-                     "each of these nodes finalizes alone, but the QNN EP fuses them into one HTP operator")
-            what = (f"QNN HTP cannot finalize {found.describe()} in {kind}: {alone}, with "
-                    f"QNN_COMMON_ERROR_MEM_ALLOC, which is how HTP reports an operator it has no {kind} kernel for")
-            expected = ("precision='fp16', in which HTP runs these operators, or another target" if precision == "fp32"
-                        else "a model without these operators, or another target")
-        else:
-            caveat = (f"; {found.left_out} node(s) without static shapes were not tried" if found.left_out else "") + \
-                     ("; the search ran out of time" if found.out_of_time else "")
-            what = (f"QNN HTP could not finalize the graph in {kind}, though each of its {found.probed} distinct "
-                    f"node(s) and every run of consecutive nodes tried finalizes alone{caveat}")
-            expected = "a smaller graph, or engine options such as vtcm_mb or htp_graph_finalization_optimization_mode"
-        return UnsupportedModelError(format_message(what, where=f"{self.engine}:qnn-htp", received=received,
-                                                    expected=expected, hint=said))
+        return UnsupportedModelError(format_message(
+            what, where=f"{self.engine}:qnn-htp", received=received, expected=expected,
+            hint=f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"))
 
-    def _check(self, runner: OnnxRuntimeRunner, session, unit: str, ep_options: Mapping[str, str]) -> list[str]:
+    def _divergence(self, model: Model, htp: qnn_finalize.HtpPieces, tolerance: float) -> str:
+        """The shortest run of nodes that diverges on HTP by itself, for the refusal ('' when none is found)."""
+        try:
+            values = qnn_finalize.observed_values(model.proto, seeded_feeds(model.inputs, 0), _ort())
+            found = qnn_divergence.first_divergence(model.proto, values, htp.run, tolerance) if values else None
+        except Exception:  # the search is a courtesy; the refusal stands without it
+            found = None
+        return f" First run of nodes that diverges: {found.describe()}." if found else ""
+
+    def _check(self, runner: OnnxRuntimeRunner, session, unit: str, ep_options: Mapping[str, str],
+               htp: qnn_finalize.HtpPieces | None) -> list[str]:
         """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
 
         ORT runs nodes an execution provider rejects on the CPU without a word, and
@@ -259,6 +244,8 @@ class OnnxRuntimeAdapter(Adapter):
             if unit == "qnn-htp" and runner.precision == "fp32" and ep_options.get("soc_model", "0") != "0":
                 leak += (f" soc_model {ep_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
                          "float graphs in fp16 even with fp16 off (measured on the simulator).")
+            if htp is not None and not leak:
+                leak = self._divergence(runner.model, htp, verdict["tolerance"])
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
                                          f"at {runner.precision}.{leak}")
         return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]

@@ -49,16 +49,59 @@ class Unfinalizable:
         return ""
 
 
+class HtpPieces:
+    """Compiles graph pieces for HTP with one session's own provider options."""
+
+    def __init__(self, ort, devices, options: Mapping[str, str]):
+        self._ort, self._devices, self._options = ort, devices, dict(options)
+
+    def session(self, data: bytes):
+        from facade.adapters.base import stdout_to_stderr
+
+        so = self._ort.SessionOptions()
+        so.log_severity_level = 4  # pieces are expected to fail; keep QNN's error lines off stderr
+        so.add_provider_for_devices(self._devices, self._options)
+        with stdout_to_stderr():
+            return self._ort.InferenceSession(data, sess_options=so)
+
+    def load(self, data: bytes) -> None:
+        self.session(data)
+
+    def run(self, data: bytes, feeds: Mapping[str, object]) -> list:
+        return self.session(data).run(None, dict(feeds))
+
+
+def refusal_text(found: Unfinalizable | None, precision: str) -> tuple[str, str]:
+    """``(what happened, what is expected)`` for a graph HTP did not finalize."""
+    kind = "float32" if precision == "fp32" else "fp16"
+    if found is None:
+        return (f"QNN HTP could not finalize the graph in {kind} (QNN_COMMON_ERROR_MEM_ALLOC), and facade could "
+                "not split it to find the node: on HTP this usually means an operator without a "
+                f"{kind} kernel (measured in float32: Gelu, HardSigmoid, Where, Elu, CumSum, ...)",
+                "precision='fp16', or another target" if precision == "fp32" else "another target")
+    if found.by_op or found.fused:
+        alone = ("each fails alone" if found.by_op else
+                 "each of these nodes finalizes alone, but the QNN EP fuses them into one HTP operator")
+        return (f"QNN HTP cannot finalize {found.describe()} in {kind}: {alone}, with "
+                f"QNN_COMMON_ERROR_MEM_ALLOC, which is how HTP reports an operator it has no {kind} kernel for",
+                "precision='fp16', in which HTP runs these operators, or another target" if precision == "fp32"
+                else "a model without these operators, or another target")
+    caveat = (f"; {found.left_out} node(s) without static shapes were not tried" if found.left_out else "") + \
+             ("; the search ran out of time" if found.out_of_time else "")
+    return (f"QNN HTP could not finalize the graph in {kind}, though each of its {found.probed} distinct "
+            f"node(s) and every run of consecutive nodes tried finalizes alone{caveat}",
+            "a smaller graph, or engine options such as vtcm_mb or htp_graph_finalization_optimization_mode")
+
+
 def _static(vi) -> bool:
     t = vi.type.tensor_type
     return (vi.type.HasField("tensor_type") and t.elem_type != 0 and t.HasField("shape")
             and all(d.HasField("dim_value") for d in t.shape.dim))
 
 
-def observed_types(proto, feeds: Mapping[str, object], ort) -> dict[str, object]:
-    """Every tensor's type and shape as one ONNX Runtime CPU run on ``feeds`` produces them (empty on failure)."""
+def observed_values(proto, feeds: Mapping[str, object], ort) -> dict[str, object]:
+    """Every tensor's value in one ONNX Runtime CPU run on ``feeds`` (empty on failure)."""
     import onnx
-    from onnx import helper
 
     m = onnx.ModelProto()
     m.CopyFrom(proto)
@@ -68,11 +111,22 @@ def observed_types(proto, feeds: Mapping[str, object], ort) -> dict[str, object]
     try:
         sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
-        arrays = sess.run(names, dict(feeds))
-        return {n: helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-                for n, a in zip(names, arrays, strict=True) if hasattr(a, "dtype")}
+        return {**feeds, **dict(zip(names, sess.run(names, dict(feeds)), strict=True))}
     except Exception:  # best effort: ONNX shape inference fills in what it can
         return {}
+
+
+def observed_types(values: Mapping[str, object]) -> dict[str, object]:
+    """Value infos (type and static shape) of the arrays in ``values``."""
+    from onnx import helper
+
+    out = {}
+    for name, a in values.items():
+        try:
+            out[name] = helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+        except (AttributeError, KeyError, TypeError, ValueError):  # sequences, optional, types onnx cannot name
+            continue
+    return out
 
 
 class Pieces:
@@ -103,6 +157,11 @@ class Pieces:
 
     def model(self, nodes: Sequence) -> bytes | None:
         """A model of ``nodes`` (consecutive, in graph order), or None when a boundary tensor has no static type."""
+        built = self.piece(nodes)
+        return None if built is None else built[0]
+
+    def piece(self, nodes: Sequence) -> tuple[bytes, list[str], list[str]] | None:
+        """:meth:`model` with the piece's input and output names."""
         from onnx import helper
 
         produced = {o for n in nodes for o in n.output if o}
@@ -116,7 +175,8 @@ class Pieces:
         graph = helper.make_graph(list(nodes), "piece", [self.types[i] for i in inputs],
                                   [self.types[o] for o in outputs], inits)
         opsets = list(self.proto.opset_import)
-        return helper.make_model(graph, opset_imports=opsets, ir_version=self.proto.ir_version).SerializeToString()
+        data = helper.make_model(graph, opset_imports=opsets, ir_version=self.proto.ir_version).SerializeToString()
+        return data, inputs, outputs
 
     def signature(self, node) -> str:
         """Operator, attributes, input types and small constants: what decides whether HTP has a kernel."""
@@ -174,22 +234,35 @@ def _fused_run(pieces: Pieces, try_load, found: Unfinalizable, deadline: float) 
             return False
         return _fails(try_load, pieces.model(nodes[start:end]))
 
-    if not nodes or not fails(0, len(nodes)):
+    span = shortest_run(len(nodes), fails)
+    if span is None:
         return
-    lo, hi = 1, len(nodes)  # smallest end with nodes[:end] failing
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if fails(0, mid) else (mid + 1, hi)
-    end = lo
-    lo, hi = 0, end - 1  # largest start with nodes[start:end] failing
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if fails(mid, end) else (lo, mid - 1)
+    lo, end = span
     run = nodes[lo:end]
     found.fused = [(n.op_type, n.name or f"unnamed {n.op_type}") for n in run]
     ops = [n.op_type for n in run]
     found.fused_repeats = sum(1 for i in range(len(nodes) - len(ops) + 1)
                               if i != lo and [n.op_type for n in nodes[i:i + len(ops)]] == ops)
+
+
+def shortest_run(n: int, bad: Callable[[int, int], bool]) -> tuple[int, int] | None:
+    """``(start, end)`` of a short run ``[start, end)`` of ``n`` nodes for which ``bad`` holds, by two bisections.
+
+    Assumes a run containing a bad run is bad: first the smallest ``end`` with
+    ``[0, end)`` bad, then the largest ``start`` with ``[start, end)`` bad.
+    """
+    if n == 0 or not bad(0, n):
+        return None
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if bad(0, mid) else (mid + 1, hi)
+    end = lo
+    lo, hi = 0, end - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if bad(mid, end) else (lo, mid - 1)
+    return lo, end
 
 
 def unfinalizable(proto, try_load: Callable[[bytes], None], observed: Mapping[str, object] | None = None,

@@ -95,6 +95,27 @@ def erf_gelu() -> onnx.ModelProto:
     return model
 
 
+def batch_broadcast_layer_norm(batch: int = 2) -> onnx.ModelProto:
+    """BERT's embeddings in small: ``x[batch, 16, 32] + position[1, 16, 32]``, then LayerNormalization.
+
+    Measured: HTP computes it wrong in fp16 at batch 2 (right at batch 1) and fails
+    to finalize it in float32.
+    """
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal((1, 16, 32)) * 0.1).astype(np.float32), "position"),
+             numpy_helper.from_array(np.ones(32, np.float32), "scale"),
+             numpy_helper.from_array(np.zeros(32, np.float32), "bias")]
+    nodes = [helper.make_node("Add", ["x", "position"], ["a"], name="embed/add"),
+             helper.make_node("LayerNormalization", ["a", "scale", "bias"], ["y"], axis=-1, epsilon=1e-12,
+                              name="embed/norm")]
+    graph = helper.make_graph(nodes, "batch_broadcast_layer_norm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16, 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 16, 32])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
 def _child(code: str) -> str:
     """Run ``code`` in a fresh interpreter (QNN's fp16 mode outlives sessions); return its stdout."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT,
@@ -240,3 +261,23 @@ def test_types_onnx_runtime_has_no_tensor_of_are_refused_by_name(onnx_type, name
     with pytest.raises(facade.UnsupportedModelError,
                        match=rf"onnxruntime:cpu \| input 'x' is {name}; ONNX Runtime has no tensor type for it"):
         facade.Session(model, target="onnxruntime:cpu", allow_fallback=False)
+
+
+def test_htp_divergence_names_the_run_of_nodes_that_goes_wrong():
+    """Refused, not wrong: the refusal says which nodes HTP computes wrongly, measured piece by piece."""
+    out = _child("""
+import facade
+from tests.adapters.test_onnxruntime import batch_broadcast_layer_norm
+for batch in (1, 2):
+    try:
+        with facade.Session(batch_broadcast_layer_norm(batch), target="onnxruntime:qnn-htp", precision="fp16",
+                            allow_fallback=False) as s:
+            print("RAN", batch, s.precision)
+    except facade.TargetUnavailableError as e:
+        print("REFUSED", batch, e)
+""")
+    lines = [line for line in out.splitlines() if line.startswith(("RAN", "REFUSED"))]
+    assert lines[0] == "RAN 1 fp16"
+    assert lines[1].startswith("REFUSED 2 onnxruntime:qnn-htp | outputs diverge from ONNX Runtime on the CPU")
+    assert "First run of nodes that diverges: Add -> LayerNormalization (nodes 'embed/add' to 'embed/norm') " \
+           "diverges on its own" in lines[1] and "broadcasts over the batch" in lines[1]
