@@ -99,3 +99,19 @@ def test_a_wrong_answer_fails_the_case() -> None:
 
     item = next(i for i in onnx_backend.items(Off, __name__) if i.case == "test_relu")
     assert onnx_backend.run_item(item)[0] == "fail"
+
+
+@pytest.mark.slow
+def test_onnxruntime_through_facade_fails_nothing_ort_itself_passes() -> None:
+    """Every case ONNX Runtime's own backend passes on its CPU provider also passes through onnxruntime:cpu."""
+    reference = onnx_backend.ort_reference()
+    if reference is None:
+        pytest.skip("onnxruntime is not installed")
+    target = "onnxruntime:cpu"
+    excluded = onnx_backend.exclusions(target)
+    with np.errstate(all="ignore"):
+        ort_passes = {i.name for i in onnx_backend.items(reference, __name__)
+                      if i.case not in excluded and onnx_backend.run_item(i)[0] == "pass"}
+        worse = {i.case: detail for i in onnx_backend.items(onnx_backend.backend_for(target), __name__)
+                 if i.name in ort_passes and (detail := onnx_backend.run_item(i))[0] != "pass"}
+    assert not worse, worse
