@@ -34,6 +34,19 @@ _FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
 _OFF = ("use_bf16_storage", "use_bf16_packed", "use_int8_inference")
 
 
+def sample_shapes(shapes: dict | None, model: Model, blobs, batch_index: dict[str, int]) -> dict | None:
+    """The ONNX outputs' shapes for one sample: a blob pnnx stripped of its batch axis comes out of ncnn one
+    sample at a time, so a model converted at a static batch of 2 ([2, 10]) gives [10] per run, read as [1, 10]."""
+    if not shapes:
+        return shapes
+    per_sample = dict(shapes)
+    for spec, blob in zip(model.outputs, blobs, strict=True):
+        shape = per_sample.get(spec.name)
+        if shape and batch_index.get(blob, 0) != NO_BATCH:
+            per_sample[spec.name] = [1, *shape[1:]]
+    return per_sample
+
+
 def blob_names(param_text: str, prefix: str) -> list[str]:
     """pnnx's blobs ``in0, in1, ...`` or ``out0, out1, ...`` in the param file, by number."""
     found = set(re.findall(rf"\b{prefix}(\d+)\b", param_text))
@@ -91,9 +104,11 @@ class NcnnAdapter(ConvertingAdapter):
             return tuple(Binding(s, n, batch_axis=batch_index.get(n, 0) == NO_BATCH)
                          for s, n in zip(specs, blobs, strict=True))
 
+        out_blobs = blob_names(text, "out")
         contract = IOContract(inputs=bind(model.inputs, blob_names(text, "in")),
-                              outputs=bind(model.outputs, blob_names(text, "out")),
-                              per_sample=True, output_shapes=artifact.io.get("output_shapes"))
+                              outputs=bind(model.outputs, out_blobs), per_sample=True,
+                              output_shapes=sample_shapes(artifact.io.get("output_shapes"), model, out_blobs,
+                                                          batch_index))
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with net.create_extractor() as ex:
