@@ -21,6 +21,7 @@ TAGS = {
     "int8-dynamic": "int8 weights by onnxruntime.quantization.quantize_dynamic (MatMulInteger)",
     "batch": "batch size above 1",
     "old-opset": "legacy export at an opset below 17, as older tutorials and pipelines pin it",
+    "new-opset": "legacy export above opset 17, where an operator needs it (AffineGrid: 20)",
     "dynamic": "symbolic input axes (batch, sequence), as exported with dynamic_axes",
 }
 
@@ -56,6 +57,7 @@ _VISION = "vision"
 _AUDIO = "audio"
 _HELPER = "helper"
 _QDQ = "qdq"
+_CUSTOM = "custom"
 
 ENTRIES: tuple[CorpusEntry, ...] = (
     # transformers encoders and decoders (int64 ids and attention masks)
@@ -103,6 +105,12 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     _e("detect_topk", "detection", f"{_VISION}:detect_topk", "torch-legacy", exporter="legacy"),
     _e("resnet_external", "resnet", f"{_VISION}:resnet", "torch-legacy", "external-data", "batch",
        exporter="legacy", external=True),
+    # hand-written torch: scripted control flow, einsum/SDPA attention, grid_sample
+    _e("scripted_loop", "control-flow", f"{_CUSTOM}:scripted_loop", "torch-legacy", "batch", exporter="legacy"),
+    _e("llama_block", "llama", f"{_CUSTOM}:einsum_attention", "torch-legacy", "batch", exporter="legacy"),
+    _e("llama_block_dynamo", "llama", f"{_CUSTOM}:einsum_attention", "dynamo", "batch", exporter="dynamo"),
+    _e("spatial_transformer", "stn", f"{_CUSTOM}:spatial_transformer", "torch-legacy", "batch", "new-opset",
+       exporter="legacy", opset=20),
     # onnx.helper models at the installed onnx's default IR version
     _e("helper_mlp", "mlp", f"{_HELPER}:mlp", "helper", "batch"),
     _e("helper_cnn", "cnn", f"{_HELPER}:cnn", "helper", "batch"),

@@ -12,6 +12,9 @@ from tests.corpus import registry, store
 from tests.corpus.builders.common import DATA_FILE
 
 MAX_BYTES = 10 * 2**20
+#: Operators that make a family what it is, at the graph's top level, in every export of it.
+FAMILY_OPS = {"control-flow": {"Loop"}, "llama": {"Einsum"}, "stn": {"AffineGrid", "GridSample"},
+              "unet": {"ConvTranspose", "Resize", "Concat"}}
 TEXT_FAMILIES = {"bert", "distilbert", "gpt2", "lstm", "gru", "transformer"}
 
 REQUIRED_FAMILIES = {"bert", "distilbert", "gpt2", "vit", "whisper", "lstm", "gru", "mobilenetv3", "efficientnet",
@@ -45,9 +48,11 @@ def test_entry_is_what_its_tags_say(name, corpus_model):
     if entry.has("dynamo"):
         assert model.producer_name == "pytorch" and opset >= 18
     if entry.has("torch-legacy") and not quantized:
-        assert model.producer_name == "pytorch" and (opset < 17 if entry.has("old-opset") else opset == 17)
+        assert model.producer_name == "pytorch" and (
+            opset < 17 if entry.has("old-opset") else opset > 17 if entry.has("new-opset") else opset == 17)
     if entry.has("qdq"):
         assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(model)
+    assert FAMILY_OPS.get(entry.family, set()) <= _ops(model)
     if entry.has("int8-dynamic"):
         assert {"DynamicQuantizeLinear", "MatMulInteger"} <= _ops(model)
     if entry.family in TEXT_FAMILIES:  # token ids as a tokenizer hands them over
