@@ -1,7 +1,7 @@
 """The corpus x target table: does each outside-model corpus entry run right on each target?
 
     python benchmarks/corpus.py [--models NAME|FAMILY|TAG ...] [--targets T1,T2] [--markdown] [--json]
-                                [--no-prepare] [--load RUN.json]
+                                [--no-prepare] [--load RUN.json ... [--before NO_PREPARE.json ...]]
 
 Each cell is ``ok (err 3e-06)`` (within 1e-4 of the framework's oracle), ``WRONG (err
 ...)``, ``refused: <reason>`` (facade said why it cannot: unsupported operator,
@@ -161,6 +161,29 @@ def table(cells: list[Cell], models: list[str], targets: list[str], markdown: bo
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
 
 
+def prepare_summary(before: list[Cell], after: list[Cell]) -> str:
+    """Per target, as Markdown: ok counts without preparation and with it, and which models changed
+    (over the (model, target) pairs both runs measured)."""
+    was = {(c.model, c.target): c.status for c in before}
+    now = {(c.model, c.target): c.status for c in after}
+    both = sorted(set(was) & set(now))
+    lines = ["| target | ok without preparation | ok with preparation | now ok | no longer ok |", "|---|---|---|---|---|"]
+    for target in dict.fromkeys(c.target for c in after if (c.model, c.target) in was):
+        pairs = [(m, was[m, t], now[m, t]) for m, t in both if t == target]
+        gained = [m for m, b, a in pairs if a == "ok" != b]
+        lost = [m for m, b, a in pairs if b == "ok" != a]
+        lines.append(f"| {target} | {sum(b == 'ok' for _, b, _ in pairs)}/{len(pairs)} | "
+                     f"{sum(a == 'ok' for _, _, a in pairs)}/{len(pairs)} | {', '.join(gained) or '-'} | "
+                     f"{', '.join(lost) or '-'} |")
+    return "\n".join(lines)
+
+
+def _load(paths: list[Path]) -> list[Cell]:
+    """Cells of saved runs, merged: a later file's cell for the same model and target wins."""
+    return list({(c["model"], c["target"]): Cell(**c) for f in paths for c in json.loads(f.read_text())["cells"]}
+                .values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="corpus names, families or tags (default: all)")
@@ -170,12 +193,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-prepare", action="store_true",
                         help=f"switch model preparation off before converters ({PREPARE_ENV}=0)")
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S, help="seconds per (model, target)")
-    parser.add_argument("--load", type=Path, help="print the table of a saved --json run instead of running")
+    parser.add_argument("--load", type=Path, nargs="+",
+                        help="print the table of saved --json runs instead of running (a later file's cell "
+                             "for the same model and target wins)")
+    parser.add_argument("--before", type=Path, nargs="+",
+                        help="with --load: per target, ok counts of these --no-prepare runs against the loaded ones")
     args = parser.parse_args(argv)
+    if args.before:
+        print(prepare_summary(_load(args.before), _load(args.load or [])))
+        return 0
     if args.load:
-        cells = [Cell(**c) for c in json.loads(args.load.read_text())["cells"]]
-        models = list(dict.fromkeys(c.model for c in cells))
-        print(table(cells, models, list(dict.fromkeys(c.target for c in cells)), args.markdown))
+        cells = _load(args.load)
+        order = {name: k for k, name in enumerate(registry.names())}
+        models = sorted({c.model for c in cells}, key=lambda m: order.get(m, len(order)))
+        targets = list(dict.fromkeys(c.target for c in cells))
+        if args.json:
+            print(json.dumps({"cells": [asdict(c) for c in cells]}, indent=1))
+        else:
+            print(table(cells, models, targets, args.markdown))
         return 0
     if args.no_prepare:
         os.environ[PREPARE_ENV] = "0"  # read by the children, which inherit this environment

@@ -56,8 +56,20 @@ def test_table_runs_each_target_in_a_child(tmp_path):
         assert "macOS" in cells[model, "coreml:cpu"]["reason"]
     saved = tmp_path / "run.json"
     saved.write_text(done.stdout)
-    shown = subprocess.run([sys.executable, str(SCRIPT), "--load", str(saved), "--markdown"], cwd=ROOT,
+    shown = subprocess.run([sys.executable, str(SCRIPT), "--load", str(saved), str(saved), "--markdown"], cwd=ROOT,
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert shown.splitlines()[0] == "| model | onnxruntime:cpu | native:cpu | coreml:cpu |"
     assert "| total | 2/2 ok | 2/2 ok | 0/2 ok |" in shown
     assert "unavailable [1]" in shown and "\n1. " in shown
+
+
+def test_prepare_summary_counts_what_changed():
+    script = _script()
+    cell = script.Cell
+    before = [cell("a", "ncnn:cpu", "refused", reason="x"), cell("b", "ncnn:cpu", "ok", err=1e-7),
+              cell("a", "mnn:cpu", "ok", err=1e-7)]
+    after = [cell("a", "ncnn:cpu", "ok", err=1e-7), cell("b", "ncnn:cpu", "WRONG", err=0.5),
+             cell("a", "mnn:cpu", "ok", err=1e-7), cell("c", "mnn:cpu", "ok", err=1e-7)]
+    rows = script.prepare_summary(before, after).splitlines()
+    assert rows[2] == "| ncnn:cpu | 1/2 | 1/2 | a | b |"
+    assert rows[3] == "| mnn:cpu | 1/1 | 1/1 | - | - |"  # c was not measured before: left out
