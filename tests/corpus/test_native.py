@@ -1,4 +1,4 @@
-"""Every corpus model on native:cpu, without fallback, agrees with its oracle within 1e-4.
+"""Every corpus model on native:cpu and native:opencl, without fallback, agrees with its oracle within 1e-4.
 
 A failure here is a native engine bug: its minimal repro goes in
 /work/notes/corpus_native.md; the test stays, so it turns green with the fix.
@@ -19,10 +19,10 @@ def test_native_cpu_matches_oracle(name, corpus_model):
     assert agreement, f"{name} on native:cpu: {agreement}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", registry.names())
 def test_native_opencl_matches_oracle(name, corpus_model):
-    """PoCL compiles every kernel on first use: minutes over the corpus, so slow."""
+    """native:opencl (PoCL here) on every corpus model: 25 s over the corpus with PoCL's kernel cache
+    empty, measured on two busy cores, so it stays in the default run."""
     ran, agreement = check(corpus_model, "native:opencl")
     assert ran == "native:opencl"
     assert agreement, f"{name} on native:opencl: {agreement}"
