@@ -83,9 +83,12 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     # recurrent text models at batch > 1
     _e("lstm_text", "lstm", f"{_TEXT}:lstm_text", "torch-legacy", "batch", exporter="legacy"),
     _e("gru_text", "gru", f"{_TEXT}:gru_text", "torch-legacy", "batch", exporter="legacy"),
+    _e("gru_text_int32", "gru", f"{_TEXT}:gru_text", "torch-legacy", "batch", exporter="legacy", int32=True),
     _e("lstm_text_dynamo", "lstm", f"{_TEXT}:lstm_text", "dynamo", "batch", exporter="dynamo"),
     _e("transformer_encoder", "transformer", f"{_TEXT}:transformer_encoder", "torch-legacy", "batch",
        exporter="legacy"),
+    _e("transformer_encoder_bool_mask", "transformer", f"{_TEXT}:transformer_encoder", "torch-legacy", "batch",
+       exporter="legacy", bool_mask=True),
     # CNNs written here (no torchvision)
     _e("mobilenet_v3", "mobilenetv3", f"{_VISION}:mobilenet_v3", "torch-legacy", exporter="legacy"),
     _e("mobilenet_v3_opset13", "mobilenetv3", f"{_VISION}:mobilenet_v3", "torch-legacy", "old-opset",
@@ -111,6 +114,7 @@ ENTRIES: tuple[CorpusEntry, ...] = (
     _e("llama_block_dynamo", "llama", f"{_CUSTOM}:einsum_attention", "dynamo", "batch", exporter="dynamo"),
     _e("spatial_transformer", "stn", f"{_CUSTOM}:spatial_transformer", "torch-legacy", "batch", "new-opset",
        exporter="legacy", opset=20),
+    _e("pyramid_outputs", "pyramid", f"{_CUSTOM}:pyramid_outputs", "torch-legacy", "batch", exporter="legacy"),
     # onnx.helper models at the installed onnx's default IR version
     _e("helper_mlp", "mlp", f"{_HELPER}:mlp", "helper", "batch"),
     _e("helper_cnn", "cnn", f"{_HELPER}:cnn", "helper", "batch"),

@@ -109,3 +109,27 @@ def spatial_transformer(out_dir: Path, exporter: str, opset: int = 20) -> tuple[
 
     return torch_export(STN(), (torch.randn(2, 1, 28, 28),), out_dir, exporter=exporter, input_names=["image"],
                         output_names=["logits", "warped"], opset=opset)
+
+
+def pyramid_outputs(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
+    """A feature-pyramid backbone that returns every level (as detection and segmentation heads consume
+    them) while the next level keeps reading it through elementwise ops an engine may run in place,
+    plus the input itself and one level twice: outputs that alias intermediates and each other."""
+    import torch
+    from torch import nn
+
+    seed_torch(53)
+
+    class Pyramid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 16, 3, 2, 1), nn.Conv2d(16, 16, 3, 2, 1)
+
+        def forward(self, x):
+            p1 = self.c1(x)
+            p2 = self.c2(torch.relu(p1) * 2.0 + 1.0)
+            p3 = self.c3(torch.sigmoid(p2) - 0.5)
+            return p1, p2, p3, p3, x
+
+    return torch_export(Pyramid(), (torch.randn(2, 3, 32, 32),), out_dir, exporter=exporter, input_names=["image"],
+                        output_names=["p1", "p2", "p3", "p3_again", "image_out"])

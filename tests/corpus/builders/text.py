@@ -142,18 +142,20 @@ def lstm_text(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
                         output_names=["tags", "probs"])
 
 
-def gru_text(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
-    """A 2-layer bidirectional GRU tagger/classifier at batch 4."""
+def gru_text(out_dir: Path, exporter: str, int32: bool = False) -> tuple[Arrays, Arrays]:
+    """A 2-layer bidirectional GRU tagger/classifier at batch 4; ``int32``: ids as int32, as mobile
+    tokenizers hand them over (an int32 Gather index)."""
     import torch
 
     seed_torch(5)
-    ids = torch.randint(0, VOCAB, (4, 10), dtype=torch.int64)
+    ids = torch.randint(0, VOCAB, (4, 10), dtype=torch.int32 if int32 else torch.int64)
     return torch_export(_recurrent("gru"), (ids,), out_dir, exporter=exporter, input_names=["input_ids"],
                         output_names=["tags", "probs"])
 
 
-def transformer_encoder(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
-    """torch.nn.TransformerEncoder (2 pre-norm layers, GELU) over embeddings, with a padding mask."""
+def transformer_encoder(out_dir: Path, exporter: str, bool_mask: bool = False) -> tuple[Arrays, Arrays]:
+    """torch.nn.TransformerEncoder (2 pre-norm layers, GELU) over embeddings, with a padding mask;
+    ``bool_mask``: the mask is a bool input (True = padding), as torch's own API takes it."""
     import torch
 
     seed_torch(6)
@@ -167,9 +169,12 @@ def transformer_encoder(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
             self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
 
         def forward(self, input_ids, attention_mask):
-            return self.encoder(self.embed(input_ids), src_key_padding_mask=attention_mask == 0)
+            padding = attention_mask if bool_mask else attention_mask == 0
+            return self.encoder(self.embed(input_ids), src_key_padding_mask=padding)
 
     ids, mask = _ids_and_mask()
+    if bool_mask:
+        mask = mask == 0
     return torch_export(Encoder(), (ids, mask), out_dir, exporter=exporter,
                         input_names=["input_ids", "attention_mask"], output_names=["hidden"])
 
