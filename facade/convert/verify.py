@@ -42,14 +42,15 @@ def valid_feeds(specs, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarr
 
     Seeded integers lie in [0, 4); an embedding table of 2 rows (BERT's
     ``token_type_ids``) makes ONNX Runtime refuse index 3. Integer feeds are then
-    narrowed to [0, 2), then set to ones (valid for any table, an all-ones
-    attention mask), before the reference's own error is raised.
+    set to ones (valid for any table of 2 rows or more, and an all-ones attention
+    mask) before the reference's own error is raised. Not random 0/1: a sequence
+    whose every token is masked has no defined attention, and engines then differ
+    by 2% on BERT without being wrong.
     """
     feeds = seeded_feeds(specs, SEED)
     ints = [k for k, v in feeds.items() if v.dtype.kind in "iu"]
     tries = [feeds]
     if ints:
-        tries.append({k: v % 2 if k in ints else v for k, v in feeds.items()})
         tries.append({k: np.ones_like(v) if k in ints else v for k, v in feeds.items()})
     for attempt, candidate in enumerate(tries):
         try:
