@@ -58,7 +58,7 @@ class Device:
 
     def upload(self, a: np.ndarray) -> cla.Array:
         """Copy a host array to the device (contiguous)."""
-        return cla.to_device(self.queue, np.ascontiguousarray(a))
+        return cla.to_device(self.queue, np.require(a, requirements="C"))  # ascontiguousarray makes 0-d 1-d
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> cla.Array:
         """An uninitialized device array."""

@@ -43,3 +43,16 @@ def test_model_runs_mostly_on_device_and_matches_numpy(name: str) -> None:
     want = native_fallback.compile(model).run(feeds)[prog.output_names[0]]
     assert len(prog.device_ops) >= 0.9 * len(prog.steps)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_zero_d_results_stay_zero_d() -> None:
+    """A 0-d tensor uploaded to the device kept shape (1,), so scalar arithmetic came back 1-d."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Div", ["s", "n"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3]),
+                                           helper.make_tensor_value_info("n", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    out = native_fallback.compile(model, device="opencl").run({"x": np.ones(3, np.float32), "n": np.float32(2)})
+    assert out["y"].shape == () and out["y"] == 1.5
