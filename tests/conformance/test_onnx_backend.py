@@ -115,3 +115,19 @@ def test_onnxruntime_through_facade_fails_nothing_ort_itself_passes() -> None:
         worse = {i.case: detail for i in onnx_backend.items(onnx_backend.backend_for(target), __name__)
                  if i.name in ort_passes and (detail := onnx_backend.run_item(i))[0] != "pass"}
     assert not worse, worse
+
+
+@pytest.mark.slow
+def test_native_opencl_fails_no_case() -> None:
+    """The same runner on native:opencl (about 3 minutes on PoCL): only the native exclusions."""
+    from facade import native_fallback
+
+    ok, reason = native_fallback.opencl_available()
+    if not ok:
+        pytest.skip(f"no OpenCL here: {reason}")
+    target = "native:opencl"
+    excluded = onnx_backend.exclusions(target)
+    with np.errstate(all="ignore"):
+        failures = {i.case: detail for i in onnx_backend.items(onnx_backend.backend_for(target), __name__)
+                    if i.case not in excluded and (detail := onnx_backend.run_item(i))[0] != "pass"}
+    assert not failures, failures
