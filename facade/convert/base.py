@@ -120,8 +120,10 @@ class Converter:
         found = causes.cause(log, engine, self.log_causes) if what is None else None
         if found is not None:
             what, ops = found.text, found.ops
-        if what is None:
-            what = f"the converter for {engine} failed: {causes.last_error_line(log) or 'it printed nothing'}"
+        if what is None and causes.last_error_line(log):
+            what = f"the converter for {engine} failed: {causes.last_error_line(log)}"
+        if what is None:  # a crash with no error line: say where the tool had got to
+            what = f"the converter for {engine} stopped without saying why, after: {causes.last_line(log) or '(no output)'}"
         notes = []
         for op in ops:
             limit = causes.known_limit(self.produces, op)

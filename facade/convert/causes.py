@@ -92,11 +92,15 @@ def cause(log: str, engine: str, patterns: Sequence[LogPattern] = ()) -> Cause |
 
 
 def last_error_line(log: str) -> str | None:
-    """The last line of ``log`` that reads like an error, when no pattern knows the tool's words."""
+    """The last line of ``log`` that reads like an error, when no pattern knows the tool's words (None if none)."""
+    found = [ln.strip() for ln in clean(log).splitlines() if ln.strip() and _ERRORISH.search(ln)]
+    return found[-1][:_MAX_CAUSE] if found else None
+
+
+def last_line(log: str) -> str | None:
+    """The last non-empty line of ``log``: where a tool that crashed without a word had got to."""
     lines = [ln.strip() for ln in clean(log).splitlines() if ln.strip()]
-    found = [ln for ln in lines if _ERRORISH.search(ln)]
-    line = found[-1] if found else (lines[-1] if lines else None)
-    return line[:_MAX_CAUSE] if line else None
+    return lines[-1][:_MAX_CAUSE] if lines else None
 
 
 def keep_log(log: str, converter: str, model_bytes: bytes) -> Path:

@@ -82,6 +82,8 @@ def test_log_patterns_strip_colour_and_name_the_operator():
                           "ValueError: Output tensors bad"), found
     assert causes.cause("nothing useful\n", "ncnn") is None
     assert causes.last_error_line("a\nRuntimeError: it broke\nbye\n") == "RuntimeError: it broke"
+    assert causes.last_error_line("Start to Optimize the MNN Net...\n") is None
+    assert causes.last_line("a\n\x1b[0mStart to Optimize the MNN Net...\n\n") == "Start to Optimize the MNN Net..."
 
 
 def test_every_known_limit_names_its_onnx_operator_and_a_reason():
