@@ -206,7 +206,7 @@ class OnnxRuntimeAdapter(Adapter):
         """Why HTP did not finalize the graph: the nodes that fail alone, else the run of nodes the EP fused."""
         try:
             values = qnn_finalize.observed_values(model.proto, seeded_feeds(model.inputs, 0), _ort())
-            found = qnn_finalize.unfinalizable(model.proto, htp.load, qnn_finalize.observed_types(values))
+            found = qnn_finalize.unfinalizable(model.proto, htp.load, values)
         except Exception:  # a graph the search cannot take apart: say what is known without it
             found = None
         what, expected = qnn_finalize.refusal_text(found, precision)

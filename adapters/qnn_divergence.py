@@ -1,11 +1,11 @@
-"""Where QNN HTP's numbers go wrong: the shortest run of nodes whose outputs diverge from the CPU.
+"""Where QNN HTP's numbers go wrong: the smallest run of nodes whose outputs diverge from the CPU.
 
 A diverging HTP session is refused (facade never returns a wrong answer), but
 "max relative error 0.94 on 'last_hidden_state'" does not say what to change. The
 graph is cut into runs of consecutive nodes, each run is compiled for HTP with
-the session's own options and fed the CPU's values of its inputs, and the shortest
-run whose outputs diverge on their own is found by bisection (see
-:func:`.qnn_finalize.shortest_run`).
+the session's own options and fed the CPU's values of its inputs, and the smallest
+set of nodes whose outputs diverge on their own is found by bisection and pruning (see
+:func:`.qnn_finalize.smallest_bad`).
 
 Measured with QNN 2.51 on the simulator, a known case: an ``Add`` that broadcasts
 over the batch (``[2, 16, 32] + [1, 16, 32]``, BERT's word plus position
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facade.adapters.qnn_finalize import Pieces, observed_types, shortest_run
+from facade.adapters.qnn_finalize import Pieces, observed_types, smallest_bad
 
 
 @dataclass(frozen=True)
@@ -69,15 +69,15 @@ def first_divergence(proto, values: Mapping[str, object], run_piece: Callable[[b
     ``values`` are the CPU's values of every tensor (:func:`.qnn_finalize.observed_values`);
     ``run_piece(model_bytes, feeds)`` runs a piece on HTP and returns its outputs in order.
     """
-    pieces = Pieces(proto, observed_types(values))
+    pieces = Pieces(proto, observed_types(values), values)
     nodes = pieces.nodes
     deadline = time.monotonic() + budget_s
-    worst: dict[tuple[int, int], float] = {}
+    worst: dict[tuple[int, ...], float] = {}
 
-    def diverges(start: int, end: int) -> bool:
+    def diverges(indices: list[int]) -> bool:
         if time.monotonic() > deadline:
             return False
-        built = pieces.piece(nodes[start:end])
+        built = pieces.piece([nodes[i] for i in indices], fold=True)
         if built is None:
             return False
         data, inputs, outputs = built
@@ -89,12 +89,12 @@ def first_divergence(proto, values: Mapping[str, object], run_piece: Callable[[b
         except Exception:  # a piece HTP cannot take says nothing about the numbers
             return False
         error = max(_relative(got[o], values[o]) for o in floats)
-        worst[(start, end)] = error
+        worst[tuple(indices)] = error
         return error > tolerance
 
-    span = shortest_run(len(nodes), diverges)
-    if span is None:
+    kept = smallest_bad(len(nodes), diverges)
+    if kept is None:
         return None
-    start, end = span
-    return Divergence([(n.op_type, n.name or f"unnamed {n.op_type}") for n in nodes[start:end]],
-                      worst.get(span, float("nan")), _known(nodes[start:end], values, pieces))
+    run = [nodes[i] for i in kept]
+    return Divergence([(n.op_type, n.name or f"unnamed {n.op_type}") for n in run],
+                      worst.get(tuple(kept), float("nan")), _known(run, values, pieces))

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass
 class Unfinalizable:
@@ -132,10 +134,21 @@ def observed_types(values: Mapping[str, object]) -> dict[str, object]:
 class Pieces:
     """The main graph's nodes, and one-model pieces of them with static types."""
 
-    def __init__(self, proto, observed: Mapping[str, object] | None = None):
+    def __init__(self, proto, observed: Mapping[str, object] | None = None,
+                 values: Mapping[str, object] | None = None):
         import onnx
 
         self.proto = proto
+        # Small integer tensors computed inside the graph (shapes, masks, position ids), from one CPU
+        # run: a run of nodes that starts after the Shape -> Gather -> Concat that feeds a Reshape gets
+        # the Reshape's shape as a constant, as the whole graph does after ORT's constant folding, so
+        # the EP still takes the Reshape and the run found stays short.
+        model_inputs = {i.name for i in proto.graph.input}
+        self.folded = {}
+        for name, value in (values or {}).items():
+            arr = np.asarray(value) if hasattr(value, "dtype") else None
+            if arr is not None and name not in model_inputs and arr.dtype.kind in "biu" and arr.size <= 4096:
+                self.folded[name] = onnx.numpy_helper.from_array(arr, name)
         try:
             inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
         except Exception:  # shape inference is best effort; observed types come first anyway
@@ -155,23 +168,24 @@ class Pieces:
     def typed(self, name: str) -> bool:
         return name in self.types and _static(self.types[name])
 
-    def model(self, nodes: Sequence) -> bytes | None:
+    def model(self, nodes: Sequence, fold: bool = False) -> bytes | None:
         """A model of ``nodes`` (consecutive, in graph order), or None when a boundary tensor has no static type."""
-        built = self.piece(nodes)
+        built = self.piece(nodes, fold)
         return None if built is None else built[0]
 
-    def piece(self, nodes: Sequence) -> tuple[bytes, list[str], list[str]] | None:
-        """:meth:`model` with the piece's input and output names."""
+    def piece(self, nodes: Sequence, fold: bool = False) -> tuple[bytes, list[str], list[str]] | None:
+        """:meth:`model` with the piece's input and output names; ``fold`` makes small integer inputs constants."""
         from onnx import helper
 
         produced = {o for n in nodes for o in n.output if o}
         used_inside = [i for n in nodes for i in n.input if i]
-        inputs = [i for i in dict.fromkeys(used_inside) if i not in produced and i not in self.consts]
+        consts = {**self.folded, **self.consts} if fold else self.consts
+        inputs = [i for i in dict.fromkeys(used_inside) if i not in produced and i not in consts]
         later = {i for n in self.nodes[self.nodes.index(nodes[-1]) + 1:] for i in n.input} | self.graph_outputs
         outputs = [o for n in nodes for o in n.output if o and (o in later or o not in used_inside)]
         if not all(self.typed(t) for t in (*inputs, *outputs)):
             return None
-        inits = [self.consts[i] for i in dict.fromkeys(used_inside) if i in self.consts]
+        inits = [consts[i] for i in dict.fromkeys(used_inside) if i in consts and i not in produced]
         graph = helper.make_graph(list(nodes), "piece", [self.types[i] for i in inputs],
                                   [self.types[o] for o in outputs], inits)
         opsets = list(self.proto.opset_import)
@@ -225,51 +239,64 @@ def _single_nodes(pieces: Pieces, try_load, found: Unfinalizable, deadline: floa
 
 
 def _fused_run(pieces: Pieces, try_load, found: Unfinalizable, deadline: float) -> None:
-    """The shortest failing run of consecutive nodes, by two bisections (end, then start)."""
+    """The smallest failing run of nodes (see :func:`smallest_bad`)."""
     nodes = pieces.nodes
 
-    def fails(start: int, end: int) -> bool:
+    def fails(indices: list[int]) -> bool:
         if time.monotonic() > deadline:
             found.out_of_time = True
             return False
-        return _fails(try_load, pieces.model(nodes[start:end]))
+        return _fails(try_load, pieces.model([nodes[i] for i in indices], fold=True))
 
-    span = shortest_run(len(nodes), fails)
-    if span is None:
+    kept = smallest_bad(len(nodes), fails)
+    if kept is None:
         return
-    lo, end = span
-    run = nodes[lo:end]
+    run = [nodes[i] for i in kept]
     found.fused = [(n.op_type, n.name or f"unnamed {n.op_type}") for n in run]
     ops = [n.op_type for n in run]
     found.fused_repeats = sum(1 for i in range(len(nodes) - len(ops) + 1)
-                              if i != lo and [n.op_type for n in nodes[i:i + len(ops)]] == ops)
+                              if i != kept[0] and [n.op_type for n in nodes[i:i + len(ops)]] == ops)
 
 
-def shortest_run(n: int, bad: Callable[[int, int], bool]) -> tuple[int, int] | None:
-    """``(start, end)`` of a short run ``[start, end)`` of ``n`` nodes for which ``bad`` holds, by two bisections.
+def smallest_bad(n: int, bad: Callable[[list[int]], bool]) -> list[int] | None:
+    """Indices (in graph order) of a small set of nodes for which ``bad`` holds, or None when all ``n`` do not.
 
-    Assumes a run containing a bad run is bad: first the smallest ``end`` with
-    ``[0, end)`` bad, then the largest ``start`` with ``[start, end)`` bad.
+    Assumes a set holding a bad set is bad. Two bisections find a short run of
+    consecutive nodes (the smallest ``end`` with ``[0, end)`` bad, then the largest
+    ``start`` with ``[start, end)`` bad); then each node whose removal keeps the rest
+    bad is dropped, since graph order interleaves branches (a mask computed beside
+    the embeddings) that the failure does not need.
     """
-    if n == 0 or not bad(0, n):
+    def span(start: int, end: int) -> list[int]:
+        return list(range(start, end))
+
+    if n == 0 or not bad(span(0, n)):
         return None
     lo, hi = 1, n
     while lo < hi:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if bad(0, mid) else (mid + 1, hi)
+        lo, hi = (lo, mid) if bad(span(0, mid)) else (mid + 1, hi)
     end = lo
     lo, hi = 0, end - 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if bad(mid, end) else (lo, mid - 1)
-    return lo, end
+        lo, hi = (mid, hi) if bad(span(mid, end)) else (lo, mid - 1)
+    kept = span(lo, end)
+    for i in list(kept[:-1]):  # the last node is where the failure shows: keep it
+        trial = [k for k in kept if k != i]
+        if bad(trial):
+            kept = trial
+    return kept
 
 
-def unfinalizable(proto, try_load: Callable[[bytes], None], observed: Mapping[str, object] | None = None,
+def unfinalizable(proto, try_load: Callable[[bytes], None], values: Mapping[str, object] | None = None,
                   budget_s: float = 90.0) -> Unfinalizable:
-    """Find what HTP fails to finalize in ``proto``; ``try_load`` raises when a piece does not load."""
+    """Find what HTP fails to finalize in ``proto``; ``try_load`` raises when a piece does not load.
+
+    ``values`` are every tensor's value in one CPU run (:func:`observed_values`), for static types.
+    """
     found = Unfinalizable()
-    pieces = Pieces(proto, observed)
+    pieces = Pieces(proto, observed_types(values or {}), values)
     deadline = time.monotonic() + budget_s
     _single_nodes(pieces, try_load, found, deadline)
     if not found.by_op and not found.out_of_time:
