@@ -281,3 +281,12 @@ for batch in (1, 2):
     assert lines[1].startswith("REFUSED 2 onnxruntime:qnn-htp | outputs diverge from ONNX Runtime on the CPU")
     assert "First run of nodes that diverges: Add -> LayerNormalization (nodes 'embed/add' to 'embed/norm') " \
            "diverges on its own" in lines[1] and "broadcasts over the batch" in lines[1]
+
+
+def test_the_node_search_keeps_only_the_nodes_a_failure_needs():
+    """Graph order interleaves branches: a failure of nodes 3 and 5 is reported without node 4 between them."""
+    from facade.adapters.qnn_finalize import smallest_bad
+
+    assert smallest_bad(10, lambda kept: {3, 5} <= set(kept)) == [3, 5]
+    assert smallest_bad(10, lambda kept: 7 in kept) == [7]
+    assert smallest_bad(10, lambda kept: False) is None
