@@ -741,8 +741,16 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
 
 @registry.register("ConvTranspose", 1)
 def conv_transpose_kernel(node: Node, opset: int):
-    """ONNX ConvTranspose."""
-    return lambda x, w, b=None: (conv_transpose(x, w, b, node),)
+    """ONNX ConvTranspose (16- and 8-bit floats computed in float32: numpy's einsum refuses bfloat16)."""
+    from .linalg import narrow_float
+
+    def run(x, w, b=None):
+        if narrow_float(x.dtype):
+            wide = conv_transpose(x.astype(np.float32), w.astype(np.float32),
+                                  None if b is None else b.astype(np.float32), node)
+            return (wide.astype(x.dtype),)
+        return (conv_transpose(x, w, b, node),)
+    return run
 
 
 @registry.register("Col2Im", 18)

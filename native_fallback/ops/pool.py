@@ -55,7 +55,7 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out."""
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, _spatial(x, last), kernel)
-    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
     return _window_reduce(pad_spatial(x, g, low, last), kernel, g, np.maximum, last)
 
 

@@ -18,6 +18,8 @@ BF16 = np.dtype(ml_dtypes.bfloat16)
     (helper.make_node("Gemm", ["a", "b"], ["y"], transB=1), [(4, 8), (6, 8)]),
     (helper.make_node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik"), [(2, 3, 8), (2, 8, 5)]),
     (helper.make_node("Attention", ["a", "b", "c"], ["y"], is_causal=1), [(1, 2, 4, 8)] * 3),
+    (helper.make_node("ConvTranspose", ["a", "b"], ["y"], strides=[2, 2]), [(1, 3, 4, 4), (3, 2, 3, 3)]),
+    (helper.make_node("MaxPool", ["a"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1]), [(1, 2, 5, 5)]),
 ])
 def test_bfloat16_stays_bfloat16(node, shapes, rng) -> None:
     names = list(node.input)
