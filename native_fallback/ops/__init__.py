@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     reduce,
     resize,
     rnn,
+    sequence,
     signal,
     tensor,
 )
