@@ -219,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         excluded = exclusions(target)
         ort_ok: dict[str, bool] = {}
         if target.startswith("onnxruntime:") and (ref := ort_reference()) is not None:
-            ort_ok = {i.name: run_item(i)[0] == "pass" for i in _selected(items(ref), args)}
+            own = [(i, "excluded" if i.case in excluded else run_item(i)[0]) for i in _selected(items(ref), args)]
+            ort_ok = {i.name: status == "pass" for i, status in own}
+            _print_table("onnxruntime.backend itself (CPU provider)",
+                         tally((i.kind, "excluded" if s == "skip" else s) for i, s in own))
         results, failures = [], []
         for item in _selected(items(backend_for(target)), args):
             if item.case in excluded:
