@@ -179,7 +179,7 @@ def owned_copy(value: object, source: object) -> object:
     if isinstance(value, list):
         items = source if isinstance(source, list | tuple) else [None] * len(value)
         return [owned_copy(v, s) for v, s in zip(value, items, strict=True)]
-    return value.copy() if value is source else value
+    return value.copy() if value is source and value is not None else value
 
 
 class Tensor:

@@ -77,6 +77,14 @@ def test_optional_input_as_none_or_value(value, present) -> None:
     assert bool(sess.run({"opt": value})["has"]) is present
 
 
+def test_written_empty_optional_is_none() -> None:
+    nodes = [helper.make_node("OptionalHasElement", ["opt"], ["has"])]
+    model = _model(nodes, [_opt("opt")], [helper.make_tensor_value_info("has", TensorProto.BOOL, [])])
+    sess = facade.Session(model, target="native:cpu", allow_fallback=False)
+    sess.input("opt").write(None)
+    assert not sess.run()["has"]
+
+
 def test_empty_optional_output_is_none() -> None:
     nodes = [helper.make_node("Optional", [], ["opt"], type=helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))]
     model = _model(nodes, [], [_opt("opt")])
