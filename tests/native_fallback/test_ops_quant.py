@@ -78,3 +78,18 @@ def test_float8_and_float4_round_trip_through_quantize_and_dequantize() -> None:
         assert y.dtype == np.float32
         np.testing.assert_array_equal(y, 2 * np.minimum(q.astype(np.float32), top))
         assert y[-1] == 2 * top  # saturated, not NaN or truncated to an integer
+
+
+@pytest.mark.parametrize("dtype", [ml_dtypes.int4, ml_dtypes.uint4])
+def test_packed_int4_initializer_dequantizes_as_ort_does(dtype) -> None:
+    """An int4 weight is stored two to a byte in the model (numpy_helper packs it); both engines unpack it."""
+    lo, hi = (-8, 7) if dtype == ml_dtypes.int4 else (0, 15)
+    w = np.arange(lo, hi + 1).reshape(4, 4).astype(dtype)
+    x = np.ones((2, 4), np.float32)
+    nodes = [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"], axis=0),
+             helper.make_node("MatMul", ["x", "wf"], ["y"])]
+    inits = {"w": w, "s": np.array([0.5, 1.0, 2.0, 4.0], np.float32), "z": np.full(4, 1, dtype)}
+    model = make_model(nodes, {"x": x}, ["y"], inits, opset=21)
+    assert len(model.graph.initializer[0].raw_data) == w.size // 2  # really packed
+    got = native_fallback.compile(model).run({"x": x})["y"]
+    np.testing.assert_array_equal(got, ort_run(model, {"x": x})[0])
