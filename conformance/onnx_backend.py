@@ -73,9 +73,9 @@ class FacadeRep(BackendRep):
         """Feed ``inputs`` positionally (as the runner stores them) and return every output in order."""
         specs = self.session.inputs
         values = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
-        if len(values) != len(specs):  # older models also list their initializers as graph inputs
-            values = values[:len(specs)]
-        out = self.session.run({s.name: v for s, v in zip(specs, values, strict=True)})
+        # Extra values (initializers some old models also list as inputs) are dropped; too few
+        # leave an input unfed, which the session refuses by name.
+        out = self.session.run({s.name: v for s, v in zip(specs, values, strict=False)})
         return tuple(out[s.name] for s in self.session.outputs)
 
 
