@@ -23,10 +23,9 @@ import numpy as np
 
 from facade.adapters import ort_values, qnn_divergence, qnn_finalize, qnn_options
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
-from facade.convert.verify import verify
+from facade.convert.verify import valid_feeds, verify
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
-from facade.inputs import seeded_feeds
 from facade.model import Model
 
 _PROVIDERS = {
@@ -205,8 +204,7 @@ class OnnxRuntimeAdapter(Adapter):
                           error: Exception) -> UnsupportedModelError:
         """Why HTP did not finalize the graph: the nodes that fail alone, else the run of nodes the EP fused."""
         try:
-            values = qnn_finalize.observed_values(model.proto, seeded_feeds(model.inputs, 0), _ort())
-            found = qnn_finalize.unfinalizable(model.proto, htp.load, values)
+            found = qnn_finalize.unfinalizable(model.proto, htp.load, self._observed(model))
         except Exception:  # a graph the search cannot take apart: say what is known without it
             found = None
         what, expected = qnn_finalize.refusal_text(found, precision)
@@ -217,10 +215,18 @@ class OnnxRuntimeAdapter(Adapter):
             what, where=f"{self.engine}:qnn-htp", received=received, expected=expected,
             hint=f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"))
 
+    @staticmethod
+    def _observed(model: Model) -> dict[str, object]:
+        """Every tensor's CPU value on the feeds verification uses (empty when the CPU cannot run them)."""
+        try:
+            return valid_feeds(model.inputs, lambda f: qnn_finalize.observed_values(model.proto, f, _ort()))[1]
+        except Exception:  # the searches then rely on ONNX shape inference alone
+            return {}
+
     def _divergence(self, model: Model, htp: qnn_finalize.HtpPieces, tolerance: float) -> str:
         """The shortest run of nodes that diverges on HTP by itself, for the refusal ('' when none is found)."""
         try:
-            values = qnn_finalize.observed_values(model.proto, seeded_feeds(model.inputs, 0), _ort())
+            values = self._observed(model)
             found = qnn_divergence.first_divergence(model.proto, values, htp.run, tolerance) if values else None
         except Exception:  # the search is a courtesy; the refusal stands without it
             found = None

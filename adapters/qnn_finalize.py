@@ -102,7 +102,7 @@ def _static(vi) -> bool:
 
 
 def observed_values(proto, feeds: Mapping[str, object], ort) -> dict[str, object]:
-    """Every tensor's value in one ONNX Runtime CPU run on ``feeds`` (empty on failure)."""
+    """Every tensor's value in one ONNX Runtime CPU run on ``feeds`` (raises what ORT raises)."""
     import onnx
 
     m = onnx.ModelProto()
@@ -110,12 +110,11 @@ def observed_values(proto, feeds: Mapping[str, object], ort) -> dict[str, object
     declared = {o.name for o in m.graph.output}
     m.graph.output.extend(onnx.ValueInfoProto(name=o) for n in m.graph.node for o in n.output
                           if o and o not in declared)
-    try:
-        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-        names = [o.name for o in sess.get_outputs()]
-        return {**feeds, **dict(zip(names, sess.run(names, dict(feeds)), strict=True))}
-    except Exception:  # best effort: ONNX shape inference fills in what it can
-        return {}
+    so = ort.SessionOptions()
+    so.log_severity_level = 4  # a refused feed is retried by the caller (verify.valid_feeds)
+    sess = ort.InferenceSession(m.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return {**feeds, **dict(zip(names, sess.run(names, dict(feeds)), strict=True))}
 
 
 def observed_types(values: Mapping[str, object]) -> dict[str, object]:
