@@ -1,7 +1,8 @@
 """The corpus x target table: does each outside-model corpus entry run right on each target?
 
     python benchmarks/corpus.py [--models NAME|FAMILY|TAG ...] [--targets T1,T2] [--markdown] [--json]
-                                [--no-prepare] [--load RUN.json ... [--before NO_PREPARE.json ...]]
+                                [--no-prepare] [--save RUN.json]
+                                [--load RUN.json ... [--before NO_PREPARE.json ...]]
 
 Each cell is ``ok (err 3e-06)`` (within 1e-4 of the framework's oracle), ``WRONG (err
 ...)``, ``refused: <reason>`` (facade said why it cannot: unsupported operator,
@@ -26,6 +27,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus lives in tests/
 
 from facade import errors
+from facade.cache import atomic_write
 from facade.conformance.child import ChildFailure, ColumnProcess
 from tests.corpus import registry, store
 from tests.corpus.compare import agreement
@@ -111,14 +114,19 @@ def judge(model: store.CorpusModel, target: str, reply: dict | ChildFailure, out
     return Cell(model.name, target, "WRONG", err=finite, reason=short_reason(str(verdict)))
 
 
-def run_column(target: str, models: list[store.CorpusModel], work: Path, timeout: float) -> list[Cell]:
-    """Every model on ``target``, in one child process (restarted after a crash)."""
+def run_column(target: str, models: list[store.CorpusModel], work: Path, timeout: float,
+               done: Callable[[Cell], None] = lambda cell: None) -> list[Cell]:
+    """Every model on ``target``, in one child process (restarted after a crash); ``done`` is
+    called with each cell as it is measured."""
     child = ColumnProcess(target, "fp32", work / f"{target.replace(':', '_')}.log")
     hello = child.start()
     if isinstance(hello, ChildFailure) or not hello["available"]:
         why = hello.error if isinstance(hello, ChildFailure) else hello["reason"]
         child.stop()
-        return [Cell(m.name, target, "unavailable", reason=short_reason(why)) for m in models]
+        cells = [Cell(m.name, target, "unavailable", reason=short_reason(why)) for m in models]
+        for cell in cells:
+            done(cell)
+        return cells
     cells = []
     try:
         for model in models:
@@ -132,6 +140,7 @@ def run_column(target: str, models: list[store.CorpusModel], work: Path, timeout
             cell = judge(model, target, reply, out)
             print(f"  {target:20s} {model.name:24s} {cell}  [{time.perf_counter() - start:.1f} s]", file=sys.stderr)
             cells.append(cell)
+            done(cell)
     finally:
         child.stop()
     return cells
@@ -178,6 +187,11 @@ def prepare_summary(before: list[Cell], after: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+def _run_json(cells: list[Cell], prepare: bool) -> dict:
+    """What ``--json`` prints and ``--save`` writes."""
+    return {"prepare": prepare, "cells": [asdict(c) for c in cells]}
+
+
 def _load(paths: list[Path]) -> list[Cell]:
     """Cells of saved runs, merged: a later file's cell for the same model and target wins."""
     return list({(c["model"], c["target"]): Cell(**c) for f in paths for c in json.loads(f.read_text())["cells"]}
@@ -196,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", type=Path, nargs="+",
                         help="print the table of saved --json runs instead of running (a later file's cell "
                              "for the same model and target wins)")
+    parser.add_argument("--save", type=Path,
+                        help="write the cells measured so far to this JSON file after every cell (an "
+                             "interrupted run keeps what it measured; --load reads it)")
     parser.add_argument("--before", type=Path, nargs="+",
                         help="with --load: per target, ok counts of these --no-prepare runs against the loaded ones")
     args = parser.parse_args(argv)
@@ -221,11 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     models = [store.load(e) for e in entries if e.name not in failed]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     started = time.perf_counter()
+    measured: list[Cell] = []
+
+    def done(cell: Cell) -> None:
+        measured.append(cell)
+        if args.save:
+            atomic_write(args.save, json.dumps(_run_json(measured, not args.no_prepare), indent=1).encode())
+
     with tempfile.TemporaryDirectory(prefix="facade-corpus-") as tmp:
-        cells = [c for t in targets for c in run_column(t, models, Path(tmp), args.timeout)]
+        cells = [c for t in targets for c in run_column(t, models, Path(tmp), args.timeout, done)]
     print(f"{len(cells)} cells in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if args.json:
-        print(json.dumps({"prepare": not args.no_prepare, "cells": [asdict(c) for c in cells]}, indent=1))
+        print(json.dumps(_run_json(cells, not args.no_prepare), indent=1))
     else:
         print(table(cells, [m.name for m in models], targets, args.markdown))
     return 0

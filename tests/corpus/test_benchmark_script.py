@@ -44,7 +44,8 @@ def test_refusals_and_errors_are_told_apart():
 
 def test_table_runs_each_target_in_a_child(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--models", "helper_mlp", "helper_nms",
-                           "--targets", "onnxruntime:cpu,native:cpu,coreml:cpu", "--json"],
+                           "--targets", "onnxruntime:cpu,native:cpu,coreml:cpu", "--json",
+                           "--save", str(tmp_path / "partial.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     cells = {(c["model"], c["target"]): c for c in json.loads(done.stdout)["cells"]}
@@ -56,6 +57,7 @@ def test_table_runs_each_target_in_a_child(tmp_path):
         assert "macOS" in cells[model, "coreml:cpu"]["reason"]
     saved = tmp_path / "run.json"
     saved.write_text(done.stdout)
+    assert json.loads((tmp_path / "partial.json").read_text()) == json.loads(done.stdout)
     shown = subprocess.run([sys.executable, str(SCRIPT), "--load", str(saved), str(saved), "--markdown"], cwd=ROOT,
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert shown.splitlines()[0] == "| model | onnxruntime:cpu | native:cpu | coreml:cpu |"
