@@ -12,6 +12,8 @@ from .. import registry
 from ..ir import Node
 from .conv import conv
 
+_FLOAT32 = np.dtype(np.float32)
+
 
 def _per_axis(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     """Broadcast a per-tensor scalar or a per-axis 1-D parameter against an ``ndim`` tensor."""
@@ -44,17 +46,19 @@ def saturate(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
-             dtype: np.dtype | None = None, saturating: bool = True) -> np.ndarray:
+             dtype: np.dtype | None = None, saturating: bool = True,
+             compute: np.dtype = _FLOAT32) -> np.ndarray:
     """x / scale + zero_point, saturated into the zero point's type.
 
-    Integer targets round half to even and clamp to their range; float8 targets
-    saturate to their largest finite value unless ``saturate=0`` (onnx's
-    ``saturate_cast``), float4 (no inf or NaN) saturates in its own cast.
+    The division runs in ``compute`` (float32, or the opset-23 ``precision``
+    attribute). Integer targets round half to even and clamp to their range;
+    float8 targets saturate to their largest finite value unless ``saturate=0``
+    (onnx's ``saturate_cast``); float4 (no inf or NaN) saturates in its own cast.
     """
     dtype = np.dtype(zp.dtype if zp is not None else (dtype or np.uint8))
-    s = _per_axis(scale, x.ndim, axis).astype(np.float32)
+    s = _per_axis(scale, x.ndim, axis).astype(compute)
     if _is_float(dtype):
-        y = x.astype(np.float32) / s
+        y = (x.astype(compute) / s).astype(np.float32)
         if dtype.name.startswith("float8"):
             if saturating:
                 from onnx.numpy_helper import saturate_cast
@@ -63,7 +67,7 @@ def quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
             return y.astype(dtype)
         return (y if zp is None else y + _per_axis(zp, x.ndim, axis).astype(np.float32)).astype(dtype)
     z = 0 if zp is None else _per_axis(zp, x.ndim, axis).astype(np.float32)
-    return saturate(np.rint(x.astype(np.float32) / s) + z, dtype)
+    return saturate(np.rint((x.astype(compute) / s).astype(np.float32)) + z, dtype)
 
 
 def dequantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int,
@@ -102,12 +106,14 @@ def _output_dtype(node: Node) -> np.dtype | None:
 @registry.register("QuantizeLinear", 10)
 def quantize_linear(node: Node, opset: int):
     """QuantizeLinear to 16/8/4/2-bit integers, float8 and float4 (ml_dtypes types)."""
-    if node.attrs.get("precision"):  # opset 23: the division in another float type
-        raise NotImplementedError("QuantizeLinear with a 'precision' attribute")
+    from onnx.helper import tensor_dtype_to_np_dtype
+
     axis, dtype = node.attrs.get("axis", 1), _output_dtype(node)
     saturating = bool(node.attrs.get("saturate", 1))
+    precision = node.attrs.get("precision", 0)  # opset 23: the division in another float type
+    compute = np.dtype(tensor_dtype_to_np_dtype(precision)) if precision else _FLOAT32
     return lambda x, s, zp=None: (quantize(x, _unblock(node, x, s), _unblock(node, x, zp), axis, dtype,
-                                           saturating),)
+                                           saturating, compute),)
 
 
 @registry.register("DequantizeLinear", 10)

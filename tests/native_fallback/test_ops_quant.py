@@ -93,3 +93,18 @@ def test_packed_int4_initializer_dequantizes_as_ort_does(dtype) -> None:
     assert len(model.graph.initializer[0].raw_data) == w.size // 2  # really packed
     got = native_fallback.compile(model).run({"x": x})["y"]
     np.testing.assert_array_equal(got, ort_run(model, {"x": x})[0])
+
+
+@pytest.mark.parametrize("zp", [np.array(0, np.int8), np.array(0, ml_dtypes.float8_e4m3fn)])
+def test_quantize_precision_attribute_divides_in_that_type(zp) -> None:
+    """Opset 23's ``precision`` (no node-suite case has it): the division in float16, as onnx.reference does."""
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.array([1.45, 2.35, -2.65, 0.3, 1e-3], np.float32)  # the first three round differently in float32
+    inits = {"s": np.array(0.1, np.float32), "zp": zp}
+    node = helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["y"], precision=TensorProto.FLOAT16)
+    model = make_model([node], {"x": x}, ["y"], inits, opset=23)
+    got = native_fallback.compile(model).run({"x": x})["y"]
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))
