@@ -40,17 +40,39 @@ class Divergence:
         return f"{ops} ({where}) diverges on its own: relative error {self.error:.3g}{self.known}"
 
 
+FP16_MAX = 65504.0
+
+
+def _beyond_fp16(nodes: list, values: Mapping[str, object], pieces: Pieces) -> str:
+    """A float value the run reads or writes that fp16 cannot hold (transformers' masks use float32's minimum)."""
+    import onnx
+
+    for node in nodes:
+        for name in (*node.input, *node.output):
+            if name in pieces.consts:
+                arr = onnx.numpy_helper.to_array(pieces.consts[name])
+            else:
+                arr = np.asarray(values.get(name, np.zeros(0)))
+            if arr.dtype.kind == "f" and arr.size:
+                finite = arr[np.isfinite(arr)]
+                if finite.size and float(np.max(np.abs(finite))) > FP16_MAX:
+                    peak = float(finite.flat[np.argmax(np.abs(finite))])
+                    return (f" ({name!r} holds {peak:.3g}, beyond fp16's range of +-{FP16_MAX:g}, "
+                            "so HTP cannot represent it in fp16)")
+    return ""
+
+
 def _known(nodes: list, values: Mapping[str, object], pieces: Pieces) -> str:
     """What was measured about this kind of run (see the module docstring), when it is one."""
     if [n.op_type for n in nodes[-2:]] != ["Add", "LayerNormalization"]:
-        return ""
+        return _beyond_fp16(nodes, values, pieces)
     shapes = [tuple(pieces.consts[i].dims) if i in pieces.consts else np.shape(values.get(i))
               for i in nodes[-2].input]
     batches = {s[0] for s in shapes if len(s) >= 2}
     if len(shapes) == 2 and all(len(s) >= 2 for s in shapes) and 1 in batches and len(batches) == 2:
         return (" (measured: HTP gets a LayerNormalization fed by an Add that broadcasts over the batch "
                 "wrong at batch > 1; batch 1 is right)")
-    return ""
+    return _beyond_fp16(nodes, values, pieces)
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:

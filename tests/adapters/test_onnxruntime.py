@@ -290,3 +290,28 @@ def test_the_node_search_keeps_only_the_nodes_a_failure_needs():
     assert smallest_bad(10, lambda kept: {3, 5} <= set(kept)) == [3, 5]
     assert smallest_bad(10, lambda kept: 7 in kept) == [7]
     assert smallest_bad(10, lambda kept: False) is None
+
+
+def test_a_diverging_run_that_holds_a_value_beyond_fp16_says_so():
+    """transformers' masks use float32's minimum; the refusal names the tensor that fp16 cannot hold."""
+    out = _child("""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+import facade
+fill = numpy_helper.from_array(np.array(-3.4e38, np.float32), "fill")
+nodes = [helper.make_node("Less", ["x", "zero"], ["masked"], name="mask"),
+         helper.make_node("Where", ["masked", "fill", "x"], ["y"], name="where")]
+graph = helper.make_graph(nodes, "mask_fill", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])],
+                          [fill, numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+try:
+    facade.Session(model, target="onnxruntime:qnn-htp", precision="fp16", allow_fallback=False)
+    print("RAN")
+except facade.TargetUnavailableError as e:
+    print("REFUSED", e)
+""")
+    line = next(line for line in out.splitlines() if line.startswith(("RAN", "REFUSED")))
+    assert line.startswith("REFUSED onnxruntime:qnn-htp | outputs diverge from ONNX Runtime on the CPU")
+    assert "'fill' holds -3.4e+38, beyond fp16's range" in line
