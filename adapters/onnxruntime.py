@@ -12,6 +12,7 @@ name, go through OrtValues (:mod:`.ort_values`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters import ort_values, qnn_divergence, qnn_finalize, qnn_options
+from facade.adapters import ort_values, qnn_divergence, qnn_finalize, qnn_options, qnn_rewrites
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.convert.verify import valid_feeds, verify
 from facade.devices import DeviceFacts, package_dir
@@ -182,12 +183,20 @@ class OnnxRuntimeAdapter(Adapter):
         if profile_dir is not None:
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(profile_dir.name) / "ort")
+        compiled = model  # what the engine compiles; verification always compares with ``model`` itself
+        if htp is not None:
+            proto, rewritten = qnn_rewrites.expand_batch_broadcasts(model.proto)
+            if rewritten:
+                compiled = dataclasses.replace(model, proto=proto)
+                notes.append(f"expanded the batch-broadcast operand of {len(rewritten)} Add(s) feeding "
+                             f"LayerNormalization ({', '.join(rewritten[:3])}{', ...' if len(rewritten) > 3 else ''})"
+                             ": HTP computes them wrong otherwise (measured on QNN's simulator)")
         try:
             with stdout_to_stderr():
-                session = ort.InferenceSession(model.serialized(), sess_options=so, providers=providers)
+                session = ort.InferenceSession(compiled.serialized(), sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
             if htp is not None and qnn_finalize.is_finalize_failure(e):
-                raise self._finalize_refusal(model, htp, precision, e) from e
+                raise self._finalize_refusal(compiled, htp, precision, e) from e
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
                 where=where, received=model.name)) from e
@@ -197,7 +206,7 @@ class OnnxRuntimeAdapter(Adapter):
         runner.notes.extend(notes)
         if profile_dir is not None:
             with profile_dir:
-                runner.notes.extend(self._check(runner, session, unit, ep_options, htp))
+                runner.notes.extend(self._check(runner, session, unit, ep_options, htp, compiled))
         return runner
 
     def _finalize_refusal(self, model: Model, htp: qnn_finalize.HtpPieces, precision: str,
@@ -233,7 +242,7 @@ class OnnxRuntimeAdapter(Adapter):
         return f" First run of nodes that diverges: {found.describe()}." if found else ""
 
     def _check(self, runner: OnnxRuntimeRunner, session, unit: str, ep_options: Mapping[str, str],
-               htp: qnn_finalize.HtpPieces | None) -> list[str]:
+               htp: qnn_finalize.HtpPieces | None, compiled: Model) -> list[str]:
         """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
 
         ORT runs nodes an execution provider rejects on the CPU without a word, and
@@ -251,7 +260,7 @@ class OnnxRuntimeAdapter(Adapter):
                 leak += (f" soc_model {ep_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
                          "float graphs in fp16 even with fp16 off (measured on the simulator).")
             if htp is not None and not leak:
-                leak = self._divergence(runner.model, htp, verdict["tolerance"])
+                leak = self._divergence(compiled, htp, verdict["tolerance"])
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
                                          f"at {runner.precision}.{leak}")
         return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]
