@@ -21,6 +21,9 @@ from facade.convert.causes import LogPattern
 from facade.devices import package_dir
 
 MODEL = "model.mnn"
+# Converter options (part of the version, hence of the cache key). MNN 3.6 computes an Erf-form GELU
+# with its tanh approximation unless told: ConvNeXt's logits then differ by 1.5e-4, wav2vec2's by 5.9e-4.
+FLAGS: tuple[str, ...] = ("--useGeluApproximation", "0")
 # The child: convert, then fail loudly if no file was written (the extension's return value is not documented).
 _CHILD = ("import sys, os, _tools; _tools.mnnconvert(sys.argv[1:]); "
           "sys.exit(0 if os.path.getsize(sys.argv[sys.argv.index('--MNNModel') + 1]) > 0 else 3)")
@@ -39,11 +42,11 @@ class MnnConverter(Converter):
         return Availability.yes()
 
     def version(self) -> str:
-        return package_version("MNN") or "unknown"
+        return f"{package_version('MNN') or 'unknown'} {' '.join(FLAGS)}"
 
     def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
         return [sys.executable, "-I", "-c", _CHILD, "mnnconvert", "-f", "ONNX", "--modelFile", str(src),
-                "--MNNModel", str(workdir / MODEL), "--bizCode", "facade"]
+                "--MNNModel", str(workdir / MODEL), "--bizCode", "facade", *FLAGS]
 
     def collect(self, workdir: Path, dest: Path, options: Mapping[str, object]) -> str:
         move(workdir, dest, MODEL)
