@@ -53,12 +53,23 @@ def operator_of(name: str, model: onnx.ModelProto) -> str:
 
 
 def _numeric(value: object) -> bool:
-    """A numeric tensor: an array, or a numpy scalar (how the suite stores 0-d tensors)."""
-    return isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "biuf"
+    """A numeric value: an array or numpy scalar (how the suite stores 0-d tensors) of a numeric or
+    ml_dtypes type (float8, float4, int4, bfloat16, ...), a sequence (list) of them, or None (an
+    empty optional)."""
+    if value is None:
+        return True
+    if isinstance(value, list):
+        return all(_numeric(v) for v in value)
+    return isinstance(value, np.ndarray | np.generic) and (value.dtype.kind in "biuf" or _ml_dtype(value.dtype))
+
+
+def _ml_dtype(dtype: np.dtype) -> bool:
+    return dtype.kind == "V" and dtype.name.startswith(("bfloat16", "float8", "float4", "int4", "uint4", "int2",
+                                                          "uint2"))
 
 
 def in_scope(model: onnx.ModelProto, data: list) -> bool:
-    """Default domain, numeric tensors in and out, not training or string processing."""
+    """Default domain, numeric values in and out, not training or string processing."""
     if any(o.domain not in ("", "ai.onnx") for o in model.opset_import):
         return False
     if any(n.op_type in OUT_OF_SCOPE for n in model.graph.node):
@@ -76,8 +87,15 @@ def cases() -> tuple[Case, ...]:
     with warnings.catch_warnings():  # the generators overflow casts on purpose
         warnings.simplefilter("ignore")
         collected = collect_testcases()
-    return tuple(Case(tc.name, operator_of(tc.name, tc.model), tc.model, list(tc.data_sets), tc.rtol, tc.atol)
+    return tuple(Case(tc.name, operator_of(tc.name, tc.model), tc.model,
+                      [([_array(v) for v in ins], [_array(v) for v in outs]) for ins, outs in tc.data_sets],
+                      tc.rtol, tc.atol)
                  for tc in collected)
+
+
+def _array(value: object) -> object:
+    """Cases may store a tensor as a TensorProto (the Cast cases do): numpy, as ONNX's runner reads it."""
+    return onnx.numpy_helper.to_array(value) if isinstance(value, onnx.TensorProto) else value
 
 
 def known_failures() -> dict[str, str]:
@@ -96,17 +114,9 @@ def run_case(case: Case, runner: Runner) -> tuple[str, str]:
         for ins, expected in case.data:
             got = runner(case.model, ins)
             for g, e in zip(got, expected, strict=True):
-                g = np.asarray(g)
-                if g.shape != e.shape:
-                    return "fail", f"shape {g.shape} != {e.shape}"
-                if e.dtype.kind in "biu":
-                    ok = np.array_equal(g, e)
-                else:
-                    ok = np.allclose(g.astype(np.float64), e.astype(np.float64), rtol=case.rtol,
-                                     atol=case.atol, equal_nan=True)
-                if not ok:
-                    err = np.max(np.abs(g.astype(np.float64) - e.astype(np.float64))) if g.size else 0
-                    return "fail", f"max abs err {err:.3g}"
+                problem = mismatch(g, e, case.rtol, case.atol)
+                if problem:
+                    return "fail", problem
     except UnsupportedModelError as e:
         if "has no implementation" in str(e):
             return "unsupported", str(e)[:200]
@@ -114,6 +124,35 @@ def run_case(case: Case, runner: Runner) -> tuple[str, str]:
     except Exception as e:
         return "fail", f"{type(e).__name__}: {str(e)[:200]}"
     return "pass", ""
+
+
+def mismatch(got: object, expected: object, rtol: float, atol: float) -> str:
+    """Why ``got`` differs from ``expected`` ('' when it does not): structure, shape, dtype, values.
+
+    Sequences compare element by element and an empty optional must be None. Integer
+    types compare exactly; bfloat16 gets two of its ulps of relative tolerance, as
+    ONNX's own backend runner allows.
+    """
+    if expected is None or isinstance(expected, list):
+        if expected is None:
+            return "" if got is None else f"expected an empty optional, got {type(got).__name__}"
+        if not isinstance(got, list | tuple) or len(got) != len(expected):
+            return f"expected a sequence of {len(expected)}, got {type(got).__name__}"
+        return next((m for g, e in zip(got, expected, strict=True) if (m := mismatch(g, e, rtol, atol))), "")
+    g, e = np.asarray(got), np.asarray(expected)
+    if g.shape != e.shape:
+        return f"shape {g.shape} != {e.shape}"
+    if g.dtype != e.dtype:
+        return f"dtype {g.dtype} != {e.dtype}"
+    if e.dtype.kind in "biu" or e.dtype.name.startswith(("int", "uint")):
+        ok = np.array_equal(g.astype(np.int64), e.astype(np.int64))
+    else:
+        tol = max(rtol, 2 ** -6) if e.dtype.name == "bfloat16" else rtol
+        ok = np.allclose(g.astype(np.float64), e.astype(np.float64), rtol=tol, atol=atol, equal_nan=True)
+    if ok:
+        return ""
+    err = np.max(np.abs(g.astype(np.float64) - e.astype(np.float64))) if g.size else 0
+    return f"max abs err {err:.3g}"
 
 
 def native_runner(device: str = "cpu", dtype: str = "float32") -> Runner:

@@ -17,9 +17,9 @@ _TARGET = "native:cpu"
 _ITEMS = onnx_backend.items(onnx_backend.backend_for(_TARGET), __name__)
 _EXCLUDED = onnx_backend.exclusions(_TARGET)
 # Node cases that tests/native_fallback/test_node_suite.py already runs on the engine in every
-# default run (numeric tensors in and out) are repeated here through Session only in slow runs;
-# the default run keeps every other kind and every node case nothing else covers (sequences,
-# optionals, float8/float4/int4, bfloat16, other domains).
+# default run (numeric values in and out: tensors of numpy and ml_dtypes types, sequences,
+# optionals) are repeated here through Session only in slow runs; the default run keeps every
+# other kind and every node case nothing else covers (other domains, strings).
 # The light models over 1.5 s each on one core (30 s together) also run only in slow runs;
 # tests/native_fallback/test_models.py checks the same architectures against ORT, with realistic weights.
 _ENGINE_COVERED = {c.name for c in node_suite.cases() if node_suite.in_scope(c.model, c.data)}
