@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters import ort_values, qnn_divergence, qnn_finalize, qnn_options, qnn_rewrites
+from facade.adapters import ort_values, qnn_finalize, qnn_options, qnn_rewrites, qnn_search
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
-from facade.convert.verify import valid_feeds, verify
+from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
 from facade.model import Model
@@ -160,7 +160,7 @@ class OnnxRuntimeAdapter(Adapter):
         providers: list = [_PROVIDERS[unit]] if unit == "cpu" else [_PROVIDERS[unit], "CPUExecutionProvider"]
         ep_options: dict[str, str] = {}
         notes: list[str] = []
-        htp: qnn_finalize.HtpPieces | None = None  # compiles pieces of the graph to say what HTP got wrong
+        htp = False  # whether failures are searched for the nodes HTP gets wrong
         if unit in _QNN_BACKENDS:
             problem = qnn_options.option_problem(options.engine)
             if problem is not None:
@@ -177,14 +177,14 @@ class OnnxRuntimeAdapter(Adapter):
             ep_options, notes = qnn_options.provider_options(_QNN_BACKENDS[unit][0], fp16, options.engine)
             so.add_provider_for_devices(devices, ep_options)
             precision = "fp16" if fp16 else "fp32"
-            htp = qnn_finalize.HtpPieces(ort, devices, ep_options) if unit == "qnn-htp" else None
+            htp = unit == "qnn-htp"
         checked = unit != "cpu"
         profile_dir = tempfile.TemporaryDirectory(prefix="facade-ort-") if checked else None
         if profile_dir is not None:
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(profile_dir.name) / "ort")
         compiled = model  # what the engine compiles; verification always compares with ``model`` itself
-        if htp is not None:
+        if htp:
             proto, rewritten = qnn_rewrites.expand_batch_broadcasts(model.proto)
             if rewritten:
                 compiled = dataclasses.replace(model, proto=proto)
@@ -195,8 +195,8 @@ class OnnxRuntimeAdapter(Adapter):
             with stdout_to_stderr():
                 session = ort.InferenceSession(compiled.serialized(), sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-            if htp is not None and qnn_finalize.is_finalize_failure(e):
-                raise self._finalize_refusal(compiled, htp, precision, e) from e
+            if htp and qnn_finalize.is_finalize_failure(e):
+                raise self._finalize_refusal(compiled, ep_options, precision, e) from e
             raise UnsupportedModelError(format_message(
                 f"ONNX Runtime could not load the model: {str(e).strip().splitlines()[0]}",
                 where=where, received=model.name)) from e
@@ -209,14 +209,13 @@ class OnnxRuntimeAdapter(Adapter):
                 runner.notes.extend(self._check(runner, session, unit, ep_options, htp, compiled))
         return runner
 
-    def _finalize_refusal(self, model: Model, htp: qnn_finalize.HtpPieces, precision: str,
+    def _finalize_refusal(self, model: Model, ep_options: Mapping[str, str], precision: str,
                           error: Exception) -> UnsupportedModelError:
         """Why HTP did not finalize the graph: the nodes that fail alone, else the run of nodes the EP fused."""
-        try:
-            found = qnn_finalize.unfinalizable(model.proto, htp.load, self._observed(model))
-        except Exception:  # a graph the search cannot take apart: say what is known without it
-            found = None
+        found, problem = qnn_search.search("finalize", model.proto, ep_options)
         what, expected = qnn_finalize.refusal_text(found, precision)
+        if problem:
+            what += f"; {problem}"
         weights = sum(len(t.raw_data) for t in model.proto.graph.initializer) / 2**20
         received = (f"model {model.name!r} ({len(model.proto.graph.node)} nodes, {weights:.2f} MB of weights) "
                     f"at precision {precision}")
@@ -225,24 +224,15 @@ class OnnxRuntimeAdapter(Adapter):
             hint=f"ONNX Runtime said: {str(error).strip().splitlines()[0]}"))
 
     @staticmethod
-    def _observed(model: Model) -> dict[str, object]:
-        """Every tensor's CPU value on the feeds verification uses (empty when the CPU cannot run them)."""
-        try:
-            return valid_feeds(model.inputs, lambda f: qnn_finalize.observed_values(model.proto, f, _ort()))[1]
-        except Exception:  # the searches then rely on ONNX shape inference alone
-            return {}
-
-    def _divergence(self, model: Model, htp: qnn_finalize.HtpPieces, tolerance: float) -> str:
-        """The shortest run of nodes that diverges on HTP by itself, for the refusal ('' when none is found)."""
-        try:
-            values = self._observed(model)
-            found = qnn_divergence.first_divergence(model.proto, values, htp.run, tolerance) if values else None
-        except Exception:  # the search is a courtesy; the refusal stands without it
-            found = None
-        return f" First run of nodes that diverges: {found.describe()}." if found else ""
+    def _divergence(model: Model, ep_options: Mapping[str, str], tolerance: float) -> str:
+        """The smallest run of nodes that diverges on HTP by itself, for the refusal."""
+        found, problem = qnn_search.search("diverge", model.proto, ep_options, tolerance)
+        if found is not None:
+            return f" First run of nodes that diverges: {found.describe()}."
+        return f" {problem[0].upper()}{problem[1:]}." if problem else ""
 
     def _check(self, runner: OnnxRuntimeRunner, session, unit: str, ep_options: Mapping[str, str],
-               htp: qnn_finalize.HtpPieces | None, compiled: Model) -> list[str]:
+               htp: bool, compiled: Model) -> list[str]:
         """Run once on seeded inputs with profiling on: where did nodes run, and are the numbers right?
 
         ORT runs nodes an execution provider rejects on the CPU without a word, and
@@ -259,8 +249,8 @@ class OnnxRuntimeAdapter(Adapter):
             if unit == "qnn-htp" and runner.precision == "fp32" and ep_options.get("soc_model", "0") != "0":
                 leak += (f" soc_model {ep_options['soc_model']} was set: with an HTP v69+ SoC the backend computes "
                          "float graphs in fp16 even with fp16 off (measured on the simulator).")
-            if htp is not None and not leak:
-                leak = self._divergence(compiled, htp, verdict["tolerance"])
+            if htp and not leak:
+                leak = self._divergence(compiled, ep_options, verdict["tolerance"])
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
                                          f"at {runner.precision}.{leak}")
         return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]
