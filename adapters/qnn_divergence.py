@@ -11,6 +11,9 @@ Measured with QNN 2.51 on the simulator, a known case: an ``Add`` that broadcast
 over the batch (``[2, 16, 32] + [1, 16, 32]``, BERT's word plus position
 embeddings) feeding ``LayerNormalization``: batch 1 is right, batch 2 diverges in
 fp16 (relative error 0.18 to 0.73) and fails to finalize in float32.
+:mod:`.qnn_rewrites` works around it where shape inference sees it; the refusal
+names it where it still occurs. A run holding a value fp16 cannot (transformers'
+float32-minimum masks) says which tensor.
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ error names none, so the graph is taken apart:
 
 1. every distinct node is finalized alone (a tenth of a second each here);
 2. when each passes alone, the failure is a group the QNN EP fuses into one HTP
-   operator (torch's erf GELU, ``Div -> Erf -> Add -> Mul -> Mul``, becomes Gelu):
-   the shortest failing run of consecutive nodes is found by bisection.
+   operator (torch's erf GELU, ``Div -> Erf -> Add -> Mul -> Mul``, becomes Gelu;
+   MobileViT's ``Div -> Softmax -> MatMul``): a short failing run of consecutive
+   nodes is found by bisection, then pruned of the nodes it does not need.
+
+The pieces are compiled in a child process (:mod:`.qnn_search`): QNN may crash on one.
 
 Pieces keep the tensor types one ONNX Runtime CPU run observes (HTP needs static
 shapes, and ONNX shape inference loses them in torch exports).
