@@ -33,7 +33,8 @@ class MnnConverter(Converter):
     name = "mnnconvert"
     produces = "mnn"
     needs_static_shapes = False  # MNN resizes at run time
-    lower = ("IsNaN",)  # "These Op Not Support: ONNX::IsNaN" (transformers' BERT/CLIP attention masks)
+    # "These Op Not Support: ONNX::IsNaN" (transformers' BERT/CLIP masks); Gelu: see prepare.LOWERINGS.
+    lower = ("IsNaN", "Gelu")
     log_causes = (LogPattern(r"These Op Not Support: (?P<op>[^\n]+)", "{engine} has no operator for {op}"),)
 
     def available(self) -> Availability:

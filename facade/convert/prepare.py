@@ -241,24 +241,50 @@ def _isnan(node: onnx.NodeProto) -> list[onnx.NodeProto]:
             onnx.helper.make_node("Not", [eq], list(node.output), name=node.name)]
 
 
+def _gelu(node: onnx.NodeProto) -> list[onnx.NodeProto]:
+    """Gelu (opset 20, ``approximate="none"``) as its own definition, x * 0.5 * (1 + erf(x / sqrt 2));
+    a ``tanh`` Gelu is left alone (returned unchanged)."""
+    if any(a.name == "approximate" and a.s not in (b"", b"none") for a in node.attribute):
+        return [node]
+    x, y, base = node.input[0], node.output[0], f"{node.output[0]}__facade_gelu"
+
+    def const(name: str, value: float) -> onnx.NodeProto:
+        return onnx.helper.make_node("Constant", [], [f"{base}_{name}"], name=f"{node.name}/{name}",
+                                     value=onnx.helper.make_tensor(f"{base}_{name}", onnx.TensorProto.FLOAT, [],
+                                                                   [value]))
+
+    # Constants in float32: on an fp16/bf16 Gelu the result does not type-check, and its check drops the step.
+    return [const("sqrt2", float(np.sqrt(2.0))), const("one", 1.0), const("half", 0.5),
+            onnx.helper.make_node("Div", [x, f"{base}_sqrt2"], [f"{base}_d"], name=f"{node.name}/Div"),
+            onnx.helper.make_node("Erf", [f"{base}_d"], [f"{base}_e"], name=f"{node.name}/Erf"),
+            onnx.helper.make_node("Add", [f"{base}_e", f"{base}_one"], [f"{base}_a"], name=f"{node.name}/Add"),
+            onnx.helper.make_node("Mul", [x, f"{base}_a"], [f"{base}_m"], name=f"{node.name}/Mul"),
+            onnx.helper.make_node("Mul", [f"{base}_m", f"{base}_half"], [y], name=node.name)]
+
+
 # Exact rewrites of an operator into others, for converters that lack it (a Limits.lower entry).
-# MNN 3.6's converter lacks IsNaN, which transformers' attention-mask code emits in BERT-style exports.
-LOWERINGS: Mapping[str, Callable[[onnx.NodeProto], list[onnx.NodeProto]]] = {"IsNaN": _isnan}
+# MNN 3.6's converter lacks IsNaN, which transformers' attention-mask code emits in BERT-style exports,
+# and turns an opset-20 Gelu into its tanh approximation (ConvNeXt from the dynamo exporter off by 1.5e-4),
+# while an Erf GELU converted with --useGeluApproximation 0 stays exact.
+LOWERINGS: Mapping[str, Callable[[onnx.NodeProto], list[onnx.NodeProto]]] = {"IsNaN": _isnan, "Gelu": _gelu}
 
 
 def _step_lower(proto: onnx.ModelProto, limits: Limits) -> tuple[onnx.ModelProto | None, str]:
-    wanted = [op for op in limits.lower if op in LOWERINGS]
-    found = {op: sum(n.op_type == op and n.domain in ("", "ai.onnx") for n in proto.graph.node) for op in wanted}
-    if not any(found.values()):
-        return None, "no operator the converter lacks"
+    wanted = {op for op in limits.lower if op in LOWERINGS}
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     nodes: list[onnx.NodeProto] = []
+    rewritten: dict[str, int] = {}
     for node in out.graph.node:
-        nodes += LOWERINGS[node.op_type](node) if node.op_type in found and node.domain in ("", "ai.onnx") else [node]
+        new = LOWERINGS[node.op_type](node) if node.op_type in wanted and node.domain in ("", "ai.onnx") else [node]
+        if new != [node]:
+            rewritten[node.op_type] = rewritten.get(node.op_type, 0) + 1
+        nodes += new
+    if not rewritten:
+        return None, "no operator the converter lacks"
     del out.graph.node[:]
     out.graph.node.extend(nodes)
-    return out, ", ".join(f"{n} {op} rewritten" for op, n in found.items() if n)
+    return out, ", ".join(f"{n} {op} rewritten" for op, n in rewritten.items())
 
 
 def _step_shapes(proto: onnx.ModelProto, limits: Limits) -> tuple[onnx.ModelProto | None, str]:

@@ -174,3 +174,17 @@ def test_mnn_takes_int64_ids_and_a_lowered_isnan():
                  "x": np.random.default_rng(1).standard_normal((2, 8, 4)).astype(np.float32)}
         got = sess.run(feeds)["y"]
     np.testing.assert_allclose(got, _ort(proto, feeds)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_an_opset_20_gelu_is_lowered_to_its_erf_definition_for_mnn():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])
+    nodes = [helper.make_node("Gelu", ["x"], ["y"], name="/exact"),
+             helper.make_node("Gelu", ["y"], ["z"], approximate="tanh", name="/tanh")]
+    graph = helper.make_graph(nodes, "gelus", [x], [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 8])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    prepared = prepare.prepare(proto, get_converter("mnnconvert").limits())
+    ops = [n.op_type for n in prepared.proto.graph.node]
+    assert "Erf" in ops and ops.count("Gelu") == 1, ops  # the tanh form is not the Erf definition: kept
+    assert any(s.name == "lower" and s.detail == "1 Gelu rewritten" for s in prepared.steps), prepared.steps
+    feeds = {"x": np.linspace(-6, 6, 16, dtype=np.float32).reshape(2, 8)}
+    np.testing.assert_allclose(_ort(prepared.proto, feeds)[0], _ort(proto, feeds)[0], rtol=1e-6, atol=1e-7)
