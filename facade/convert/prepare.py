@@ -25,6 +25,7 @@ of the artifact's cache key (:func:`stamp`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -385,7 +386,9 @@ def legacy(proto: onnx.ModelProto, limits: Limits) -> onnx.ModelProto:
     """What converters were given before preparation existed (``FACADE_PREPARE=0``)."""
     proto = upgraded(proto, limits.min_opset)
     if limits.fold_with_ort:
-        proto = static_model(constant_folded(static_model(proto)))
+        proto = static_model(proto)
+        with contextlib.suppress(Exception):  # ORT cannot load it: the converter gets it unfolded, says why
+            proto = constant_folded(proto)
     return static_model(proto) if limits.static_shapes else proto
 
 
