@@ -28,6 +28,7 @@ from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
 from facade.model import Model
+from facade.tensor import OPTIONAL, SEQUENCE
 
 _PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -95,6 +96,7 @@ class OnnxRuntimeAdapter(Adapter):
     units = ("cpu", "xnnpack", "cuda", "qnn-htp", "qnn-gpu", "nnapi", "coreml")
     modules = ("onnxruntime",)
     extra = "onnxruntime"
+    containers = frozenset({SEQUENCE, OPTIONAL})  # ORT's binding takes lists of arrays and None as they are
 
     def available(self, unit: str, facts: DeviceFacts) -> Availability:
         base = self.installed()
@@ -146,7 +148,7 @@ class OnnxRuntimeAdapter(Adapter):
         where = f"{self.engine}:{unit}"
         for role, specs in (("input", model.inputs), ("output", model.outputs)):
             for spec in specs:
-                ort_values.check_representable(spec.name, spec.dtype, where, role)
+                ort_values.check_representable(spec.name, spec.dtype, where, role, container=spec.container)
         try:
             ort = _ort()
         except ImportError as e:

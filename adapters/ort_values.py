@@ -48,8 +48,16 @@ def needs_ort_values(dtypes) -> bool:
     return any(is_extended(d) for d in dtypes)
 
 
-def check_representable(name: str, dtype: np.dtype, where: str, role: str = "input") -> None:
-    """Refuse, by name, an ml_dtypes type ONNX Runtime has no tensor type for."""
+def check_representable(name: str, dtype: np.dtype, where: str, role: str = "input",
+                         container: tuple[str, ...] = ()) -> None:
+    """Refuse, by name, an ml_dtypes type ONNX Runtime has no tensor type for, or one inside a sequence or
+    optional (OrtValues are made here from single arrays only; ORT's binding takes containers of numpy types)."""
+    if container and is_extended(dtype):
+        raise UnsupportedModelError(format_message(
+            f"{role} {name!r} is a {' of '.join(container)} of {np.dtype(dtype).name}; facade passes ONNX Runtime "
+            "sequences and optionals of numpy dtypes only", where=where,
+            received=f"{' of '.join(container)} of {np.dtype(dtype).name}", expected="a numpy element type",
+            hint="Run it on native:cpu, which computes in these types"))
     if is_extended(dtype) and np.dtype(dtype).name not in ORT_TYPES:
         raise UnsupportedModelError(format_message(
             f"{role} {name!r} is {np.dtype(dtype).name}; ONNX Runtime has no tensor type for it",
