@@ -66,9 +66,11 @@ class Cell:
         return f"{self.status}: {self.reason}"
 
 
-#: Facade exceptions that are a target declining a model with its reason. Any other exception,
-#: a ModelError included (every corpus model is valid: ONNX Runtime runs it), is an engine error.
-REFUSALS = (errors.TargetError, errors.UnsupportedModelError, errors.ConversionError)
+#: Facade exceptions that are a target declining a model with its reason: an InputError too, since
+#: the corpus feeds fit the ONNX model (a target converted with static shapes declines other sizes
+#: by name). Any other exception, a ModelError included (every corpus model is valid: ONNX Runtime
+#: runs it), is an engine error.
+REFUSALS = (errors.TargetError, errors.UnsupportedModelError, errors.ConversionError, errors.InputError)
 
 
 def is_refusal(error: str) -> bool:

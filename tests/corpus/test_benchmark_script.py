@@ -38,6 +38,7 @@ def test_refusals_and_errors_are_told_apart():
     script = _script()
     assert script.is_refusal("ConversionError: ncnn:cpu | pnnx failed")
     assert script.is_refusal("UnsupportedModelError: litert:cpu | no Flex ops")
+    assert script.is_refusal("InputError: litert:cpu | Input 'ids' does not fit this target's model")
     assert not script.is_refusal("ModelError: native | node 'x' (Pad) | the kernel failed")
     assert not script.is_refusal("RuntimeError: boom")
 
