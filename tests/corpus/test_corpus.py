@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import onnx
 import pytest
 
@@ -61,6 +62,17 @@ def test_entry_is_what_its_tags_say(name, corpus_model):
     assert symbolic == entry.has("dynamic")
     batch = max(a.shape[0] for a in corpus_model.feeds.values() if a.ndim)
     assert (batch > 1) == entry.has("batch")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_oracle_is_not_degenerate(name, corpus_model):
+    """An all-zero or constant float output would match any engine that returns zeros: a test that
+    cannot fail. (Random-init MobileViT at transformers' std 0.02 did exactly that.)"""
+    for out, value in corpus_model.oracle.items():
+        if value.dtype.kind != "f" or value.size < 2:
+            continue
+        peak, spread = float(np.max(np.abs(value))), float(np.std(value.astype(np.float64)))
+        assert peak > 1e-6 and spread > 1e-3 * peak, f"{name}: output {out} is constant ({peak=:.3g}, {spread=:.3g})"
 
 
 def test_key_tracks_options_and_versions(monkeypatch):

@@ -281,13 +281,23 @@ def _hf_features(model, pooled: bool):
 def mobilevit(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
     """transformers MobileViTModel, tiny: MobileNetV2 blocks, then unfold-to-patches attention and fold
     back (the reshape/transpose chains converters find hardest)."""
+    import torch
     import transformers
 
     seed_torch(17)
-    config = transformers.MobileViTConfig(image_size=32, patch_size=2, hidden_sizes=[16, 24, 32],
+    config = transformers.MobileViTConfig(image_size=64, patch_size=2, hidden_sizes=[16, 24, 32],
                                           neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 48], num_attention_heads=2,
                                           mlp_ratio=2.0, expand_ratio=2.0)
-    return torch_export(_hf_features(transformers.MobileViTModel(config), pooled=True), (_image(1, 32),),
+    model = transformers.MobileViTModel(config)
+    # transformers initialises MobileViT's convolutions at std 0.02: at random init every stage
+    # shrinks activations 1e-12-fold and the output is exactly 0 (an oracle any engine would
+    # match). He initialisation and trained-looking BatchNorm statistics keep them alive.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="linear")
+    _randomize_batchnorm(model)
+    return torch_export(_hf_features(model, pooled=True), (_image(1, 64),),
                         out_dir, exporter=exporter, input_names=["pixel_values"],
                         output_names=["last_hidden_state", "pooler_output"])
 
