@@ -49,6 +49,7 @@ def register(sub) -> None:
     s.add_argument("report")
     s.add_argument("--html", metavar="OUT.html", help="write the HTML page here")
     s.add_argument("--markdown", action="store_true", help="print the Markdown summary (default without --html)")
+    add_json_flag(s)
     s.set_defaults(handler=cmd_show)
 
 
@@ -119,12 +120,13 @@ def cmd_show(args) -> int:
     from facade.conformance.report import Report
 
     report = Report.load(args.report)
-    if args.html:
-        path = atomic_write(Path(args.html), to_html(report).encode())
-        print(f"wrote {path}", file=sys.stderr)
-    if args.markdown or not args.html:
-        sys.stdout.write(to_markdown(report))
+    html = str(atomic_write(Path(args.html), to_html(report).encode())) if args.html else None
+    markdown = to_markdown(report)
+    if getattr(args, "json", False):
+        emit(args, {"report": args.report, "passed": bool(report), "html": html, "markdown": markdown}, str)
+        return 0
+    if html:
+        print(f"wrote {html}", file=sys.stderr)
+    if args.markdown or not html:
+        sys.stdout.write(markdown)
     return 0
-
-
-
