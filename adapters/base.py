@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -23,7 +25,14 @@ from typing import ClassVar
 import numpy as np
 
 from facade.devices import DeviceFacts
-from facade.errors import FacadeInternalError, SessionStateError, TargetUnavailableError, format_message
+from facade.errors import (
+    EngineError,
+    FacadeError,
+    FacadeInternalError,
+    SessionStateError,
+    TargetUnavailableError,
+    format_message,
+)
 from facade.model import Model
 from facade.targets import HardwareClass, lookup
 from facade.tensor import TensorSpec, validate_feeds
@@ -72,7 +81,16 @@ class Runner:
 
     ``notes`` collects what the trace should say about how the model really runs
     (partial placement, precision used, conversion verdicts).
+
+    Threads: ``run`` may be called from many threads on one runner. An engine whose
+    run call is not re-entrant (LiteRT's interpreter owns its tensors; ncnn and MNN
+    share per-net state) leaves ``reentrant`` False and the base class serialises
+    ``_run`` with a per-runner lock, so callers get correct results, one at a time.
+    Only engines whose run call is documented thread-safe (ONNX Runtime's
+    ``InferenceSession.run``) set it True and run concurrently.
     """
+
+    reentrant: ClassVar[bool] = False
 
     def __init__(self, target: str, model: Model, *, precision: str = "fp32",
                  inputs: list[TensorSpec] | None = None, outputs: list[TensorSpec] | None = None):
@@ -84,35 +102,66 @@ class Runner:
         self.notes: list[str] = []
         self._closed = False
         self._output_names = [o.name for o in self.outputs]
+        self._lock = contextlib.nullcontext() if self.reentrant else threading.Lock()
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
-        if self._closed:
-            raise SessionStateError(format_message("Session is closed", where=self.target,
-                                                   expected="run() before close()"))
+        self._check_open()
         arrays = validate_feeds(self.inputs, feeds, self.target)
         wanted = self._output_names if output_names is None else list(output_names)
         unknown = [n for n in wanted if n not in self._output_names]
         if unknown:
             raise SessionStateError(format_message(
                 f"Unknown output name {unknown[0]!r}", where=self.target, expected=self._output_names))
-        produced = self._run(arrays)
+        with self._lock:
+            self._check_open()  # again: another thread may have closed it while this one waited
+            try:
+                produced = self._run(arrays)
+            except (FacadeError, FacadeInternalError):
+                raise
+            except Exception as e:  # the engine's own exception types (onnxruntime Fail, RuntimeError, ...)
+                raise engine_error(self.target, "run", e) from e
         missing = [n for n in wanted if n not in produced]
         if missing:
             raise FacadeInternalError(f"{self.target} adapter produced no value for output {missing[0]!r}")
         return {n: produced[n] for n in wanted}
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionStateError(format_message("Session is closed", where=self.target,
+                                                   expected="run() before close()"))
+
     def close(self) -> None:
         """Release engine resources; idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._close()
+        with self._lock:  # never release engine handles under a running call
+            if not self._closed:
+                self._closed = True
+                self._close()
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def _close(self) -> None:
         """Engines holding native handles override this."""
+
+
+# How engines name the failing node: ONNX Runtime "... running Conv node. Name:'conv0' Status ...",
+# others "node 'x'" / "node x:".
+_NODE_PATTERNS = (re.compile(r"running (\w+) node\. Name:'([^']*)'"), re.compile(r"[Nn]ode[: ]+'?([\w./:-]+)'?"))
+
+
+def engine_error(target: str, stage: str, error: BaseException) -> EngineError:
+    """The FacadeError for an engine exception at ``stage`` (load or run): target, node if named, engine text."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    node = None
+    for pattern in _NODE_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            node = f"{found.group(1)} node {found.group(2)!r}" if pattern.groups == 2 else f"node {found.group(1)!r}"
+            break
+    what = f"the engine failed to {stage} the model" + (f" at {node}" if node else "")
+    return EngineError(format_message(what, where=target, received=f"{type(error).__name__}: {text[:800]}",
+                                      expected=f"a model and feeds that {target} can {stage}"))
 
 
 class Adapter:

@@ -69,7 +69,10 @@ class OnnxRuntimeRunner(Runner):
     """An ``InferenceSession``; outputs requested by name so ORT returns them in ONNX order.
 
     A model with ml_dtypes inputs or outputs runs through OrtValues (see :mod:`.ort_values`).
+    ``InferenceSession.run`` is thread-safe (ORT's documented contract), so calls run concurrently.
     """
+
+    reentrant = True
 
     def __init__(self, target: str, model: Model, session, precision: str):
         super().__init__(target, model, precision=precision)

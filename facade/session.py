@@ -34,6 +34,13 @@ class Session:
         allow_fallback: when the first-ranked target fails to load, try the next
             (default). Conformance runs pass False so a failure is never hidden.
 
+    Threads: ``run(feeds)`` may be called from many threads on one session; each
+    caller gets the outputs of its own feeds (engines that are not re-entrant run
+    one call at a time, see ``Runner.reentrant``). The :meth:`input` / :meth:`output`
+    handles are per-session state shared by every thread: each ``write``, ``run()``
+    and ``read`` is whole, but another thread may write or run in between, so
+    concurrent callers should pass their feeds to ``run`` instead.
+
     Raises:
         ModelError: the model is missing, empty, truncated or not ONNX.
         UnknownTargetError: ``target`` is not a known target name.
@@ -112,7 +119,8 @@ class Session:
                 safely; a shape that contradicts a static dimension.
             SessionStateError: the session is closed.
         """
-        results = self._runner.run(self._written if feeds is None else feeds, output_names)
+        # A snapshot of the handles' values: another thread's write cannot change a run midway.
+        results = self._runner.run(dict(self._written) if feeds is None else feeds, output_names)
         self._results = dict(results)
         return results
 
