@@ -21,9 +21,9 @@ from pathlib import Path
 
 from facade import benchmark
 from facade.cli import add_json_flag
+from facade.cli.options import add_targets_option, check_targets, split_list
 from facade.cli.output import emit
 from facade.devices import devices
-from facade.errors import InputError, format_message
 from facade.inputs import seeded_feeds
 from facade.model import load_model
 from facade.router import plan
@@ -37,8 +37,7 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="time a model on each target: load, conversion, p50/p90 latency, peak memory",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("model", help="path to an .onnx model")
-    p.add_argument("--targets", nargs="+", metavar="TARGET",
-                   help="targets to measure (default: every candidate the router ranks here)")
+    add_targets_option(p, "targets to measure (default: every candidate the router ranks here)")
     p.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per target (default 2)")
     p.add_argument("--plot", metavar="OUT.png|OUT.svg", help="also draw p50/p90 latency per target")
     add_json_flag(p)
@@ -94,16 +93,19 @@ def measure_in_child(model_path: str, target: str, budget_s: float) -> dict:
 
 
 def cmd_bench(args) -> int:
+    # Everything that can be checked is checked before the first (slow) measurement.
+    chosen = check_targets(split_list(args.targets))
+    if args.plot:
+        from facade.cli.plot import check_plot_path
+
+        check_plot_path(Path(args.plot))
     model = load_model(args.model)
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
-        raise InputError(format_message("Unsupported plot file type", where=args.plot,
-                                        received=Path(args.plot).suffix, expected=".png or .svg"))
     trace = plan(model, devices())
-    targets = args.targets or [e.target for e in trace.ranked()]
+    targets = chosen or [e.target for e in trace.ranked()]
     # A target refused by a failure remembered from before (a cached conversion failure, a diverged
     # artifact) is not a candidate, but it is listed with its reason: never dropped silently.
-    refused = [] if args.targets else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
-                                       for e in trace.entries if e.status == FAILED]
+    refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
+                                 for e in trace.entries if e.status == FAILED]
     rows = []
     for i, target in enumerate(targets):
         _progress(i, len(targets), target)
@@ -126,7 +128,9 @@ def cmd_bench(args) -> int:
         return "\n".join([f"model {model.name}", "", *lines, *plotted])
 
     emit(args, data, text)
-    return 0
+    # A target that was measured and failed is an error of this run (exit 1, the table still printed);
+    # one refused by a failure remembered from an earlier run is information.
+    return 1 if any(not r["ok"] and not r.get("refused") for r in rows) else 0
 
 
 if __name__ == "__main__":

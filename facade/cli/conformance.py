@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from facade.cli import add_json_flag
+from facade.cli.options import add_targets_option, check_output_file, check_targets, split_list
 from facade.cli.output import emit
 from facade.errors import InputError, format_message
 
@@ -19,7 +20,7 @@ def register(sub) -> None:
     r.add_argument("models", nargs="*", help=".onnx files (inputs from <stem>.npz or <stem>.npy beside, else seeded)")
     r.add_argument("--suite", action="append", default=[],
                    help="builtin, light, onnx-node or all (repeat or comma-separate; default builtin without models)")
-    r.add_argument("--targets", default="all", help="all, or T1,T2 with optional @precision (ncnn:cpu@fp16)")
+    add_targets_option(r, "all, or targets with optional @precision (ncnn:cpu@fp16)", default="all")
     r.add_argument("--precision", default="fp32", help="precision asked of targets without @precision")
     r.add_argument("--filter", help="only case ids matching this glob, e.g. 'onnx-node/test_conv*'")
     r.add_argument("--seed", type=int, default=0, help="seed of generated inputs and weights (replayable)")
@@ -70,12 +71,15 @@ def cmd_run(args) -> int:
     if args.precision not in CLASSES:
         raise InputError(format_message("Unknown precision", where="--precision", received=args.precision,
                                         expected=CLASSES))
+    # Checked before the run (minutes): the target names and the report's folder.
+    targets = check_targets(split_list(args.targets) or ["all"])
+    check_output_file(args.out, "--out")
     skipped: dict[str, str] = {}
     found = cases.collect(args.models, _suites(args.suite, bool(args.models)), seed=args.seed,
                           pattern=args.filter, skipped=skipped)
     tolerances = load_overrides(args.tolerances) if args.tolerances else Tolerances()
     started = time.perf_counter()
-    report = runner.Runner(runner.parse_columns(args.targets, args.precision), tolerances=tolerances,
+    report = runner.Runner(runner.parse_columns(targets, args.precision), tolerances=tolerances,
                            timeout=args.timeout, progress=not args.no_progress, fingerprint=args.fingerprint,
                            seed=args.seed).run(found, skipped)
     path = report.save(args.out)
@@ -90,6 +94,7 @@ def cmd_run(args) -> int:
 def cmd_merge(args) -> int:
     from facade.conformance.report import Report, merge
 
+    check_output_file(args.out, "--out")
     merged = merge([Report.load(p) for p in args.reports])
     path = merged.save(args.out)
     data = {"report": str(path), "devices": [r["device"]["fingerprint"] for r in merged.runs]}
@@ -119,6 +124,8 @@ def cmd_show(args) -> int:
     from facade.conformance.markdown import to_markdown
     from facade.conformance.report import Report
 
+    if args.html:
+        check_output_file(args.html, "--html")
     report = Report.load(args.report)
     html = str(atomic_write(Path(args.html), to_html(report).encode())) if args.html else None
     markdown = to_markdown(report)

@@ -10,17 +10,33 @@ from html import escape
 from pathlib import Path
 
 from facade.cache import atomic_write
+from facade.cli.options import check_output_file
 from facade.errors import InputError, format_message
+
+
+def check_plot_path(out: Path) -> Path:
+    """Raise now, before a benchmark runs, if ``out`` cannot be drawn: its type, its library, its folder.
+
+    Raises:
+        InputError: a suffix other than .png/.svg, .png without matplotlib, or a missing folder.
+    """
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        raise InputError(format_message("Unsupported plot file type", where=f"--plot {out}",
+                                        received=out.suffix or "no suffix", expected=".png or .svg"))
+    if suffix == ".png" and importlib.util.find_spec("matplotlib") is None:
+        raise InputError(format_message("PNG plots need matplotlib, which is not installed", where=f"--plot {out}",
+                                        received=out.suffix,
+                                        expected="pip install 'facade-runtime[plot]', or an .svg path"))
+    return check_output_file(out, "--plot")
 
 
 def plot_latency(rows: list[dict], out: Path, title: str) -> Path:
     """Bars of p50 latency per target with a p90 tick; rows that failed are left out."""
+    check_plot_path(out)
     ok = [r for r in rows if r.get("ok")]
     if importlib.util.find_spec("matplotlib") is not None:
         return _matplotlib(ok, out, title)
-    if out.suffix.lower() != ".svg":
-        raise InputError(format_message("PNG plots need matplotlib", where=str(out), received=out.suffix,
-                                        expected="an .svg path, or pip install 'facade-runtime[plot]'"))
     return atomic_write(out, _svg(ok, title).encode())
 
 

@@ -47,7 +47,7 @@ def test_explain_with_policy_shows_the_rule_that_decided(model_path, tmp_path, c
 
 def test_bench_prints_a_row_per_target_and_plots_svg(model_path, tmp_path, capsys):
     out = tmp_path / "bench.svg"
-    assert main(["bench", str(model_path), "--targets", "onnxruntime:cpu", "native:cpu", "--budget", "0.1",
+    assert main(["bench", str(model_path), "--targets", "onnxruntime:cpu", "--targets", "native:cpu", "--budget", "0.1",
                  "--json", "--plot", str(out)]) == 0
     captured = capsys.readouterr()
     rows = {r["target"]: r for r in json.loads(captured.out)["results"]}
@@ -61,9 +61,23 @@ def test_bench_prints_a_row_per_target_and_plots_svg(model_path, tmp_path, capsy
     assert svg.startswith("<svg") and "onnxruntime:cpu" in svg and "native:cpu" in svg
 
 
-def test_bench_reports_a_target_that_cannot_run(model_path, capsys):
-    assert main(["bench", str(model_path), "--targets", "onnxruntime:coreml", "--budget", "0.1"]) == 0
-    assert "failed:" in capsys.readouterr().out
+def test_bench_reports_a_target_that_cannot_run_and_exits_1(model_path, capsys):
+    assert main(["bench", str(model_path), "--targets", "onnxruntime:coreml,native:cpu", "--budget", "0.05",
+                 "--json"]) == 1
+    rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert not rows["onnxruntime:coreml"]["ok"] and rows["native:cpu"]["ok"]  # the table is still complete
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--targets", "onnxruntime:cpu,tensorrt:gpu"], "tensorrt:gpu | Unknown target name"),
+    (["--plot", "out.gif"], "Unsupported plot file type"),
+    (["--plot", "no/such/folder/out.svg"], "The output folder does not exist"),
+])
+def test_bench_checks_its_options_before_measuring_anything(model_path, capsys, argv, says):
+    assert main(["bench", str(model_path), "--budget", "0.05", *argv, "--json"]) == 2
+    captured = capsys.readouterr()
+    assert says in json.loads(captured.out)["error"]["message"]
+    assert "0/" not in captured.err  # the progress bar never started: no target was measured
 
 
 def test_bench_png_without_matplotlib_says_how_to_get_it(model_path, tmp_path, capsys):
@@ -73,4 +87,26 @@ def test_bench_png_without_matplotlib_says_how_to_get_it(model_path, tmp_path, c
         pytest.skip("matplotlib is installed: PNG plots work")
     assert main(["bench", str(model_path), "--targets", "native:cpu", "--budget", "0.05",
                  "--plot", str(tmp_path / "x.png")]) == 2
-    assert "facade-runtime[plot]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pip install 'facade-runtime[plot]'" in err
+    assert "0/1" not in err  # refused before the benchmark, not after it
+
+
+def test_conformance_checks_targets_and_out_folder_before_running(model_path, tmp_path, capsys):
+    run = ["conformance", "run", str(model_path), "--no-store", "--no-progress"]
+    assert main([*run, "--targets", "onnxruntime:cpu", "--targets", "tensorrt:gpu@fp16",
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "tensorrt:gpu | Unknown target name" in capsys.readouterr().err
+    assert main([*run, "--targets", "onnxruntime:cpu", "--out", str(tmp_path / "missing" / "r.json")]) == 2
+    assert "The output folder does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_conformance_takes_repeated_and_comma_separated_targets(model_path, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["conformance", "run", str(model_path), "--targets", "onnxruntime:cpu", "--targets",
+                 "native:cpu,onnxruntime:cpu@fp16", "--out", str(out), "--no-store", "--no-progress", "--json"]) == 0
+    capsys.readouterr()
+    results = json.loads(out.read_text())["runs"][0]["results"]
+    assert {(r["target"], r["precision"]) for r in results} == {
+        ("onnxruntime:cpu", "fp32"), ("native:cpu", "fp32"), ("onnxruntime:cpu", "fp16")}
