@@ -257,7 +257,7 @@ class OnnxRuntimeAdapter(Adapter):
             if htp and not leak:
                 leak = self._divergence(compiled, ep_options, verdict["tolerance"])
             raise self.unavailable(unit, f"outputs diverge from ONNX Runtime on the CPU: {verdict['detail']} "
-                                         f"at {runner.precision}.{leak}")
+                                         f"at {verdict['precision']}.{leak}")
         return [*notes, f"outputs verified against the CPU: {verdict['detail']}"]
 
     def _placement(self, session, unit: str) -> str:

@@ -4,7 +4,8 @@
                                 [--no-prepare] [--save RUN.json]
                                 [--load RUN.json ... [--before NO_PREPARE.json ...]]
 
-Each cell is ``ok (err 3e-06)`` (within 1e-4 of the framework's oracle), ``WRONG (err
+Each cell is ``ok (err 3e-06)`` (within 1e-4 of the framework's oracle; a quantized model
+within the int8 class, ``ok (err 6e-03, at int8)``), ``WRONG (err
 ...)``, ``refused: <reason>`` (facade said why it cannot: unsupported operator,
 failed conversion check, ...), or ``error: <reason>`` (an engine raised something
 that is not a facade refusal, or the child process crashed or hung). Every target
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus lives
 from facade import errors
 from facade.cache import atomic_write
 from facade.conformance.child import ChildFailure, ColumnProcess
+from facade.convert.verify import TOLERANCE
 from tests.corpus import registry, store
 from tests.corpus.compare import agreement
 
@@ -48,6 +50,9 @@ DEFAULT_TARGETS = ("onnxruntime:cpu", "native:cpu", "native:opencl", "ncnn:cpu",
 CASE_TIMEOUT_S = 600.0
 REASON_CHARS = 140
 PREPARE_ENV = "FACADE_PREPARE"
+#: Corpus tags of models quantized themselves: judged at the int8 class on every target, as a
+#: Session's verification judges them (facade.convert.verify.judged_precision says why).
+QUANTIZED_TAGS = frozenset({"qdq", "int8-dynamic"})
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,12 @@ class Cell:
     status: str
     err: float | None = None
     reason: str | None = None
+    judged: str = "fp32"  # the precision class the cell was judged at (int8 for a quantized model)
 
     def __str__(self) -> str:
         if self.status in ("ok", "WRONG"):
-            return f"{self.status} (err {self.err:.0e})" if self.err is not None else self.status
+            at = "" if self.judged == "fp32" else f", at {self.judged}"
+            return f"{self.status} (err {self.err:.0e}{at})" if self.err is not None else self.status
         return f"{self.status}: {self.reason}"
 
 
@@ -109,11 +116,12 @@ def judge(model: store.CorpusModel, target: str, reply: dict | ChildFailure, out
         return Cell(model.name, target, "error", reason=short_reason(reply.get("error", "")))
     with np.load(out, allow_pickle=True) as data:
         actual = {n: data[f"o{k}"] for k, n in enumerate(reply["outputs"])}
-    verdict = agreement(actual, model.oracle)
+    judged = "int8" if QUANTIZED_TAGS & set(model.entry.tags) else "fp32"
+    verdict = agreement(actual, model.oracle, tol=TOLERANCE[judged])
     if verdict:
-        return Cell(model.name, target, "ok", err=verdict.worst)
+        return Cell(model.name, target, "ok", err=verdict.worst, judged=judged)
     finite = verdict.worst if np.isfinite(verdict.worst) else None
-    return Cell(model.name, target, "WRONG", err=finite, reason=short_reason(str(verdict)))
+    return Cell(model.name, target, "WRONG", err=finite, reason=short_reason(str(verdict)), judged=judged)
 
 
 def run_column(target: str, models: list[store.CorpusModel], work: Path, timeout: float,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import onnx
 
 from facade.conformance.metrics import relative_max_error
 from facade.conformance.tolerances import DEFAULTS
@@ -21,6 +22,41 @@ from facade.model import Model
 # max|a - b| / max|b| allowed per precision the engine computes in: conformance's table.
 TOLERANCE: Mapping[str, float] = {cls: bound.max_scaled_error for cls, bound in DEFAULTS.items()}
 SEED = 0
+#: Operators that make a model integer-quantized itself (QDQ from onnxruntime.quantization, QOperator
+#: models, dynamic quantization). Every engine then computes in int8, and engines re-quantize
+#: differently: a fused integer kernel (ORT's CPU, QNN's HTP) and dequantize-compute-quantize in
+#: float round some values one output step apart. Measured on the corpus: one step of a QDQ
+#: MobileNetV3's output scale is 6e-3 of its range, sixty times the fp32 bound.
+QUANTIZED_OPS = frozenset({
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+    "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
+    "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool", "QGemm", "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat", "QAttention",
+})
+
+
+def _op_types(graph: onnx.GraphProto):
+    """Every operator type in ``graph`` and its subgraphs (Loop/If/Scan bodies)."""
+    for node in graph.node:
+        yield node.op_type
+        for attr in node.attribute:
+            for sub in (*([attr.g] if attr.HasField("g") else []), *attr.graphs):
+                yield from _op_types(sub)
+
+
+def judged_precision(model: Model, precision: str) -> tuple[str, str | None]:
+    """The class ``model``'s outputs are judged at, and why when it is not the caller's ``precision``.
+
+    A quantized model is judged at int8 whatever the caller accepts: the caller's
+    precision bounds what an engine may do *below the model's own arithmetic*, and
+    a quantized model's arithmetic is int8 on every engine, ONNX Runtime's CPU included.
+    """
+    if precision == "int8" or model.proto is None:
+        return precision, None
+    ops = sorted({op for op in _op_types(model.proto.graph) if op in QUANTIZED_OPS})
+    if not ops:
+        return precision, None
+    return "int8", f"judged at int8: the model is quantized ({', '.join(ops)})"
 
 
 def reference(model: Model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -68,6 +104,7 @@ def verify(run, model: Model, precision: str) -> dict:
     tolerance, and per-output errors, so ``explain()`` and a refusal can quote it.
     """
     feeds, expected = valid_feeds(model.inputs, lambda f: reference(model, f))
+    precision, why = judged_precision(model, precision)
     tolerance = TOLERANCE[precision]
     try:
         actual = run(feeds)
@@ -91,6 +128,8 @@ def verify(run, model: Model, precision: str) -> dict:
     ok = not problems and all(e <= tolerance for e in errors.values())
     detail = "; ".join(problems) or (f"max relative error {error:.3g} on {worst!r} "
                                      f"({'within' if ok else 'above'} tolerance {tolerance:g})" if worst else "")
+    if why:
+        detail = f"{detail} ({why})" if detail else why
     return {"ok": ok, "error": error, "tolerance": tolerance, "precision": precision,
             "errors": errors, "detail": detail}
 
