@@ -44,18 +44,40 @@ def open_session(args) -> Session:
                    policy=args.policy)
 
 
-def _read_inputs(pairs: list[str], sess: Session) -> dict[str, np.ndarray]:
-    feeds = seeded_feeds(sess.inputs)
+def _read_inputs(pairs: list[str], sess: Session) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The feeds for one run and, by input name, the file each ``--input`` came from.
+
+    Inputs not passed are filled with seeded random values; an error names which inputs the
+    user passed and which the CLI filled, so "Received" never lists a name the user did not type.
+    """
+    given: dict[str, str] = {}
     for pair in pairs:
         name, sep, file = pair.partition("=")
         if not sep:
             raise InputError(format_message("Bad --input", received=repr(pair), expected="NAME=FILE.npy"))
+        given[name] = file
+    names = [spec.name for spec in sess.inputs]
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        raise InputError(format_message(
+            f"The model has no input named {unknown[0]!r}", where=f"--input {unknown[0]}={given[unknown[0]]}",
+            received=f"--input for {list(given)}", expected=f"names among the model's inputs {names}",
+            hint="Inputs not passed are filled with seeded random values"))
+    feeds = seeded_feeds(sess.inputs)
+    for name, file in given.items():
         try:
             feeds[name] = np.load(file, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise InputError(format_message(f"Could not read input file for {name!r}", where=file,
                                             received=str(e), expected="a .npy file")) from e
-    return feeds
+    return feeds, given
+
+
+def provenance(given: dict[str, str], names: list[str]) -> str:
+    """Which inputs came from the user's files and which the CLI filled, for an error message."""
+    passed = ", ".join(f"{n} from {f}" for n, f in given.items()) or "none"
+    filled = ", ".join(n for n in names if n not in given) or "none"
+    return f"Passed with --input: {passed}; filled with seeded random values: {filled}"
 
 
 def time_runs(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float]]:
@@ -70,7 +92,11 @@ def time_runs(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float
 
 def cmd_run(args) -> int:
     with open_session(args) as sess:
-        out, times = time_runs(sess, _read_inputs(args.input, sess), args.repeat)
+        feeds, given = _read_inputs(args.input, sess)
+        try:
+            out, times = time_runs(sess, feeds, args.repeat)
+        except InputError as e:
+            raise InputError(f"{e} {provenance(given, [s.name for s in sess.inputs])}.") from e
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             for name, arr in out.items():

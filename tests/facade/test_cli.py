@@ -81,3 +81,23 @@ def test_demo_routes_runs_and_agrees_with_native(capsys):
     assert data["target"] == "onnxruntime:cpu" and data["latency_ms_median"] > 0
     assert data["agreement_with_native"]["output"] < 1e-4
     assert builtin_model_path("mobilenet_v2").exists()
+
+
+def test_run_input_errors_say_what_the_user_passed_and_what_was_filled(capsys, tmp_path):
+    import numpy as np
+
+    model = tmp_path / "two_inputs.onnx"
+    model.write_bytes(models.two_inputs().SerializeToString())
+    np.save(tmp_path / "x.npy", np.ones((1, 4, 8), np.float32))
+    np.save(tmp_path / "small.npy", np.ones((1, 4, 2), np.float32))
+    run = ["run", str(model), "--target", "onnxruntime:cpu"]
+
+    assert main([*run, "--input", f"z={tmp_path / 'x.npy'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--input z={tmp_path / 'x.npy'} | The model has no input named 'z'" in err
+    assert "Received: --input for ['z']" in err and "['a', 'b']" in err  # never the auto-filled names as received
+
+    assert main([*run, "--input", f"a={tmp_path / 'small.npy'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Input 'a'" in err
+    assert f"Passed with --input: a from {tmp_path / 'small.npy'}; filled with seeded random values: b." in err
