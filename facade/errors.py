@@ -31,7 +31,8 @@ def format_message(
         parts.append(f"Available: {', '.join(available) or '(none)'}")
     if hint:
         parts.append(hint)
-    return ". ".join(p.rstrip(".") for p in parts) + "."
+    text = ". ".join(p.rstrip(".") for p in parts)
+    return text if text.endswith(("?", "!")) else text + "."  # "Did you mean 'x'?", never "?."
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

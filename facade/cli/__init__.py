@@ -49,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except FacadeError as e:
         if getattr(args, "json", False):
-            print(json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}, indent=2))
+            error = {"type": type(e).__name__, "message": str(e)}
+            if getattr(e, "problems", None):  # a policy file's every problem, one message each
+                error["problems"] = list(e.problems)
+            print(json.dumps({"error": error}, indent=2))
         else:
             print(f"facade: error: {e}", file=sys.stderr)
         return 2

@@ -9,10 +9,12 @@ top level of a file is its first rule, with an empty ``match``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from facade.errors import PolicyError, closest, format_message
+from facade.policy.suggest import target_suggestion
 
 PRECISIONS = ("fp32", "fp16", "int8")  # strictest first: a floor never goes past the caller's
 SELECT = ("order", "benchmark")
@@ -22,6 +24,7 @@ RULE_KEYS = ("name", "reason", "match", *ACTION_KEYS)
 MATCH_KEYS = ("os", "arch", "cpu", "cpu_features", "soc", "vendor", "gpu_vendor", "gpu_name", "gpu_driver",
               "npu", "android_api", "fingerprint", "model", "sha256")
 TARGET_KEYS = ("threads", "precision", "engine")
+T = TypeVar("T")
 _API_LEVEL = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
 
 
@@ -72,49 +75,97 @@ def locate(text: str, path: tuple[str | int, ...]) -> int | None:
     return None if found is None else found + 1
 
 
+class PolicyProblem(PolicyError):
+    """One bad key or value, and the line it is on (for ordering a file's problems)."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.line = line
+
+
+class PolicyProblems(PolicyError):
+    """Every problem of one policy document, so that a file with three typos takes one run, not three.
+
+    The message is the one problem's message, or a count followed by one line per
+    problem in file order; ``problems`` holds each message (for ``--json``).
+    """
+
+    def __init__(self, source: str, problems: list[PolicyError]):
+        ordered = sorted(problems, key=lambda e: (getattr(e, "line", None) is None, getattr(e, "line", 0) or 0))
+        self.problems = [str(e) for e in ordered]
+        text = self.problems[0] if len(ordered) == 1 else "\n".join(
+            [f"{source} | {len(ordered)} problems"] + [f"  {m}" for m in self.problems])
+        super().__init__(text)
+
+
+def _key_path(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "the top level"
+
+
 class Validator:
-    """Turns one parsed policy document into rules, raising :class:`PolicyError` at the first bad key."""
+    """Turns one parsed policy document into rules, collecting every bad key and value before raising.
+
+    Each check raises :class:`PolicyError` for its own value; :meth:`attempt` records
+    it and lets validation go on with a neutral value in its place, and
+    :meth:`document` raises one :class:`PolicyProblems` with all of them.
+    """
 
     def __init__(self, source: str, text: str | None, known_targets: list[str]):
         self.source, self.text, self.known = source, text, known_targets
+        self.problems: list[PolicyError] = []
 
     def fail(self, path: tuple[str | int, ...], what: str, received: object, expected: object,
              available: list[str] | None = None, hint: str | None = None) -> PolicyError:
         line = locate(self.text, path) if self.text else None
         where = f"{self.source}{f':{line}' if line else ''}"
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-        return PolicyError(format_message(f"{what} at {key}", where=where, received=received,
-                                          expected=expected, available=available, hint=hint))
+        return PolicyProblem(format_message(f"{what} at {_key_path(path)}", where=where, received=received,
+                                            expected=expected, available=available, hint=hint), line)
+
+    def attempt(self, check: Callable[[], T], default: T) -> T:
+        """Run one check; a failure is recorded and ``default`` stands in so the rest is still checked."""
+        try:
+            return check()
+        except PolicyError as e:
+            self.problems.append(e)
+            return default
 
     def keys(self, table: object, allowed: tuple[str, ...], path: tuple[str | int, ...]) -> Mapping:
+        """The table's known keys; every unknown key is recorded with the allowed ones and a suggestion."""
         if not isinstance(table, Mapping):
             raise self.fail(path, "Expected a table", repr(table), "a table of keys")
         for key in table:
             if key not in allowed:
                 guess = closest(str(key), allowed)
-                raise self.fail((*path, key), f"Unknown key {key!r}", repr(key), "one of the keys below",
-                                available=list(allowed), hint=f"Did you mean {guess!r}?" if guess else None)
-        return table
+                self.problems.append(self.fail(
+                    (*path, key), f"Unknown key {key!r}", repr(key), f"a key allowed in {_key_path(path)}",
+                    available=list(allowed), hint=f"Did you mean {guess!r}?" if guess else None))
+        return {k: v for k, v in table.items() if k in allowed}
 
     def choice(self, value: object, allowed: tuple[str, ...], path: tuple[str | int, ...]) -> str:
         if value not in allowed:
-            raise self.fail(path, "Invalid value", repr(value), " | ".join(allowed))
+            guess = closest(str(value), allowed)
+            raise self.fail(path, "Invalid value", repr(value), " | ".join(allowed),
+                            hint=f"Did you mean {guess!r}?" if guess else None)
         return value
 
     def globs(self, value: object, path: tuple[str | int, ...]) -> tuple[str, ...]:
-        """A list of target globs (``engine:unit`` with ``*``/``?``), each matching some known target."""
+        """The list's target globs (``engine:unit`` with ``*``/``?``) that match a known target; the rest recorded."""
         from facade.policy.matching import glob_match
 
         if isinstance(value, str) or not isinstance(value, list):
             raise self.fail(path, "Expected a list of target globs", repr(value), 'e.g. ["ncnn:*", "onnxruntime:cpu"]')
+        good = []
         for i, glob in enumerate(value):
             if not isinstance(glob, str) or ":" not in glob:
-                raise self.fail((*path, i), "Invalid target glob", repr(glob), "engine:unit, with * or ? as wildcards")
-            if not any(glob_match(glob, t) for t in self.known):
-                guess = closest(glob, self.known)
-                raise self.fail(path, f"Target glob {glob!r} matches no known target", repr(glob),
-                                "a glob matching at least one target", hint=f"Did you mean {guess!r}?" if guess else None)
-        return tuple(value)
+                self.problems.append(self.fail((*path, i), "Invalid target glob", repr(glob),
+                                               "engine:unit, with * or ? as wildcards"))
+            elif not any(glob_match(glob, t) for t in self.known):
+                self.problems.append(self.fail(path, f"Target glob {glob!r} matches no known target", repr(glob),
+                                               "a glob matching at least one target",
+                                               hint=target_suggestion(glob, self.known)))
+            else:
+                good.append(glob)
+        return tuple(good)
 
     def patterns(self, value: object, path: tuple[str | int, ...]) -> tuple[str, ...]:
         items = [value] if isinstance(value, str) else value
@@ -122,37 +173,43 @@ class Validator:
             raise self.fail(path, "Expected a glob or a list of globs", repr(value), 'a string such as "ARM*"')
         return tuple(items)
 
+    def api_level(self, value: object, path: tuple[str | int, ...]) -> str:
+        if isinstance(value, bool) or not (isinstance(value, int) or
+                                           (isinstance(value, str) and _API_LEVEL.match(value))):
+            raise self.fail(path, "Invalid API level", repr(value), 'an integer or a comparison like ">=29"')
+        return str(value)
+
     def match(self, table: object, path: tuple[str | int, ...]) -> dict[str, object]:
         out: dict[str, object] = {}
         for key, value in self.keys(table, MATCH_KEYS, path).items():
-            if key == "android_api":
-                if isinstance(value, bool) or not (isinstance(value, int) or
-                                                   (isinstance(value, str) and _API_LEVEL.match(value))):
-                    raise self.fail((*path, key), "Invalid API level", repr(value), 'an integer or a comparison like ">=29"')
-                out[key] = str(value)
-            else:
-                out[key] = self.patterns(value, (*path, key))
+            check = self.api_level if key == "android_api" else self.patterns
+            checked = self.attempt(lambda c=check, v=value, k=key: c(v, (*path, k)), None)
+            if checked is not None:
+                out[key] = checked
         return out
+
+    def target_option(self, glob: str, options: object, path: tuple[str | int, ...]) -> dict[str, object]:
+        """The options of one ``[targets."glob"]`` table."""
+        self.globs([glob], path)
+        opts = dict(self.keys(options, TARGET_KEYS, path))
+        if "threads" in opts and (isinstance(opts["threads"], bool) or not isinstance(opts["threads"], int)
+                                  or opts["threads"] < 1):
+            self.problems.append(self.fail((*path, "threads"), "Invalid thread count", repr(opts.pop("threads")),
+                                           "an integer >= 1"))
+        if "precision" in opts:
+            self.attempt(lambda: self.choice(opts["precision"], PRECISIONS, (*path, "precision")), None)
+        if "engine" in opts and not isinstance(opts["engine"], Mapping):
+            raise self.fail((*path, "engine"), "Expected a table of engine options",
+                            repr(opts["engine"]), "e.g. engine = { backend_path = \"/vendor/lib/libQnnHtp.so\" }")
+        if opts.get("engine"):
+            self.engine_options(glob, opts["engine"], (*path, "engine"))
+        return opts
 
     def target_options(self, table: object, path: tuple[str | int, ...]) -> dict[str, dict[str, object]]:
         if not isinstance(table, Mapping):
             raise self.fail(path, "Expected a table of target globs", repr(table), '[targets."ncnn:*"]')
-        out = {}
-        for glob, options in table.items():
-            self.globs([glob], (*path, glob))
-            opts = dict(self.keys(options, TARGET_KEYS, (*path, glob)))
-            if "threads" in opts and (isinstance(opts["threads"], bool) or not isinstance(opts["threads"], int)
-                                      or opts["threads"] < 1):
-                raise self.fail((*path, glob, "threads"), "Invalid thread count", repr(opts["threads"]), "an integer >= 1")
-            if "precision" in opts:
-                self.choice(opts["precision"], PRECISIONS, (*path, glob, "precision"))
-            if "engine" in opts and not isinstance(opts["engine"], Mapping):
-                raise self.fail((*path, glob, "engine"), "Expected a table of engine options",
-                                repr(opts["engine"]), "e.g. engine = { backend_path = \"/vendor/lib/libQnnHtp.so\" }")
-            if opts.get("engine"):
-                self.engine_options(glob, opts["engine"], (*path, glob, "engine"))
-            out[glob] = opts
-        return out
+        return {glob: self.attempt(lambda g=glob, o=options: self.target_option(g, o, (*path, g)), {})
+                for glob, options in table.items()}
 
     def engine_options(self, glob: str, table: Mapping, path: tuple[str | int, ...]) -> None:
         """Engine options must suit at least one target the glob matches, among those that check them.
@@ -182,30 +239,45 @@ class Validator:
         line = locate(self.text, path) if self.text and path else None
         name = table.get("name")
         if name is not None and not isinstance(name, str):
-            raise self.fail((*path, "name"), "Expected a string", repr(name), "a short rule name")
+            self.problems.append(self.fail((*path, "name"), "Expected a string", repr(name), "a short rule name"))
+            name = None
+
+        def action(key: str, check: Callable[[object, tuple[str | int, ...]], T], default: T) -> T:
+            return self.attempt(lambda: check(table[key], (*path, key)), default) if key in table else default
+
         return Rule(
             label=f"{label} {name!r}" if name else label, source=self.source, line=line,
-            match=self.match(table.get("match", {}), (*path, "match")),
-            prefer=self.globs(table["prefer"], (*path, "prefer")) if "prefer" in table else (),
-            deny=self.globs(table["deny"], (*path, "deny")) if "deny" in table else (),
-            allow=self.globs(table["allow"], (*path, "allow")) if "allow" in table else (),
-            precision=self.choice(table["precision"], PRECISIONS, (*path, "precision")) if "precision" in table else None,
-            select=self.choice(table["select"], SELECT, (*path, "select")) if "select" in table else None,
-            targets=self.target_options(table.get("targets", {}), (*path, "targets")),
+            match=self.attempt(lambda: self.match(table.get("match", {}), (*path, "match")), {}),
+            prefer=action("prefer", self.globs, ()),
+            deny=action("deny", self.globs, ()),
+            allow=action("allow", self.globs, ()),
+            precision=action("precision", lambda v, p: self.choice(v, PRECISIONS, p), None),
+            select=action("select", lambda v, p: self.choice(v, SELECT, p), None),
+            targets=self.attempt(lambda: self.target_options(table.get("targets", {}), (*path, "targets")), {}),
             reason=str(table.get("reason", "")),
         )
 
     def document(self, data: object) -> tuple[list[Rule], bool | str]:
-        """The rules of a whole document (top level first) and its ``known_bad`` setting."""
-        top = self.keys(data, TOP_KEYS, ())
+        """The rules of a whole document (top level first) and its ``known_bad`` setting.
+
+        Raises:
+            PolicyProblems: every bad key and value of the document, each with its line and key path.
+        """
+        self.problems = []
+        top = self.attempt(lambda: self.keys(data, TOP_KEYS, ()), {})
         known_bad = top.get("known_bad", True)
         if not isinstance(known_bad, (bool, str)):
-            raise self.fail(("known_bad",), "Invalid value", repr(known_bad), "true | false | a path to a deny-list file")
+            self.problems.append(self.fail(("known_bad",), "Invalid value", repr(known_bad),
+                                           "true | false | a path to a deny-list file"))
         rules = [self.rule({k: v for k, v in top.items() if k in ACTION_KEYS}, (), "top level")]
         items = top.get("rules", [])
         if not isinstance(items, list):
-            raise self.fail(("rules",), "Expected an array of tables", repr(items), "[[rules]] sections")
+            self.problems.append(self.fail(("rules",), "Expected an array of tables", repr(items), "[[rules]] sections"))
+            items = []
         for i, item in enumerate(items):
-            self.keys(item, RULE_KEYS, ("rules", i))
-            rules.append(self.rule(item, ("rules", i), f"rules[{i}]"))
+            known = self.attempt(lambda it=item, n=i: self.keys(it, RULE_KEYS, ("rules", n)), None)
+            if known is not None:
+                rules.append(self.rule(known, ("rules", i), f"rules[{i}]"))
+        if self.problems:
+            raise PolicyProblems(self.source, self.problems)
         return rules, known_bad

@@ -110,3 +110,12 @@ def test_conformance_takes_repeated_and_comma_separated_targets(model_path, tmp_
     results = json.loads(out.read_text())["runs"][0]["results"]
     assert {(r["target"], r["precision"]) for r in results} == {
         ("onnxruntime:cpu", "fp32"), ("native:cpu", "fp32"), ("onnxruntime:cpu", "fp16")}
+
+
+def test_policy_check_json_lists_every_problem(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text('selcet = "benchmark"\nprecision = "fp8"\ndeny = ["tensorrt:gpu"]\n')
+    assert main(["policy", "check", str(path), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["type"] == "PolicyProblems" and len(error["problems"]) == 3
+    assert [p.split(" |")[0] for p in error["problems"]] == [f"{path}:{n}" for n in (1, 2, 3)]

@@ -149,3 +149,41 @@ def test_shipped_known_bad_list_applies_and_ops_can_replace_or_drop_it(tmp_path)
 def test_policy_object_is_accepted_as_is():
     p = resolve_policy({"prefer": ["native:cpu"]})
     assert isinstance(p, Policy) and resolve_policy(p) is p
+
+
+def test_every_problem_of_a_file_in_one_run_in_file_order(tmp_path):
+    path = write(tmp_path, """\
+        prefer = ["tensorrt:gpu", "onnxruntime:cpu"]
+        selcet = "benchmark"
+
+        [[rules]]
+        match = { os = "android", gpu_vendr = "ARM*" }
+        deny = ["ncnn:gpu"]
+
+        [targets."onnxruntime:cpu"]
+        thread = 2
+        """)
+    with pytest.raises(facade.PolicyError) as err:
+        load_policy(path)
+    problems = err.value.problems
+    assert [p.split(" |")[0] for p in problems] == [f"{path}:{n}" for n in (1, 2, 5, 6, 9)]
+    text = str(err.value)
+    assert text.startswith(f"{path} | 5 problems\n")
+    assert "Unknown engine 'tensorrt'; engines: onnxruntime, litert" in text and "litert:gpu" not in text
+    assert "ncnn has no unit 'gpu'; its units: cpu, vulkan. Did you mean 'ncnn:vulkan'?" in text
+    assert "at rules[0].match.gpu_vendr" in text and "Did you mean 'gpu_vendor'?" in text
+    assert "keys below" not in text and not any(p.endswith("?.") for p in problems)
+
+
+@pytest.mark.parametrize(("glob", "hint"), [
+    ("tensorrt:gpu", "Unknown engine 'tensorrt'; engines: onnxruntime"),
+    ("onnxruntim:cpu", "Unknown engine 'onnxruntim'. Did you mean 'onnxruntime:cpu'?"),
+    ("litert:npu", "Did you mean 'litert:nnapi'?"),  # by hardware class, not by spelling ('gpu')
+    ("coreml:gpu", "coreml has no unit 'gpu'; its units: cpu, all, ane"),  # no GPU unit: no guess
+    ("mnn:opencll", "Did you mean 'mnn:opencl'?"),
+])
+def test_target_suggestions_by_engine_then_unit(tmp_path, glob, hint):
+    path = write(tmp_path, f'deny = ["{glob}"]\n')
+    with pytest.raises(facade.PolicyError) as err:
+        load_policy(path)
+    assert hint in str(err.value) and str(err.value).endswith((".", "?")) and not str(err.value).endswith("?.")
