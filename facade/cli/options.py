@@ -13,8 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from facade.errors import InputError, format_message
-from facade.targets import lookup
+from facade.errors import InputError, UnknownTargetError, format_message
 
 
 def add_targets_option(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
@@ -34,12 +33,18 @@ def check_targets(names: Iterable[str]) -> list[str]:
     """Every name a known target (``@precision`` and ``all`` allowed).
 
     Raises:
-        UnknownTargetError: a name no engine provides, with the known names and a suggestion.
+        UnknownTargetError: a name no engine provides, with what is wrong in it (engine or unit) and a fix.
     """
+    from facade.policy.suggest import target_suggestion
+    from facade.router import all_targets
+
     names = list(names)
+    known = all_targets()
     for name in (item.partition("@")[0] for item in names):
-        if name != "all":
-            lookup(name)
+        if name != "all" and name not in known:
+            raise UnknownTargetError(format_message(
+                "Unknown target name", where=f"--targets {name}", received=repr(name),
+                expected="engine:unit, as `facade targets` lists them", hint=target_suggestion(name, known)))
     return names
 
 

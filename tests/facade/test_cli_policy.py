@@ -69,7 +69,8 @@ def test_bench_reports_a_target_that_cannot_run_and_exits_1(model_path, capsys):
 
 
 @pytest.mark.parametrize("argv,says", [
-    (["--targets", "onnxruntime:cpu,tensorrt:gpu"], "tensorrt:gpu | Unknown target name"),
+    (["--targets", "onnxruntime:cpu,tensorrt:gpu"], "--targets tensorrt:gpu | Unknown target name"),
+    (["--targets", "onnxruntime:cpu", "--targets", "ncnn:gpu"], "Did you mean 'ncnn:vulkan'?"),
     (["--plot", "out.gif"], "Unsupported plot file type"),
     (["--plot", "no/such/folder/out.svg"], "The output folder does not exist"),
 ])
@@ -96,7 +97,8 @@ def test_conformance_checks_targets_and_out_folder_before_running(model_path, tm
     run = ["conformance", "run", str(model_path), "--no-store", "--no-progress"]
     assert main([*run, "--targets", "onnxruntime:cpu", "--targets", "tensorrt:gpu@fp16",
                  "--out", str(tmp_path / "r.json")]) == 2
-    assert "tensorrt:gpu | Unknown target name" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--targets tensorrt:gpu | Unknown target name" in err and "Unknown engine 'tensorrt'; engines:" in err
     assert main([*run, "--targets", "onnxruntime:cpu", "--out", str(tmp_path / "missing" / "r.json")]) == 2
     assert "The output folder does not exist" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
