@@ -44,9 +44,13 @@ _QNN_BACKENDS = {"qnn-htp": ("htp", "libQnnHtp.so"), "qnn-gpu": ("gpu", "libQnnG
 _QNN_STATE = {"fp16_seen": False}
 
 
+@functools.lru_cache(maxsize=1)
 def _ort():
+    """``onnxruntime``, its telemetry events off also where it was imported before facade set
+    ``ORT_DISABLE_TELEMETRY`` (:mod:`facade.offline`)."""
     import onnxruntime
 
+    onnxruntime.disable_telemetry_events()
     return onnxruntime
 
 

@@ -24,10 +24,15 @@ from facade.errors import (
     UnsupportedModelError,
 )
 from facade.model import Model, load_model
+from facade.offline import silence_this_process
 from facade.router import all_targets
 from facade.session import Session
 from facade.tensor import Tensor, TensorSpec
 from facade.trace import Trace
+
+# Engines are imported only when used (never above), so this runs before any of them starts:
+# ONNX Runtime reads its telemetry switch once, when it is first imported.
+silence_this_process()
 
 __version__ = "0.1.0"
 

@@ -33,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 from facade.adapters import registry
 from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
+from facade.offline import child_env
 from facade.targets import lookup
 from facade.versions import driver_version, engine_version
 
@@ -101,7 +102,7 @@ def _timeout() -> float:
 
 def _run_child(target: str, result: Path, timeout: float) -> tuple[str, str]:
     """Run the probe child; (status, reason) from its exit: a signal or a hang is ``broken``."""
-    proc = subprocess.Popen([sys.executable, "-m", "facade.probe", target, str(result)],
+    proc = subprocess.Popen([sys.executable, "-m", "facade.probe", target, str(result)], env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, err = proc.communicate(timeout=timeout)

@@ -7,13 +7,13 @@ exit status: pnnx's "killed by signal 11" hides "Unsupported model IR version".
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from facade.convert.causes import clean
 from facade.errors import ConversionError, format_message
+from facade.offline import child_env
 
 _TAIL_LINES = 6
 
@@ -35,8 +35,9 @@ def tail(text: str, lines: int = _TAIL_LINES) -> str:
 
 def run_child(argv: Sequence[str], *, cwd: Path, timeout_s: float, where: str,
               env: dict[str, str] | None = None) -> str:
-    """Run ``argv`` in ``cwd``; return its combined output or raise :class:`ConversionError` saying why."""
-    full_env = {**os.environ, **(env or {})}
+    """Run ``argv`` in ``cwd`` with telemetry off (:mod:`facade.offline`); return its combined output or
+    raise :class:`ConversionError` saying why."""
+    full_env = child_env(env)
     try:
         done = subprocess.run(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
