@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -24,7 +25,14 @@ from typing import ClassVar
 import numpy as np
 
 from facade.devices import DeviceFacts
-from facade.errors import FacadeInternalError, SessionStateError, TargetUnavailableError, format_message
+from facade.errors import (
+    EngineError,
+    FacadeError,
+    FacadeInternalError,
+    SessionStateError,
+    TargetUnavailableError,
+    format_message,
+)
 from facade.model import Model
 from facade.targets import HardwareClass, lookup
 from facade.tensor import TensorSpec, validate_feeds
@@ -107,7 +115,12 @@ class Runner:
                 f"Unknown output name {unknown[0]!r}", where=self.target, expected=self._output_names))
         with self._lock:
             self._check_open()  # again: another thread may have closed it while this one waited
-            produced = self._run(arrays)
+            try:
+                produced = self._run(arrays)
+            except (FacadeError, FacadeInternalError):
+                raise
+            except Exception as e:  # the engine's own exception types (onnxruntime Fail, RuntimeError, ...)
+                raise engine_error(self.target, "run", e) from e
         missing = [n for n in wanted if n not in produced]
         if missing:
             raise FacadeInternalError(f"{self.target} adapter produced no value for output {missing[0]!r}")
@@ -130,6 +143,25 @@ class Runner:
 
     def _close(self) -> None:
         """Engines holding native handles override this."""
+
+
+# How engines name the failing node: ONNX Runtime "... running Conv node. Name:'conv0' Status ...",
+# others "node 'x'" / "node x:".
+_NODE_PATTERNS = (re.compile(r"running (\w+) node\. Name:'([^']*)'"), re.compile(r"[Nn]ode[: ]+'?([\w./:-]+)'?"))
+
+
+def engine_error(target: str, stage: str, error: BaseException) -> EngineError:
+    """The FacadeError for an engine exception at ``stage`` (load or run): target, node if named, engine text."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    node = None
+    for pattern in _NODE_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            node = f"{found.group(1)} node {found.group(2)!r}" if pattern.groups == 2 else f"node {found.group(1)!r}"
+            break
+    what = f"the engine failed to {stage} the model" + (f" at {node}" if node else "")
+    return EngineError(format_message(what, where=target, received=f"{type(error).__name__}: {text[:800]}",
+                                      expected=f"a model and feeds that {target} can {stage}"))
 
 
 class Adapter:

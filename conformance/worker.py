@@ -40,13 +40,16 @@ def run_case(target: str, precision: str, request: dict) -> dict:
     from facade.errors import FacadeError, TargetError, TargetUnavailableError, UnsupportedModelError
     from facade.session import Session
 
-    reply: dict = {"case": request["case"]}
+    reply: dict = {"case": request["case"], "stage": "load"}
     try:
         start = time.perf_counter()
         with Session(request["model"], target=target, precision=precision, allow_fallback=False) as sess:
             loaded = time.perf_counter()
+            reply["stage"] = "run"
             with np.load(request["feeds"], allow_pickle=True) as data:  # written by our parent
                 feeds = {name: data[f"i{k}"] for k, name in enumerate(request["inputs"])}
+            if request.get("strided"):  # npz stores contiguous arrays; a bad-input case asks for views
+                feeds = {n: np.repeat(a, 2, axis=-1)[..., ::2] if a.ndim else a for n, a in feeds.items()}
             outputs = sess.run(feeds)
             reply["run_ms"] = (time.perf_counter() - loaded) * 1e3
             reply["load_ms"] = (loaded - start) * 1e3
@@ -59,9 +62,11 @@ def run_case(target: str, precision: str, request: dict) -> dict:
         # for conformance that is an engine defect, so it is an error.
         defect = isinstance(e, TargetUnavailableError) and e.__cause__ is not None and not isinstance(
             e.__cause__, FacadeError)
-        reply.update(status="error" if defect else "unavailable", error=str(e))
+        reply.update(status="error" if defect else "unavailable", error=str(e), kind=type(e).__name__,
+                     facade=not defect)
     except Exception as e:  # any engine failure is a verdict, not the end of the column
-        reply.update(status="error", error=f"{type(e).__name__}: {e}")
+        reply.update(status="error", error=f"{type(e).__name__}: {e}", kind=type(e).__name__,
+                     facade=isinstance(e, FacadeError))
     return reply
 
 

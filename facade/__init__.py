@@ -11,6 +11,7 @@ from facade.adapters.registry import register_adapter
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
     ConversionError,
+    EngineError,
     FacadeError,
     FacadeInternalError,
     InputError,
@@ -37,7 +38,7 @@ silence_this_process()
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adapter", "Availability", "ConversionError", "DeviceFacts", "FacadeError", "FacadeInternalError",
+    "Adapter", "Availability", "ConversionError", "DeviceFacts", "EngineError", "FacadeError", "FacadeInternalError",
     "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError", "PolicyError", "Runner", "Session",
     "SessionStateError", "TargetError", "TargetUnavailableError", "Tensor", "TensorSpec", "Trace",
     "UnknownTargetError", "UnsupportedModelError", "__version__", "all_targets", "devices",

@@ -76,6 +76,11 @@ class UnsupportedModelError(FacadeError):
     """An engine cannot execute something in the model (an operator, a dtype, an attribute)."""
 
 
+class EngineError(FacadeError):
+    """An engine raised while loading or running a model; the message names the target, the node
+    when the engine says which, and quotes the engine (the original is the ``__cause__``)."""
+
+
 class ConversionError(FacadeError):
     """Converting the model for an engine failed, or the converted artifact diverged."""
 

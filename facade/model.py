@@ -15,6 +15,7 @@ from pathlib import Path
 
 import onnx
 
+from facade import intake
 from facade.errors import ModelError, format_message
 from facade.tensor import TensorSpec, spec_from_type
 
@@ -30,8 +31,6 @@ NATIVE_SUFFIXES = {
 _CHANNEL_FIRST_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
                       "GlobalMaxPool", "LpPool", "BatchNormalization", "InstanceNormalization", "LRN"}
 _LAYOUTS = {3: "NCW", 4: "NCHW", 5: "NCDHW"}
-# The one checker complaint we tolerate: a graph input/output declared without a shape.
-_LENIENT = "Field 'shape' of 'type' is required but missing"
 
 
 @dataclass
@@ -90,39 +89,16 @@ def onnx_specs(proto: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpe
     return inputs, outputs
 
 
-def _parse_onnx(data: bytes, where: str, base_dir: Path | None) -> onnx.ModelProto:
+def _parse_onnx(data: bytes, where: str) -> onnx.ModelProto:
     if not data:
         raise ModelError(format_message("Model is empty", where=where, received="0 bytes",
                                         expected="a serialized ONNX ModelProto"))
     try:
-        proto = onnx.load_from_string(data)
+        return onnx.load_from_string(data)
     except Exception as e:  # protobuf raises DecodeError, or RuntimeWarning-like errors on garbage
         raise ModelError(format_message("Model is not a valid ONNX file (protobuf could not parse it)",
                                         where=where, received=f"{len(data)} bytes starting {data[:8]!r}",
                                         expected="a serialized ONNX ModelProto")) from e
-    if base_dir is not None:
-        try:
-            onnx.load_external_data_for_model(proto, str(base_dir))
-        except (OSError, ValueError) as e:
-            raise ModelError(format_message("External data of the model could not be read", where=where,
-                                            received=str(e), expected="its data files beside the model")) from e
-    return _checked(proto, where)
-
-
-def _checked(proto: onnx.ModelProto, where: str) -> onnx.ModelProto:
-    if not proto.HasField("graph") or not proto.graph.output:
-        raise ModelError(format_message("Model has no graph or no outputs (truncated or not ONNX?)", where=where,
-                                        received=f"ir_version={proto.ir_version}, nodes={len(proto.graph.node)}",
-                                        expected="an ONNX ModelProto with a graph"))
-    try:
-        onnx.checker.check_model(proto)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0]
-        if _LENIENT in first:
-            return proto  # exporters omit output shapes; every engine infers them
-        raise ModelError(format_message("Model failed ONNX validation", where=where, received=first,
-                                        expected="a model that onnx.checker accepts")) from e
-    return proto
 
 
 def load_model(model: str | os.PathLike | bytes | onnx.ModelProto | Model) -> Model:
@@ -135,13 +111,13 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto | Model) -> Mo
     if isinstance(model, Model):
         return model
     if isinstance(model, onnx.ModelProto):
-        proto = _checked(model, "<ModelProto>")
-        data = proto.SerializeToString()
+        data = model.SerializeToString()
+        proto = intake.validate(model, "<ModelProto>", hashlib.sha256(data).hexdigest(), None)
         name = proto.graph.name or "model"
         path = None
     elif isinstance(model, (bytes, bytearray, memoryview)):
         data = bytes(model)
-        proto = _parse_onnx(data, "<bytes>", None)
+        proto = intake.validate(_parse_onnx(data, "<bytes>"), "<bytes>", hashlib.sha256(data).hexdigest(), None)
         name = proto.graph.name or "model"
         path = None
     elif isinstance(model, (str, os.PathLike)):
@@ -156,7 +132,8 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto | Model) -> Mo
             raise ModelError(format_message("Model path is a directory", where=str(path),
                                             expected="an .onnx file"))
         data = path.read_bytes()
-        proto = _parse_onnx(data, str(path), path.parent)
+        proto = intake.validate(_parse_onnx(data, str(path)), str(path), hashlib.sha256(data).hexdigest(),
+                                path.parent)
         name = path.stem
     else:
         raise ModelError(format_message("Unsupported model argument", received=type(model).__name__,

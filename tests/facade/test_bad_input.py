@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import facade
-from tests import models
+from tests import bad_corpus, models
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,28 @@ def test_every_error_is_a_facade_error_and_internal_errors_are_not():
                 facade.NoTargetError, facade.PolicyError, facade.ConversionError, facade.SessionStateError):
         assert issubclass(cls, facade.FacadeError)
     assert not issubclass(facade.FacadeInternalError, facade.FacadeError)
+
+
+# The bad-input corpus (benchmarks/bad_inputs.py), a fast subset in-process: every family, and the
+# cases the reliability issue named. The full corpus runs each case in a child on every target.
+_CORPUS = bad_corpus.load()
+_NAMED = {"declared_out_1x7x2", "opset_99", "opset_1", "conv_kernel_5x5_vs_3x3_weights", "flatten_axis_10",
+          "conv_weights_int64", "negative_dim_-1_3", "huge_relu_1e6x1e6_float32", "string_input_relu",
+          "external_.._.._.._.._etc_passwd", "external_missing_missing.bin", "conv_group_3"}
+_FAST = [c for k, c in enumerate(_CORPUS.cases()) if c.name in _NAMED or k % 12 == 0]
+
+
+@pytest.mark.parametrize("target", ["native:cpu", "onnxruntime:cpu"])
+@pytest.mark.parametrize("case", _FAST, ids=lambda c: c.name)
+def test_bad_input_corpus_is_refused_by_name(case, target, tmp_path):
+    outcome, detail = _CORPUS.run_in_process(case, target, tmp_path)
+    assert _CORPUS.verdict(case, outcome), f"{case.name} on {target}: {outcome}: {detail}"
+    if case.invalid:
+        assert outcome == "facade", detail
+
+
+def test_the_corpus_is_large_and_covers_every_family():
+    found = _CORPUS.cases()
+    assert len(found) >= 400
+    assert {c.family for c in found} == set(_CORPUS.FAMILIES)
+    assert {c.name for c in found} >= _NAMED
