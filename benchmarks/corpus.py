@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     def done(cell: Cell) -> None:
         measured.append(cell)
         if args.save:
-            atomic_write(args.save, json.dumps(_run_json(measured, not args.no_prepare), indent=1).encode())
+            atomic_write(args.save, json.dumps(_run_json(measured, not args.no_prepare), indent=1).encode(),
+                         shared=True)
 
     with tempfile.TemporaryDirectory(prefix="facade-corpus-") as tmp:
         cells = [c for t in targets for c in run_column(t, models, Path(tmp), args.timeout, done)]

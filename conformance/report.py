@@ -111,7 +111,8 @@ class Report:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the report as JSON, atomically."""
-        return atomic_write(Path(path), (json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n").encode())
+        return atomic_write(Path(path), (json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n").encode(),
+                            shared=True)
 
     @classmethod
     def from_dict(cls, data: object, where: str = "report") -> Report:

@@ -127,7 +127,7 @@ def cmd_show(args) -> int:
     if args.html:
         check_output_file(args.html, "--html")
     report = Report.load(args.report)
-    html = str(atomic_write(Path(args.html), to_html(report).encode())) if args.html else None
+    html = str(atomic_write(Path(args.html), to_html(report).encode(), shared=True)) if args.html else None
     markdown = to_markdown(report)
     if getattr(args, "json", False):
         emit(args, {"report": args.report, "passed": bool(report), "html": html, "markdown": markdown}, str)

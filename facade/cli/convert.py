@@ -41,7 +41,7 @@ def cmd_convert(args) -> int:
         for name in artifact.manifest["files"]:
             dest = args.out / name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(artifact.path / name, dest)
+            shutil.copyfile(artifact.path / name, dest)  # not copy2: the cache's 0600 is not for people
             files.append(dest)
     data = {"model": model.name, "format": args.to, "converter": converter.name,
             "version": artifact.manifest["version"], "key": artifact.key, "cached": was_cached,

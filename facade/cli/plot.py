@@ -37,7 +37,7 @@ def plot_latency(rows: list[dict], out: Path, title: str) -> Path:
     ok = [r for r in rows if r.get("ok")]
     if importlib.util.find_spec("matplotlib") is not None:
         return _matplotlib(ok, out, title)
-    return atomic_write(out, _svg(ok, title).encode())
+    return atomic_write(out, _svg(ok, title).encode(), shared=True)
 
 
 def _matplotlib(rows: list[dict], out: Path, title: str) -> Path:

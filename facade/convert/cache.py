@@ -27,7 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from facade.cache import atomic_write, cache_dir
+from facade.cache import atomic_write, cache_dir, make_private
 from facade.convert import prepare
 from facade.convert.base import Converter
 from facade.errors import ConversionError, format_message
@@ -182,6 +182,7 @@ def _build(key: str, model: Model, converter: Converter, version: str, options: 
             manifest.update(status="failed", reason=str(e))
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         manifest["files"] = _file_digests(tmp)
+        make_private(tmp)
         atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         tmp.rename(root() / key)
     except BaseException:
