@@ -13,11 +13,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, engine_error
 from facade.adapters.io_contract import IOContract
 from facade.convert import cache, get_converter
 from facade.convert.verify import describe, verify
-from facade.errors import ConversionError, format_message
+from facade.errors import ConversionError, FacadeError, FacadeInternalError, format_message
 from facade.model import Model
 
 
@@ -74,7 +74,12 @@ class ConvertingAdapter(Adapter):
 
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
         conv = get_converter(self.converter)
-        artifact = cache.obtain(model, conv, conv.options_for(options.precision))
+        try:
+            artifact = cache.obtain(model, conv, conv.options_for(options.precision))
+        except (FacadeError, FacadeInternalError):
+            raise
+        except Exception as e:  # preparation runs ONNX Runtime, whose own errors name the node
+            raise engine_error(f"{self.engine}:{unit}", "load", e) from e
         if unit != "cpu" and "cpu" in self.units:
             # A GPU driver may crash on a graph the converter got wrong (ncnn on llvmpipe segfaulted on
             # one): the artifact must first pass on the engine's CPU unit, in this process, safely.
@@ -96,7 +101,16 @@ class ConvertingAdapter(Adapter):
         if not cached:
             try:
                 verdict = verify(runner.run, model, runner.precision)
-            except BaseException:  # the target cannot run here (no verdict on the artifact) or an interrupt
+            except (FacadeError, FacadeInternalError):  # the target cannot run here (no verdict on the artifact)
+                runner.close()
+                raise
+            except Exception as e:  # runner.run wraps the engine's errors: this is the reference, ONNX Runtime
+                runner.close()
+                raise ConversionError(format_message(
+                    "The conversion check could not run the ONNX model on its reference (ONNX Runtime)",
+                    where=target, received=f"{type(e).__name__}: {' '.join(str(e).split())[:600]}",
+                    expected="a model ONNX Runtime loads, so that the converted artifact can be verified")) from e
+            except BaseException:  # an interrupt
                 runner.close()
                 raise
             cache.record_verdict(artifact, key, verdict)

@@ -60,3 +60,28 @@ def test_engine_error_quotes_the_engine_and_keeps_its_type():
     with facade.Session(model, target="onnxruntime:cpu", allow_fallback=False) as sess, \
             pytest.raises(facade.EngineError, match=expected):
         sess.run({"x": np.zeros((2, 3), np.float32), **feeds})
+
+
+def _unknown_domain_relu() -> onnx.ModelProto:
+    node = helper.make_node("Relu", ["x"], ["y"], name="relu0", domain="com.unknown")
+    graph = helper.make_graph([node], "engine_error", [_vi("x", TensorProto.FLOAT, [2, 3])],
+                              [_vi("y", TensorProto.FLOAT, [2, 3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.unknown", 1)])
+
+
+_CONVERTERS = {"ncnn:cpu": "pnnx", "mnn:cpu": "mnnconvert", "litert:cpu": "onnx2tf"}
+
+
+@pytest.mark.parametrize("target", ["ncnn:cpu", "mnn:cpu", pytest.param("litert:cpu", marks=pytest.mark.slow)])
+def test_converted_target_refuses_an_operator_nobody_knows_with_a_facade_error(target):
+    """MNN converts the node and its conversion check's ONNX Runtime reference then raised ``Fail`` raw."""
+    if not _available(target):
+        pytest.skip(f"{target} is not available here")
+    with pytest.raises(facade.FacadeError) as caught:
+        facade.Session(_unknown_domain_relu(), target=target, allow_fallback=False)
+    error = caught.value
+    # the target, or its converter when the conversion is what refused (pnnx for ncnn, ...)
+    assert str(error).startswith((f"{target} |", f"{_CONVERTERS[target]} (")), error
+    assert "com.unknown" in str(error) or "Relu" in str(error), error
+    raw = error.__cause__ if isinstance(error, facade.TargetUnavailableError) else None
+    assert raw is None or isinstance(raw, facade.FacadeError), f"an engine's own exception came through: {raw!r}"
