@@ -29,7 +29,7 @@ from facade.errors import (
 from facade.model import Model
 from facade.policy import routing as policy_routing
 from facade.targets import HardwareClass, lookup, target_names
-from facade.trace import CANDIDATE, CHOSEN, FAILED, REJECTED, Trace, TraceEntry
+from facade.trace import CANDIDATE, FAILED, REJECTED, Trace, TraceEntry
 
 log = logging.getLogger("facade.router")
 
@@ -166,7 +166,7 @@ def open_runner(trace: Trace, model: Model, options: LoadOptions, *, allow_fallb
                     raise
                 raise TargetUnavailableError(format_message(entry.reason, where=entry.target)) from e
             continue
-        entry.status = CHOSEN
+        trace.choose(entry)
         entry.notes.extend(runner.notes)
         trace.precision = runner.precision
         return runner

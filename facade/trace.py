@@ -12,6 +12,9 @@ from facade.tables import format_table
 from facade.targets import HardwareClass
 
 CHOSEN, CANDIDATE, FAILED, REJECTED = "chosen", "candidate", "failed", "rejected"
+# The router's order without a policy (router.plan sorts by hardware class, then catalogue order).
+DEFAULT_ORDER = ("NPU > GPU > CPU engines, in the order `facade targets` lists them > native "
+                 "> software accelerators (llvmpipe, PoCL, NPU simulators)")
 
 
 @dataclass
@@ -25,10 +28,12 @@ class TraceEntry:
     rank: int | None = None
     notes: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # what the policy sets for this target (threads, precision, engine)
+    p50_ms: float | None = None  # measured latency when the policy selects by benchmark
 
     def to_dict(self) -> dict:
         return {"target": self.target, "hardware": self.hardware.name.lower(), "status": self.status,
-                "reason": self.reason, "rank": self.rank, "notes": list(self.notes), "options": dict(self.options)}
+                "reason": self.reason, "rank": self.rank, "notes": list(self.notes), "options": dict(self.options),
+                "p50_ms": self.p50_ms}
 
 
 @dataclass
@@ -52,6 +57,33 @@ class Trace:
     def ranked(self) -> list[TraceEntry]:
         """Entries that were viable candidates, in the order they are tried."""
         return sorted((e for e in self.entries if e.rank is not None), key=lambda e: e.rank)
+
+    def choose(self, entry: TraceEntry) -> None:
+        """Mark ``entry`` chosen, its reason saying why it won; what made it available moves to its notes.
+
+        Every candidate's reason says it is available, so the winner's must say what
+        set it apart: forced, preferred by a policy rule, fastest measured, or first in
+        the default order, after the failures of any candidate tried before it.
+        """
+        entry.status = CHOSEN
+        entry.notes.insert(0, entry.reason)
+        entry.reason = self._why_chosen(entry)
+
+    def _why_chosen(self, entry: TraceEntry) -> str:
+        if self.forced:
+            return f"forced by the caller (target={self.forced!r})"
+        before = [e for e in self.ranked() if e.rank is not None and entry.rank is not None and e.rank < entry.rank]
+        failed = [e.target for e in before if e.status == FAILED]
+        after = f" after {', '.join(failed)} failed to load" if failed else ""
+        preferred = next((n for n in entry.notes if n.startswith("preferred by policy")), None)
+        if preferred:
+            return preferred + after
+        rivals = [e for e in self.ranked() if e is not entry and e.p50_ms is not None]
+        if entry.p50_ms is not None and rivals:
+            best = min(rivals, key=lambda e: e.p50_ms)
+            verb = "fastest measured" if entry.p50_ms <= best.p50_ms else "fastest measured that loaded"
+            return f"{verb}: {entry.p50_ms:.2f} ms vs {best.p50_ms:.2f} ms ({best.target}){after}"
+        return f"first in the default order ({DEFAULT_ORDER}){after}"
 
     def to_dict(self) -> dict:
         return {"model": self.model, "device_fingerprint": self.fingerprint, "forced": self.forced,

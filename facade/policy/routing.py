@@ -99,7 +99,7 @@ def by_latency(decision: Decision, ranked: list[TraceEntry], model: Model, facts
         if isinstance(timing, Exception):  # a load failure here is retried (and recorded) by open_runner
             entry.notes.append(f"benchmark failed: {type(timing).__name__}: {str(timing)[:200]}")
             continue
-        latency[entry.target] = timing.p50_ms
+        latency[entry.target] = entry.p50_ms = timing.p50_ms
         entry.notes.append(str(timing))
     kept = [e for e in ranked if e.status == CANDIDATE]
     return sorted(kept, key=lambda e: (sort_key(decision, e), latency.get(e.target, math.inf), e.rank))

@@ -121,3 +121,31 @@ def test_policy_check_json_lists_every_problem(tmp_path, capsys):
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["type"] == "PolicyProblems" and len(error["problems"]) == 3
     assert [p.split(" |")[0] for p in error["problems"]] == [f"{path}:{n}" for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("policy,says", [
+    (None, "first in the default order (NPU > GPU > CPU engines"),
+    ('prefer = ["native:cpu"]\n', "preferred by policy top level"),
+    ('select = "benchmark"\ndeny = ["litert:*", "ncnn:*", "mnn:*"]\n', "fastest measured: "),
+])
+def test_explain_says_why_the_winner_won(model_path, tmp_path, capsys, policy, says):
+    argv = ["explain", str(model_path), "--json"]
+    if policy:
+        (tmp_path / "ops.toml").write_text(policy)
+        argv += ["--policy", str(tmp_path / "ops.toml")]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    winner = next(e for e in data["candidates"] if e["status"] == "chosen")
+    assert winner["reason"].startswith(says), winner
+    losers = {e["reason"] for e in data["candidates"] if e["status"] == "candidate"}
+    assert winner["reason"] not in losers and winner["notes"]  # what made it available is kept, in its notes
+    if "fastest" in says:
+        rival = min((e for e in data["candidates"] if e["p50_ms"] is not None and e is not winner),
+                    key=lambda e: e["p50_ms"])
+        assert f"vs {rival['p50_ms']:.2f} ms ({rival['target']})" in winner["reason"]
+
+
+def test_explain_of_a_forced_target_says_it_was_forced(model_path, capsys):
+    assert main(["explain", str(model_path), "--target", "native:cpu", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["candidates"][0]["reason"] == "forced by the caller (target='native:cpu')"
