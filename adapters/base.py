@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -37,6 +38,9 @@ from facade.model import Model
 from facade.targets import HardwareClass, lookup
 from facade.tensor import TensorSpec, validate_feeds
 
+
+# What engines print from native code (banners, device dumps, graph warnings): debug, shown by facade -v.
+engine_log = logging.getLogger("facade.engine")
 
 @dataclass(frozen=True)
 class Availability:
@@ -267,12 +271,15 @@ def _redirected(target_fd: int, *fds: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
-    """Send native code's prints on file descriptor 1 to stderr while engines load.
+    """Keep native code's prints out of the user's terminal and stdout while engines load, run or convert.
 
-    Some vendor libraries (QNN) print banners on stdout when loaded, which would
-    corrupt ``facade ... --json`` output that tools parse.
+    Vendor libraries print banners and device dumps (QNN on stdout, which would
+    corrupt ``facade ... --json``; ncnn's Vulkan device list, MNN's "The device
+    supports: ...", ONNX Runtime's graph warnings on stderr). The name is kept for
+    its callers; what is printed now goes to the ``facade.engine`` log at debug
+    level (``facade -v`` shows it), as :func:`native_output` does.
     """
-    with _redirected(2, 1):
+    with native_output():
         yield
 
 
@@ -282,7 +289,8 @@ def native_output() -> Iterator[list[str]]:
 
     Some engines say why a model does not load only there (ncnn: "layer ArgMax not
     exists or registered"); the lines fill the yielded list when the block ends, so
-    an error can quote them, and are echoed to stderr (stdout stays clean for --json).
+    an error can quote them, and are logged to ``facade.engine`` at debug level,
+    never echoed to the terminal (stdout stays clean for --json).
     """
     lines: list[str] = []
     with tempfile.TemporaryFile() as sink:
@@ -293,7 +301,8 @@ def native_output() -> Iterator[list[str]]:
             sink.seek(0)
             text = sink.read().decode(errors="replace")
             lines.extend(line for line in text.splitlines() if line.strip())
-            sys.stderr.write(text)
+            for line in lines:
+                engine_log.debug("%s", line)
 
 
 def resolve_threads(options: LoadOptions) -> int:

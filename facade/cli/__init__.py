@@ -30,7 +30,8 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facade", description="Run models on the best on-device engine here.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log routing and fallback decisions")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log routing and fallback decisions, and what engines print")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    # -v also shows what engines print from native code, captured at debug level (adapters.base.native_output).
+    logging.getLogger("facade.engine").setLevel(logging.DEBUG if args.verbose else logging.NOTSET)
     try:
         return int(args.handler(args) or 0)
     except FacadeError as e:

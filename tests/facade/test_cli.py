@@ -101,3 +101,22 @@ def test_run_input_errors_say_what_the_user_passed_and_what_was_filled(capsys, t
     err = capsys.readouterr().err
     assert "Input 'a'" in err
     assert f"Passed with --input: a from {tmp_path / 'small.npy'}; filled with seeded random values: b." in err
+
+
+@pytest.mark.parametrize("target,chatter", [("mnn:cpu", "The device supports"), ("ncnn:vulkan", "llvmpipe")])
+def test_engine_chatter_is_logged_not_printed_and_shown_by_verbose(model_file, target, chatter):
+    """Engines print once per process (device dumps, CPU features), so each run is a fresh process."""
+    import subprocess
+    import sys
+
+    def facade(*argv: str) -> subprocess.CompletedProcess:
+        code = "import sys; from facade.cli import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    quiet = facade("run", str(model_file), "--target", target, "--json")
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(quiet.stdout)["target"] == target
+    assert chatter not in quiet.stderr and not quiet.stderr.strip(), quiet.stderr
+    verbose = facade("-v", "run", str(model_file), "--target", target)
+    assert verbose.returncode == 0 and chatter in verbose.stderr, verbose.stderr
