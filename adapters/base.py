@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from facade import graph_checks
 from facade.devices import DeviceFacts
 from facade.errors import (
     EngineError,
@@ -106,12 +107,14 @@ class Runner:
         self.notes: list[str] = []
         self._closed = False
         self._output_names = [o.name for o in self.outputs]
+        self._index_bounds = graph_checks.index_bounds(model.proto)
         self._lock = contextlib.nullcontext() if self.reentrant else threading.Lock()
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
         self._check_open()
         arrays = validate_feeds(self.inputs, feeds, self.target)
+        graph_checks.check_index_feeds(self._index_bounds, arrays, self.target)
         wanted = self._output_names if output_names is None else list(output_names)
         unknown = [n for n in wanted if n not in self._output_names]
         if unknown:

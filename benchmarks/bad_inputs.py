@@ -433,6 +433,13 @@ def pair_model() -> onnx.ModelProto:
                   [vi("a", F, ["N", 4]), vi("b", F, ["N", 4])], [vi("y", F, ["N", 4])])
 
 
+def gather_model() -> onnx.ModelProto:
+    """Gather(x[2,3], i[2]) -> y[2,3]: indices come from a feed, so only run time can check them."""
+    vi = helper.make_tensor_value_info
+    return _model([helper.make_node("Gather", ["x", "i"], ["y"], name="gather0")],
+                  [vi("x", F, [2, 3]), vi("i", TensorProto.INT64, [2])], [vi("y", F, [2, 3])])
+
+
 def _feeds_family() -> Iterator[Case]:
     yield from _feed_cases(conv_model, "conv")
     yield from _feed_cases(lambda: conv_model(in_dims=("N", 3, 8, 8), out_dims=("N", 4, 8, 8)), "conv_batchN")
@@ -441,6 +448,9 @@ def _feeds_family() -> Iterator[Case]:
     yield from _feed_cases(pair_model, "pair")
     yield Case("feed_pair_symbol_disagrees", "feeds", _saved(pair_model, lambda _p: {
         "a": np.zeros((2, 4), np.float32), "b": np.zeros((3, 4), np.float32)}))
+    for index in (7, -9):  # valid model, index fed past the end: the engine must refuse, not read memory
+        yield Case(f"feed_gather_index_{index}", "feeds", _saved(gather_model, lambda _p, i=index: {
+            "x": np.ones((2, 3), np.float32), "i": np.array([0, i], np.int64)}))
     yield Case("feed_pair_batch_0", "feeds", _saved(pair_model, lambda _p: {
         "a": np.zeros((0, 4), np.float32), "b": np.zeros((0, 4), np.float32)}), invalid=False)
 

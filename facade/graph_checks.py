@@ -11,12 +11,13 @@ naming the node, its operator, and what contradicts what.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from facade.errors import ModelError, format_message
+from facade.errors import InputError, ModelError, format_message
 
 Shapes = dict[str, list[int | str]]
 Consts = dict[str, np.ndarray]
@@ -161,3 +162,51 @@ def check_nodes(model: onnx.ModelProto, inferred: onnx.ModelProto, where: str) -
         check = _CHECKS.get(node.op_type)
         if check is not None:
             check(node, shapes, consts, where)
+
+
+@dataclass(frozen=True)
+class IndexBound:
+    """A graph input used directly as Gather indices into an axis of static ``size``."""
+
+    feed: str
+    node: str
+    size: int
+
+
+def index_bounds(model: onnx.ModelProto | None) -> list[IndexBound]:
+    """Gather nodes whose indices are a graph input and whose data axis is static.
+
+    Only run time can check fed indices, and engines differ: ONNX Runtime and the native
+    engine refuse an index past the end, MNN reads past the tensor and returns numbers
+    (measured with benchmarks/bad_inputs.py). The base runner checks these feeds for all.
+    """
+    if model is None:
+        return []
+    g = model.graph
+    shapes: Shapes = {init.name: list(init.dims) for init in g.initializer}
+    for vi in g.input:
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape"):
+            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else "?" for d in tt.shape.dim]
+    feeds = {vi.name for vi in g.input} - {init.name for init in g.initializer}
+    found = []
+    for node in g.node:
+        if node.op_type != "Gather" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        data, axis = shapes.get(node.input[0]), _attr(node, "axis", 0)
+        if node.input[1] in feeds and data and -len(data) <= axis < len(data) and isinstance(data[axis], int):
+            found.append(IndexBound(node.input[1], node.name or node.op_type, data[axis]))
+    return found
+
+
+def check_index_feeds(bounds: list[IndexBound], feeds: dict[str, object], where: str) -> None:
+    """Refuse a fed index outside ``[-size, size - 1]`` of the axis it indexes (InputError naming the node)."""
+    for b in bounds:
+        value = feeds.get(b.feed)
+        if not isinstance(value, np.ndarray) or value.size == 0 or value.dtype.kind not in "iu":
+            continue
+        low, high = int(value.min()), int(value.max())
+        if low < -b.size or high >= b.size:
+            raise InputError(format_message(
+                f"Input {b.feed!r} indexes Gather node {b.node!r} out of range", where=where,
+                received=f"indices from {low} to {high}", expected=f"indices in [{-b.size}, {b.size - 1}]"))

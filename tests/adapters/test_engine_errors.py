@@ -1,8 +1,8 @@
 """An engine's own exception at run time reaches the caller as a FacadeError naming the target and the node.
 
 The models pass intake (they are valid ONNX); only the fed values make the engine
-fail: a Reshape to a shape fed at run time with another element count, a Gather
-index past the end. Before the base runner wrapped ``_run``, onnxruntime:cpu let
+fail: a Reshape or an Expand to a shape fed at run time that does not fit the input
+(a Gather index past the end is refused before the engine, by the base runner). Before the base runner wrapped ``_run``, onnxruntime:cpu let
 ``onnxruntime...Fail`` / ``InvalidArgument`` through.
 """
 
@@ -31,7 +31,7 @@ def _model(op: str, second: str) -> onnx.ModelProto:
 
 CASES = {
     "reshape_to_fed_shape_of_other_size": (_model("Reshape", "s"), {"s": np.array([5, 5], np.int64)}),
-    "gather_index_past_the_end": (_model("Gather", "i"), {"i": np.array([0, 7], np.int64)}),
+    "expand_to_fed_shape_that_does_not_broadcast": (_model("Expand", "s"), {"s": np.array([5, 5], np.int64)}),
 }
 
 

@@ -199,12 +199,13 @@ def test_options_of_units_that_ignore_them_are_not_checked():
     resolve_policy({"targets": {"onnxruntime:cpu": {"engine": {"anything": 1}}}})
 
 
-def _one_node(op: str, in_type: int, out_type: int, shape: list[int], **attrs) -> onnx.ModelProto:
-    """One node from ``x`` to ``y`` at the installed onnx's default IR version (opset 23: float4/int4 types)."""
+def _one_node(op: str, in_type: int, out_type: int, shape: list[int], opset: int = 23, **attrs) -> onnx.ModelProto:
+    """One node from ``x`` to ``y`` at the installed onnx's default IR version (opset 23: float4/int4 types;
+    float8e8m0 needs 24, where Cast first takes it: facade's intake refuses a type the schema does not allow)."""
     graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], **attrs)], f"{op.lower()}_{in_type}",
                               [helper.make_tensor_value_info("x", in_type, shape)],
                               [helper.make_tensor_value_info("y", out_type, shape)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(model)
     return model
 
@@ -257,7 +258,8 @@ def test_a_float_output_cast_to_bfloat16_is_rounded_by_onnx_runtime():
 @pytest.mark.parametrize(("onnx_type", "name"), [(TensorProto.FLOAT4E2M1, "float4_e2m1fn"),
                                                  (TensorProto.FLOAT8E8M0, "float8_e8m0fnu")])
 def test_types_onnx_runtime_has_no_tensor_of_are_refused_by_name(onnx_type, name):
-    model = _one_node("Cast", onnx_type, TensorProto.FLOAT, [4], to=TensorProto.FLOAT)
+    model = _one_node("Cast", onnx_type, TensorProto.FLOAT, [4], opset=24 if onnx_type == TensorProto.FLOAT8E8M0 else 23,
+                      to=TensorProto.FLOAT)
     with pytest.raises(facade.UnsupportedModelError,
                        match=rf"onnxruntime:cpu \| input 'x' is {name}; ONNX Runtime has no tensor type for it"):
         facade.Session(model, target="onnxruntime:cpu", allow_fallback=False)

@@ -136,7 +136,8 @@ def test_every_error_is_a_facade_error_and_internal_errors_are_not():
 _CORPUS = bad_corpus.load()
 _NAMED = {"declared_out_1x7x2", "opset_99", "opset_1", "conv_kernel_5x5_vs_3x3_weights", "flatten_axis_10",
           "conv_weights_int64", "negative_dim_-1_3", "huge_relu_1e6x1e6_float32", "string_input_relu",
-          "external_.._.._.._.._etc_passwd", "external_missing_missing.bin", "conv_group_3"}
+          "external_.._.._.._.._etc_passwd", "external_missing_missing.bin", "conv_group_3",
+          "feed_gather_index_7", "feed_gather_index_-9"}
 _FAST = [c for k, c in enumerate(_CORPUS.cases()) if c.name in _NAMED or k % 12 == 0]
 
 
@@ -154,3 +155,13 @@ def test_the_corpus_is_large_and_covers_every_family():
     assert len(found) >= 400
     assert {c.family for c in found} == set(_CORPUS.FAMILIES)
     assert {c.name for c in found} >= _NAMED
+
+
+@pytest.mark.parametrize("target", ["onnxruntime:cpu", "native:cpu", "mnn:cpu"])
+def test_fed_gather_indices_past_the_end_are_refused_on_every_target(target, tmp_path):
+    """MNN read past the tensor and returned numbers for these; the base runner now checks the feed."""
+    case = next(c for c in _CORPUS.cases(["feeds"]) if c.name == "feed_gather_index_7")
+    outcome, detail = _CORPUS.run_in_process(case, target, tmp_path)
+    assert outcome == "facade", detail
+    assert "Input 'i' indexes Gather node 'gather0' out of range" in detail
+    assert "Received: indices from 0 to 7. Expected: indices in [-2, 1]" in detail
