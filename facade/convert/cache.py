@@ -30,6 +30,7 @@ from filelock import FileLock
 from facade.cache import atomic_write, cache_dir, make_private
 from facade.convert import prepare
 from facade.convert.base import Converter
+from facade.convert.child import killed_from_outside
 from facade.errors import ConversionError, format_message
 from facade.model import Model
 
@@ -164,6 +165,14 @@ def obtain(model: Model, converter: Converter, options: Mapping[str, object]) ->
 
 
 def _build(key: str, model: Model, converter: Converter, version: str, options: Mapping[str, object]) -> Artifact:
+    """Convert into a hidden folder, then rename it into place: an entry is whole or absent.
+
+    Runs under the key's lock, so hidden folders left for this key by a process that was killed
+    are stale and removed. A converter killed from outside raises without caching anything:
+    that failure says nothing about the model, and a cached refusal would be trusted forever.
+    """
+    for stale in root().glob(f".{key[:12]}-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", suffix=".tmp", dir=root()))
     manifest = {"key": key, "model": model.name, "model_sha256": model.sha256, "converter": converter.name,
                 "version": version, "options": dict(options), "format": converter.produces,
@@ -177,6 +186,8 @@ def _build(key: str, model: Model, converter: Converter, version: str, options: 
             main, io = converter.convert(model, tmp, options, prepared)
             manifest.update(status="ok", main=main, io=io)
         except ConversionError as e:
+            if killed_from_outside(e):
+                raise
             for p in tmp.iterdir():
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
             manifest.update(status="failed", reason=str(e))

@@ -7,6 +7,7 @@ exit status: pnnx's "killed by signal 11" hides "Unsupported model IR version".
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,24 @@ class ChildFailed(ConversionError):
         super().__init__(message)
         self.output = output
         self.how = how
+
+
+class ChildKilled(ChildFailed):
+    """The converter was killed from outside (the OOM killer, a user, a shutdown): says nothing of the model,
+    so the failure must not be cached as the model's verdict."""
+
+
+# Signals that come from outside the converter; SIGSEGV, SIGABRT, SIGBUS, SIGFPE are its own crashes.
+_FROM_OUTSIDE = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+
+
+def killed_from_outside(error: BaseException | None) -> bool:
+    """Whether ``error`` (or an error it was raised from) is a converter killed from outside."""
+    while error is not None:
+        if isinstance(error, ChildKilled):
+            return True
+        error = error.__cause__
+    return False
 
 
 def tail(text: str, lines: int = _TAIL_LINES) -> str:
@@ -52,6 +71,7 @@ def run_child(argv: Sequence[str], *, cwd: Path, timeout_s: float, where: str,
     out = done.stdout.decode(errors="replace")
     if done.returncode != 0:
         how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with {done.returncode}"
-        raise ChildFailed(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
-                                         expected="a successful conversion"), out, how)
+        kind = ChildKilled if -done.returncode in _FROM_OUTSIDE else ChildFailed
+        raise kind(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
+                                  expected="a successful conversion"), out, how)
     return out
