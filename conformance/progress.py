@@ -32,6 +32,12 @@ class Progress:
             self.stream.write(self._bar(label) + "\n")
         self.stream.flush()
 
+    def show(self, label: str) -> None:
+        """Redraw with a new label and no step (e.g. what is being measured now); on a terminal only."""
+        if self.tty:
+            self.stream.write("\r\033[K" + self._bar(label)[:160])
+            self.stream.flush()
+
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")

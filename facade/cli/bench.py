@@ -23,6 +23,7 @@ from facade import benchmark
 from facade.cli import add_json_flag
 from facade.cli.options import add_targets_option, check_targets, split_list
 from facade.cli.output import emit
+from facade.conformance.progress import Progress
 from facade.devices import devices
 from facade.inputs import seeded_feeds
 from facade.model import load_model
@@ -42,15 +43,6 @@ def register(sub) -> None:
     p.add_argument("--plot", metavar="OUT.png|OUT.svg", help="also draw p50/p90 latency per target")
     add_json_flag(p)
     p.set_defaults(handler=cmd_bench)
-
-
-def _progress(done: int, total: int, label: str) -> None:
-    width = 24
-    filled = width * done // max(total, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<28}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _peak_rss_kib() -> int:
@@ -107,10 +99,12 @@ def cmd_bench(args) -> int:
     refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
                                  for e in trace.entries if e.status == FAILED]
     rows = []
-    for i, target in enumerate(targets):
-        _progress(i, len(targets), target)
+    bar = Progress(len(targets))  # redrawn on a terminal, plain lines in a pipe or log
+    for target in targets:
+        bar.show(f"measuring {target}")
         rows.append(measure_in_child(str(Path(args.model).resolve()), target, args.budget))
-    _progress(len(targets), len(targets), "done")
+        bar.step(target)
+    bar.close()
     rows += refused
     data = {"model": model.name, "device_fingerprint": devices().fingerprint, "results": rows}
     if args.plot:

@@ -1,6 +1,7 @@
 """``facade policy check``, ``facade explain --policy`` and ``facade bench`` through the real CLI."""
 
 import json
+import re
 
 import pytest
 
@@ -56,7 +57,9 @@ def test_bench_prints_a_row_per_target_and_plots_svg(model_path, tmp_path, capsy
         assert r["ok"] and r["runs"] >= 3 and 0 < r["p50_ms"] <= r["p90_ms"]
         assert r["load_s"] > 0 and r["conversion_s"] == 0 and r["peak_mem_mib"] >= 0
     assert rows["onnxruntime:cpu"]["peak_mem_mib"] > 0, rows  # importing the engine alone grows the resident set
-    assert "2/2" in captured.err  # the progress bar
+    # Not a terminal: one plain line per step, no carriage-return frames.
+    assert "] 1/2  50% onnxruntime:cpu\n" in captured.err and "] 2/2 100% native:cpu\n" in captured.err
+    assert "\r" not in captured.err
     svg = out.read_text()
     assert svg.startswith("<svg") and "onnxruntime:cpu" in svg and "native:cpu" in svg
 
@@ -78,7 +81,7 @@ def test_bench_checks_its_options_before_measuring_anything(model_path, capsys, 
     assert main(["bench", str(model_path), "--budget", "0.05", *argv, "--json"]) == 2
     captured = capsys.readouterr()
     assert says in json.loads(captured.out)["error"]["message"]
-    assert "0/" not in captured.err  # the progress bar never started: no target was measured
+    assert not re.search(r"\] \d+/\d+", captured.err)  # no progress line: no target was measured
 
 
 def test_bench_png_without_matplotlib_says_how_to_get_it(model_path, tmp_path, capsys):
@@ -90,7 +93,7 @@ def test_bench_png_without_matplotlib_says_how_to_get_it(model_path, tmp_path, c
                  "--plot", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'facade-runtime[plot]'" in err
-    assert "0/1" not in err  # refused before the benchmark, not after it
+    assert not re.search(r"\] \d+/\d+", err)  # refused before the benchmark, not after it
 
 
 def test_conformance_checks_targets_and_out_folder_before_running(model_path, tmp_path, capsys):
