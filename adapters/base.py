@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from facade import graph_checks
+from facade.adapters import non_finite
 from facade.devices import DeviceFacts
 from facade.errors import (
     EngineError,
@@ -39,9 +40,9 @@ from facade.model import Model
 from facade.targets import HardwareClass, lookup
 from facade.tensor import TensorSpec, validate_feeds
 
-
 # What engines print from native code (banners, device dumps, graph warnings): debug, shown by facade -v.
 engine_log = logging.getLogger("facade.engine")
+
 
 @dataclass(frozen=True)
 class Availability:
@@ -109,6 +110,7 @@ class Runner:
         self._output_names = [o.name for o in self.outputs]
         self._index_bounds = graph_checks.index_bounds(model.proto)
         self._lock = contextlib.nullcontext() if self.reentrant else threading.Lock()
+        self._flushes = _flushes_non_finite(target)
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
@@ -128,6 +130,8 @@ class Runner:
                 raise
             except Exception as e:  # the engine's own exception types (onnxruntime Fail, RuntimeError, ...)
                 raise engine_error(self.target, "run", e) from e
+        if self._flushes:
+            non_finite.flag(self.target, arrays, produced, self.notes)
         missing = [n for n in wanted if n not in produced]
         if missing:
             raise FacadeInternalError(f"{self.target} adapter produced no value for output {missing[0]!r}")
@@ -169,6 +173,14 @@ def engine_error(target: str, stage: str, error: BaseException) -> EngineError:
     what = f"the engine failed to {stage} the model" + (f" at {node}" if node else "")
     return EngineError(format_message(what, where=target, received=f"{type(error).__name__}: {text[:800]}",
                                       expected=f"a model and feeds that {target} can {stage}"))
+
+
+def _flushes_non_finite(target: str) -> bool:
+    """The catalogue's flag; a target it does not know (a third-party engine's) keeps NaN/inf."""
+    try:
+        return lookup(target).flushes_non_finite
+    except FacadeError:
+        return False
 
 
 class Adapter:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facade.adapters import ort_values, qnn_finalize, qnn_options, qnn_rewrites, qnn_search
+from facade.adapters import ort_values, qnn_finalize, qnn_options, qnn_rewrites, qnn_search, qnn_size
 from facade.adapters.base import Adapter, Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
@@ -170,6 +170,8 @@ class OnnxRuntimeAdapter(Adapter):
         ep_options: dict[str, str] = {}
         notes: list[str] = []
         htp = False  # whether failures are searched for the nodes HTP gets wrong
+        if unit == "qnn-htp" and model.proto is not None:
+            qnn_size.check(model.proto, where)  # before the simulator is asked: it would not return
         if unit in _QNN_BACKENDS:
             problem = qnn_options.option_problem(options.engine)
             if problem is not None:

@@ -126,6 +126,21 @@ def small_classifier(seed: int = 0) -> onnx.ModelProto:
     return mobilenet_v2(seed, resolution=96, width=0.5)
 
 
+def non_finite(seed: int = 0) -> onnx.ModelProto:
+    """Mul by a weight then Relu, fed NaN and +-inf by :func:`non_finite_feeds`: NaN must stay NaN."""
+    rng = np.random.default_rng(seed)
+    return _model("non_finite", [helper.make_node("Mul", ["x", "s"], ["m"]), helper.make_node("Relu", ["m"], ["y"])],
+                  [helper.make_tensor_value_info("x", F, [1, 8, 8, 8])], [helper.make_tensor_value_info("y", F, [1, 8, 8, 8])],
+                  {"s": (rng.random((1, 8, 1, 1)) + 0.5).astype(np.float32)})
+
+
+def non_finite_feeds(seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded values with whole channels of NaN, +inf and -inf: QNN's HTP returns 0.0 for them."""
+    x = np.random.default_rng(seed).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    x[:, 0], x[:, 1], x[:, 2] = np.nan, np.inf, -np.inf
+    return {"x": x}
+
+
 #: name -> builder. Dynamic dims are fed at :data:`DYNAMIC_SIZE` so "1" is never the only size tested.
 BUILTIN: dict[str, Callable[[], onnx.ModelProto]] = {
     "nhwc_conv": nhwc_conv,

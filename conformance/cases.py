@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from facade.conformance.builtin import BUILTIN, DYNAMIC_SIZE
+from facade.conformance.builtin import BUILTIN, DYNAMIC_SIZE, non_finite, non_finite_feeds
 from facade.errors import InputError, ModelError, format_message
 from facade.inputs import seeded_feeds
 from facade.model import load_model, onnx_specs
@@ -72,9 +72,13 @@ def _seeded(proto: onnx.ModelProto, seed: int) -> Materialized:
 
 
 def builtin_cases(seed: int = 0) -> list[Case]:
-    """The built-in small models (:mod:`facade.conformance.builtin`)."""
-    return [Case(f"builtin/{name}", "builtin", name, partial(lambda b: _seeded(b(seed), seed), build), seed)
-            for name, build in BUILTIN.items()]
+    """The built-in small models (:mod:`facade.conformance.builtin`), and one fed NaN and inf (a target
+    that flushes them to 0.0, like QNN's HTP, fails it by its non-finite mismatches)."""
+    seeded = [Case(f"builtin/{name}", "builtin", name, partial(lambda b: _seeded(b(seed), seed), build), seed)
+              for name, build in BUILTIN.items()]
+    flushed = Case("builtin/non_finite", "builtin", "non_finite",
+                   lambda: Materialized(non_finite(seed), non_finite_feeds(seed)), seed)
+    return [*seeded, flushed]
 
 
 def light_cases(seed: int = 0) -> list[Case]:

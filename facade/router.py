@@ -168,6 +168,7 @@ def open_runner(trace: Trace, model: Model, options: LoadOptions, *, allow_fallb
             continue
         trace.choose(entry)
         entry.notes.extend(runner.notes)
+        runner.notes = entry.notes  # what the runner notes while running (non-finite values) reaches explain()
         trace.precision = runner.precision
         return runner
     lines = [f"{e.target}: {e.reason}" for e in trace.entries]

@@ -37,10 +37,19 @@ class TargetInfo:
         return f"{self.engine}:{self.unit}"
 
     @property
+    def flushes_non_finite(self) -> bool:
+        """Whether the unit turns NaN and inf into finite numbers (0.0) without saying so: feeds and
+        outputs holding them are flagged by the runner (measured: QNN's HTP simulator, where ONNX
+        Runtime's CPU gives NaN for an all-NaN or all-inf feed)."""
+        return self.name in FLUSHES_NON_FINITE
+
+    @property
     def probe(self) -> bool:
         """Whether loading this target may crash the process (GPU/NPU drivers): probe it in a child first."""
         return self.api is not None or self.hardware in (HardwareClass.NPU, HardwareClass.GPU)
 
+
+FLUSHES_NON_FINITE = frozenset({"onnxruntime:qnn-htp"})
 
 _N, _G, _C, _F = HardwareClass.NPU, HardwareClass.GPU, HardwareClass.CPU, HardwareClass.FALLBACK
 
