@@ -92,8 +92,8 @@ def test_a_conversion_connects_nowhere(workdir, fmt):
     assert not network, f"facade convert --to {fmt} connected to the network:\n" + "\n".join(network)
 
 
-TARGETS = ["onnxruntime:cpu", "native:cpu", "native:opencl", "ncnn:cpu", "ncnn:vulkan", "mnn:cpu", "litert:cpu",
-           pytest.param("onnxruntime:qnn-htp", marks=pytest.mark.slow)]
+TARGETS = ["onnxruntime:cpu", "onnxruntime:qnn-htp", "native:cpu", "native:opencl", "ncnn:cpu", "ncnn:vulkan",
+           "mnn:cpu", "litert:cpu"]
 
 
 @pytest.mark.parametrize("target", TARGETS)
