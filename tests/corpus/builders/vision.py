@@ -241,24 +241,13 @@ def detect_topk(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
 
 def vit(out_dir: Path, exporter: str) -> tuple[Arrays, Arrays]:
     """transformers ViTModel, 2 layers of width 32 on 32x32 images in 8x8 patches, at batch 2."""
-    import torch
     import transformers
 
     seed_torch(16)
     config = transformers.ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32,
                                     num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     model = transformers.ViTModel(config)
-
-    class Features(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, pixel_values):
-            out = self.model(pixel_values=pixel_values)
-            return out.last_hidden_state, out.pooler_output
-
-    return torch_export(Features(), (_image(2, 32),), out_dir, exporter=exporter, input_names=["pixel_values"],
+    return torch_export(_hf_features(model, pooled=True), (_image(2, 32),), out_dir, exporter=exporter, input_names=["pixel_values"],
                         output_names=["last_hidden_state", "pooler_output"])
 
 
