@@ -26,6 +26,7 @@ from facade.errors import (
 )
 from facade.model import Model, load_model
 from facade.offline import silence_this_process
+from facade.quantization import CalibrationError, QuantizedModel, quantize
 from facade.router import all_targets
 from facade.session import Session
 from facade.tensor import Tensor, TensorSpec
@@ -38,9 +39,9 @@ silence_this_process()
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adapter", "Availability", "ConversionError", "DeviceFacts", "EngineError", "FacadeError", "FacadeInternalError",
-    "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError", "PolicyError", "Runner", "Session",
-    "SessionStateError", "TargetError", "TargetUnavailableError", "Tensor", "TensorSpec", "Trace",
-    "UnknownTargetError", "UnsupportedModelError", "__version__", "all_targets", "devices",
-    "load_model", "register_adapter",
+    "Adapter", "Availability", "CalibrationError", "ConversionError", "DeviceFacts", "EngineError",
+    "FacadeError", "FacadeInternalError", "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError",
+    "PolicyError", "QuantizedModel", "Runner", "Session", "SessionStateError", "TargetError",
+    "TargetUnavailableError", "Tensor", "TensorSpec", "Trace", "UnknownTargetError", "UnsupportedModelError",
+    "__version__", "all_targets", "devices", "load_model", "quantize", "register_adapter",
 ]

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "facade.cli.policy",
     "facade.cli.bench",
     "facade.cli.convert",
+    "facade.cli.quantize",
     "facade.cli.conformance",
 ]
 
