@@ -32,7 +32,8 @@ caller's ``Session(precision=...)`` stricter, never looser. Per-target ``threads
 and ``engine`` options fill in what the caller left unset.
 """
 
-from facade.policy.matching import Decision, decide, glob_match
+from facade.globs import glob_match
+from facade.policy.matching import Decision, decide
 from facade.policy.schema import PRECISIONS, SELECT, Rule
 from facade.policy.sources import ENV_VAR, Policy, find_policy_file, load_policy, resolve_policy
 

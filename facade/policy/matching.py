@@ -9,37 +9,24 @@ its ``[[rules]]``), each refining the ones before it:
 - ``precision``, ``select``: the last layer that sets them wins.
 - ``targets``: option tables merge key by key, later layers winning.
 
-Every glob is case-insensitive (``fnmatch``); a ``match`` holds when every key in it
+Every glob is case-insensitive (:func:`facade.globs.glob_match`); a ``match`` holds when every key in it
 holds (a list means any of its globs).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import dataclass, field
 
 from facade.devices import DeviceFacts
+from facade.globs import glob_match
 from facade.model import Model
-from facade.policy.schema import PRECISIONS, Rule
+from facade.policy.schema import PRECISIONS, Rule, api_level_holds
 
 _GPU_KEYS = {"gpu_vendor": "vendor", "gpu_name": "name", "gpu_driver": "driver_version"}
 
 
-def glob_match(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value.lower(), pattern.lower())
-
-
 def _any(patterns: tuple[str, ...], values: list[str]) -> bool:
     return any(glob_match(p, v) for p in patterns for v in values)
-
-
-def _api_level(condition: str, level: int | None) -> bool:
-    op, number = re.match(r"^\s*(>=|<=|>|<|==)?\s*(\d+)", condition).groups()
-    if level is None:
-        return False
-    n = int(number)
-    return {">=": level >= n, "<=": level <= n, ">": level > n, "<": level < n}.get(op or "==", level == n)
 
 
 def mismatch(rule: Rule, facts: DeviceFacts, model: Model | None) -> str | None:
@@ -60,7 +47,7 @@ def mismatch(rule: Rule, facts: DeviceFacts, model: Model | None) -> str | None:
     if gpu_keys and not any(all(_any(v, [getattr(g, _GPU_KEYS[k])]) for k, v in gpu_keys.items())
                             for g in facts.gpus):
         return f"no GPU with {gpu_keys}"
-    if "android_api" in m and not _api_level(m["android_api"], facts.android_api):
+    if "android_api" in m and not api_level_holds(m["android_api"], facts.android_api):
         return f"android_api {m['android_api']} vs {facts.android_api}"
     if "model" in m or "sha256" in m:
         if model is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from facade.errors import PolicyError, closest, format_message
+from facade.globs import glob_match
 from facade.policy.suggest import target_suggestion
 
 PRECISIONS = ("fp32", "fp16", "int8")  # strictest first: a floor never goes past the caller's
@@ -47,6 +48,15 @@ class Rule:
     @property
     def where(self) -> str:
         return f"{self.label} ({self.source}{f':{self.line}' if self.line else ''})"
+
+
+def api_level_holds(condition: str, level: int | None) -> bool:
+    """Whether a device's Android API ``level`` satisfies ``condition`` (``"29"``, ``">=29"``); None never does."""
+    found = _API_LEVEL.match(str(condition))
+    if level is None or found is None:
+        return False
+    op, n = found.group(1) or "==", int(found.group(2))
+    return {">=": level >= n, "<=": level <= n, ">": level > n, "<": level < n, "==": level == n}[op]
 
 
 def locate(text: str, path: tuple[str | int, ...]) -> int | None:
@@ -150,8 +160,6 @@ class Validator:
 
     def globs(self, value: object, path: tuple[str | int, ...]) -> tuple[str, ...]:
         """The list's target globs (``engine:unit`` with ``*``/``?``) that match a known target; the rest recorded."""
-        from facade.policy.matching import glob_match
-
         if isinstance(value, str) or not isinstance(value, list):
             raise self.fail(path, "Expected a list of target globs", repr(value), 'e.g. ["ncnn:*", "onnxruntime:cpu"]')
         good = []
@@ -219,7 +227,6 @@ class Validator:
         the EP's provider options); other targets take any option.
         """
         from facade.adapters.registry import get_adapter
-        from facade.policy.matching import glob_match
 
         problems = []
         for target in (t for t in self.known if glob_match(glob, t)):
