@@ -19,7 +19,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -32,13 +32,15 @@ from facade.errors import (
     EngineError,
     FacadeError,
     FacadeInternalError,
+    InputError,
     SessionStateError,
     TargetUnavailableError,
+    closest,
     format_message,
 )
 from facade.model import Model
 from facade.targets import HardwareClass, lookup
-from facade.tensor import TensorSpec, validate_feeds
+from facade.tensor import FeedCheck, TensorSpec
 
 # What engines print from native code (banners, device dumps, graph warnings): debug, shown by facade -v.
 engine_log = logging.getLogger("facade.engine")
@@ -107,35 +109,52 @@ class Runner:
         self.outputs = outputs if outputs is not None else model.outputs
         self.notes: list[str] = []
         self._closed = False
-        self._output_names = [o.name for o in self.outputs]
+        self._all_outputs = tuple(o.name for o in self.outputs)
+        self._known_outputs = frozenset(self._all_outputs)
+        self._check_feeds = FeedCheck(self.inputs)
         self._index_bounds = graph_checks.index_bounds(model.proto)
         self._lock = contextlib.nullcontext() if self.reentrant else threading.Lock()
         self._flushes = _flushes_non_finite(target)
 
-    def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Validate feeds against the ONNX contract, run, and return outputs in ONNX order."""
+    def run(self, feeds: Mapping[str, object], output_names: Sequence[str] | None = None, *,
+            written: bool = False) -> dict[str, np.ndarray]:
+        """Validate feeds against the ONNX contract, run, and return the wanted outputs in the order asked.
+
+        Feeds are validated here, once: engines are told not to check them again
+        where they allow it. ``written=True`` is for values that each passed
+        validation on :meth:`facade.Tensor.write`; only what a single write cannot
+        see (every input present, symbolic dims agreeing) is checked again.
+        """
         self._check_open()
-        arrays = validate_feeds(self.inputs, feeds, self.target)
-        graph_checks.check_index_feeds(self._index_bounds, arrays, self.target)
-        wanted = self._output_names if output_names is None else list(output_names)
-        unknown = [n for n in wanted if n not in self._output_names]
-        if unknown:
-            raise SessionStateError(format_message(
-                f"Unknown output name {unknown[0]!r}", where=self.target, expected=self._output_names))
+        arrays = self._check_feeds.joined(feeds, self.target) if written else self._check_feeds(feeds, self.target)
+        if self._index_bounds:
+            graph_checks.check_index_feeds(self._index_bounds, arrays, self.target)
+        wanted = self._all_outputs if output_names is None else self._wanted(output_names)
         with self._lock:
             self._check_open()  # again: another thread may have closed it while this one waited
             try:
-                produced = self._run(arrays)
+                produced = self._run(arrays, wanted)
             except (FacadeError, FacadeInternalError):
                 raise
             except Exception as e:  # the engine's own exception types (onnxruntime Fail, RuntimeError, ...)
                 raise engine_error(self.target, "run", e) from e
         if self._flushes:
             non_finite.flag(self.target, arrays, produced, self.notes)
-        missing = [n for n in wanted if n not in produced]
-        if missing:
-            raise FacadeInternalError(f"{self.target} adapter produced no value for output {missing[0]!r}")
-        return {n: produced[n] for n in wanted}
+        try:
+            return {n: produced[n] for n in wanted}
+        except KeyError as e:
+            raise FacadeInternalError(f"{self.target} adapter produced no value for output {e.args[0]!r}") from None
+
+    def _wanted(self, output_names: Sequence[str]) -> tuple[str, ...]:
+        """The caller's output names, checked against the model's."""
+        wanted = tuple(output_names)
+        for name in wanted:
+            if name not in self._known_outputs:
+                guess = closest(str(name), list(self._all_outputs))
+                raise InputError(format_message(
+                    f"Unknown output name {name!r}", where=self.target, expected=list(self._all_outputs),
+                    hint=f"Did you mean {guess!r}?" if guess else None))
+        return wanted
 
     def _check_open(self) -> None:
         if self._closed:
@@ -149,7 +168,8 @@ class Runner:
                 self._closed = True
                 self._close()
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray], wanted: tuple[str, ...]) -> Mapping[str, np.ndarray]:
+        """Run the engine on validated ``feeds``; return at least the ``wanted`` outputs by ONNX name."""
         raise NotImplementedError
 
     def _close(self) -> None:

@@ -32,7 +32,7 @@ class ConvertedRunner(Runner):
         self._invoke = invoke
         self._release = close
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray], wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
         return self.contract.run(feeds, self._invoke, self.target)
 
     def _close(self) -> None:

@@ -21,8 +21,11 @@ class NativeRunner(Runner):
         super().__init__(target, model, precision=precision)
         self.program = program
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray], wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
         return self.program.run(feeds)
+
+    def _close(self) -> None:
+        self.program.close()  # the process-wide BLAS limit goes back with the last program
 
 
 class NativeAdapter(Adapter):

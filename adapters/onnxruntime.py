@@ -81,16 +81,26 @@ class OnnxRuntimeRunner(Runner):
     def __init__(self, target: str, model: Model, session, precision: str):
         super().__init__(target, model, precision=precision)
         self._session = session
-        self._names = [o.name for o in self.outputs]
         self._dtypes = {o.name: o.dtype for o in self.outputs}
         self._ort_values = ort_values.needs_ort_values(s.dtype for s in (*self.inputs, *self.outputs))
+        # Feeds are validated by Runner.run; ORT's Python wrapper would check their names again on every
+        # call, so the binding's run is called directly. ORT's own EP-failure retry lives in the wrapper:
+        # an EPFail takes that path.
+        self._direct = getattr(session, "_sess", None)
+        self._ep_fail = getattr(_ort().capi.onnxruntime_pybind11_state, "EPFail", ())
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray], wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
+        names = list(wanted)
         if self._ort_values:
-            outs = ort_values.run_with_ort_values(_ort(), self._session, self._names, feeds, self._dtypes)
+            outs = ort_values.run_with_ort_values(_ort(), self._session, names, feeds, self._dtypes)
+        elif self._direct is None:
+            outs = self._session.run(names, feeds)
         else:
-            outs = self._session.run(self._names, feeds)
-        return dict(zip(self._names, outs, strict=True))
+            try:
+                outs = self._direct.run(names, feeds, None)
+            except self._ep_fail:
+                outs = self._session.run(names, feeds)
+        return dict(zip(names, outs, strict=True))
 
     def _close(self) -> None:
         self._session = None

@@ -120,7 +120,10 @@ class Session:
             SessionStateError: the session is closed.
         """
         # A snapshot of the handles' values: another thread's write cannot change a run midway.
-        results = self._runner.run(dict(self._written) if feeds is None else feeds, output_names)
+        if feeds is None:  # each value was validated when written
+            results = self._runner.run(dict(self._written), output_names, written=True)
+        else:
+            results = self._runner.run(feeds, output_names)
         self._results = dict(results)
         return results
 

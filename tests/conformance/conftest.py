@@ -13,12 +13,12 @@ ADAPTERS = textwrap.dedent('''
 
 
     class _AbortRunner(Runner):
-        def _run(self, feeds):
+        def _run(self, feeds, wanted):
             os.abort()
 
 
     class _HangRunner(Runner):
-        def _run(self, feeds):
+        def _run(self, feeds, wanted):
             time.sleep(600)
 
 
