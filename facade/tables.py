@@ -1,20 +1,26 @@
-"""Plain-text tables: how the CLI and ``explain()`` show rows to people.
+"""Plain-text tables: how the CLI and ``explain()`` show rows to people, laid out by rich.
 
-The last column holds the long text (reasons, actions). On a terminal it is
-wrapped at word boundaries to the terminal's width, so a row never wraps
-mid-column; in a pipe or a log lines stay whole, so grep still finds a reason.
-Either way the rule under the header is never wider than the header needs.
+The last column holds the long text (reasons, actions). On a terminal the table is
+fitted to the terminal's width by wrapping that column at word boundaries, under a
+rule as wide as the table; the other columns never wrap, so a target name stays whole.
+In a pipe or a log there is no width to fit: lines stay whole, so grep still finds a
+reason, and there is no rule (it would be as wide as the longest reason).
+The text is plain either way (no colour codes), because a table also ends up in
+``str(trace)``, logs and files.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
-import textwrap
 from collections.abc import Sequence
 
-LAST_RULE_MAX = 40  # dashes under the last (long-text) column
-LAST_MIN_WIDTH = 24  # the last column keeps at least this much room when wrapped
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+UNBOUNDED = 1_000_000  # the width a table is laid out at when lines stay whole
 
 
 def terminal_width() -> int | None:
@@ -26,21 +32,20 @@ def terminal_width() -> int | None:
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], width: int | None = None) -> list[str]:
-    """Left-aligned columns separated by two spaces, with a dashed rule under the header.
+    """Left-aligned columns two spaces apart; the lines of the table, without trailing spaces.
 
-    ``width``: wrap the last column so lines fit; default the terminal's width on a terminal, else (and 0) no wrap.
+    ``width``: fit the table to this many columns by wrapping the last one, with a rule under
+    the header; default the terminal's width on a terminal. ``0`` (and a pipe): whole lines, no rule.
     """
     width = terminal_width() if width is None else width
-    cells = [list(map(str, header)), *([str(c) for c in r] for r in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    start = sum(w + 2 for w in widths[:-1])  # where the last column begins
-    room = max(LAST_MIN_WIDTH, width - start) if width else None
-
-    def line(row: Sequence[str]) -> list[str]:
-        head = "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True))
-        last = textwrap.wrap(row[-1], room, break_on_hyphens=False) if room and len(row[-1]) > room else [row[-1]]
-        first = f"{head}  {last[0]}" if head else last[0]
-        return [first.rstrip(), *((" " * start + more).rstrip() for more in last[1:])]
-
-    rule = ["-" * w for w in widths[:-1]] + ["-" * min(widths[-1], max(len(header[-1]), LAST_RULE_MAX))]
-    return [*line(cells[0]), *line(rule), *(out for r in cells[1:] for out in line(r))]
+    table = Table(box=box.SIMPLE_HEAD if width else None, show_edge=False, pad_edge=False, padding=(0, 1),
+                  collapse_padding=bool(width), header_style="", expand=False)
+    for i, name in enumerate(header):
+        last = i == len(header) - 1
+        table.add_column(str(name), no_wrap=not last, overflow="fold" if last else "ellipsis")
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    out = io.StringIO()
+    Console(file=out, width=width or UNBOUNDED, color_system=None, markup=False, emoji=False, highlight=False,
+            legacy_windows=False).print(table)
+    return [line.rstrip() for line in out.getvalue().splitlines()]

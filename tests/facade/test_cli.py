@@ -121,16 +121,3 @@ def test_engine_chatter_is_logged_not_printed_and_shown_by_verbose(model_file, t
     verbose = facade("-v", "run", str(model_file), "--target", target)
     assert verbose.returncode == 0 and chatter in verbose.stderr, verbose.stderr
 
-
-def test_tables_wrap_the_long_column_to_the_width_and_keep_the_rule_short():
-    from facade.tables import format_table
-
-    reason = "ranked last: vulkan device is the CPU in software (llvmpipe (LLVM 15.0.6, 256 bits)); " * 3
-    rows = [("0", "onnxruntime:cpu", "chosen"), ("1", "ncnn:vulkan", reason.strip())]
-    wrapped = format_table(("#", "target", "why"), rows, width=100)
-    assert max(map(len, wrapped)) <= 100 and len(wrapped) > 4
-    indent = wrapped[0].index("why")
-    assert all(line.startswith(" " * indent) for line in wrapped[4:])  # continuation lines under their column
-    assert " ".join(w.strip() for w in [wrapped[3][indent:], *wrapped[4:]]) == reason.strip()  # no word lost
-    whole = format_table(("#", "target", "why"), rows, width=0)  # a pipe: lines stay whole for grep
-    assert len(whole) == 4 and whole[3].endswith(reason.strip()) and len(whole[1]) < 80
