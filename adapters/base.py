@@ -82,6 +82,8 @@ class LoadOptions:
     threads: int | None = None
     precision: str = "fp32"  # lowest precision the caller accepts: fp32 | fp16 | int8
     engine: Mapping[str, object] = field(default_factory=dict)
+    # int8 may be tried: a facade.quantization.gate.Int8Request (calibration data and accuracy bounds), else None.
+    calibration: object = None
 
 
 class Runner:

@@ -28,6 +28,7 @@ from facade.convert.verify import verify
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
 from facade.model import Model
+from facade.quantization import gate
 from facade.tensor import OPTIONAL, SEQUENCE
 
 _PROVIDERS = {
@@ -162,6 +163,8 @@ class OnnxRuntimeAdapter(Adapter):
         return qnn_options.option_problem(options) if unit in _QNN_BACKENDS else None
 
     def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        if gate.wanted(options):  # int8 QDQ, kept only within the accuracy bounds (facade.quantization.gate)
+            return gate.load(model, options, gate.qdq(self, unit), lambda fp: self.load(model, unit, fp))
         where = f"{self.engine}:{unit}"
         for role, specs in (("input", model.inputs), ("output", model.outputs)):
             for spec in specs:

@@ -13,6 +13,7 @@ from facade.adapters.base import LoadOptions
 from facade.devices import devices
 from facade.errors import InputError, format_message
 from facade.model import Model, load_model
+from facade.quantization import gate
 from facade.tensor import Tensor, TensorSpec
 from facade.trace import Trace
 
@@ -33,6 +34,12 @@ class Session:
             ``"fp16"`` or ``"int8"``; engines never go below it.
         allow_fallback: when the first-ranked target fails to load, try the next
             (default). Conformance runs pass False so a failure is never hidden.
+        calibration: samples for int8 (an ``.npz`` with one array per input, or a
+            folder of ``.npz``/``.npy``; see :mod:`facade.quantization.calibration`).
+            With ``precision="int8"``, each engine that takes int8 builds its own
+            artifact from them and runs it only if its accuracy on the held-out
+            samples is within the bounds (:mod:`facade.quantization.gate`); int8 on
+            a float model without them is refused.
 
     Threads: ``run(feeds)`` may be called from many threads on one session; each
     caller gets the outputs of its own feeds (engines that are not re-entrant run
@@ -64,6 +71,7 @@ class Session:
         threads: int | None = None,
         precision: str = "fp32",
         allow_fallback: bool = True,
+        calibration: str | os.PathLike | None = None,
     ):
         if precision not in PRECISIONS:
             raise InputError(format_message("Unknown precision", received=repr(precision), expected=PRECISIONS))
@@ -71,7 +79,8 @@ class Session:
             raise InputError(format_message("threads must be a positive integer", received=repr(threads)))
         self._model = load_model(model)
         self._trace = router.plan(self._model, devices(), target=target, policy=policy, precision=precision)
-        options = LoadOptions(threads=threads, precision=precision)
+        options = LoadOptions(threads=threads, precision=precision,
+                              calibration=gate.request(self._model, precision, calibration))
         self._runner = router.open_runner(self._trace, self._model, options,
                                           allow_fallback=allow_fallback and target is None)
         self._written: dict[str, np.ndarray] = {}
