@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from facade.conformance.metrics import cosine_similarity, is_classifier_like, relative_max_error
+from facade.metrics import cosine_similarity, is_classifier_like, relative_max_error
 
 Run = Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]]
 

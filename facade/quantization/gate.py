@@ -1,0 +1,149 @@
+"""The accuracy gate for reduced precision: an int8 artifact runs only when its measured drop is in bounds.
+
+Every engine that takes int8 builds its artifact with its own tool (QDQ for ONNX
+Runtime's CPU and QNN's HTP, onnx2tf's full-integer TFLite for LiteRT); the
+loaded artifact is then run on the held-out calibration samples *on that target*
+and compared with fp32 ONNX Runtime (engines re-quantize differently, so the CPU
+figure does not speak for HTP). Within :class:`Bounds` it runs at int8; otherwise
+the same target is loaded at the next precision up, and the trace says which,
+with the figure and the bound. Figures are cached with the artifact per target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from facade.adapters.base import LoadOptions, Runner
+from facade.convert import cache
+from facade.errors import (
+    ConversionError,
+    EngineError,
+    InputError,
+    TargetUnavailableError,
+    UnsupportedModelError,
+    format_message,
+)
+from facade.model import Model
+from facade.quantization.accuracy import Accuracy, measure
+from facade.quantization.calibration import CalibrationSet
+from facade.quantization.qdq import ort_cpu
+
+#: Without a policy bound: the int8 model's worst held-out cosine against fp32, and top-1 classes lost.
+DEFAULT_MIN_COSINE = 0.99
+DEFAULT_MAX_TOP1_DROP = 0.01
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How far below fp32 a reduced-precision artifact may be, and who said so (policy rule or default)."""
+
+    min_cosine: float = DEFAULT_MIN_COSINE
+    max_top1_drop: float = DEFAULT_MAX_TOP1_DROP
+    source: str = "facade's default"
+
+    def judge(self, accuracy: Accuracy) -> tuple[bool, str]:
+        """Whether ``accuracy`` is within the bounds, and one line with each figure and its bound."""
+        problems = []
+        if accuracy.cosine < self.min_cosine:
+            problems.append(f"cosine {accuracy.cosine:.5f} < min_cosine {self.min_cosine:g}")
+        if accuracy.top1_drop > self.max_top1_drop:
+            problems.append(f"top-1 drop {accuracy.top1_drop:.3f} > max_top1_drop {self.max_top1_drop:g}")
+        bound = f"min_cosine {self.min_cosine:g}, max_top1_drop {self.max_top1_drop:g} ({self.source})"
+        if problems:
+            return False, f"{accuracy.describe()}: {'; '.join(problems)} ({self.source})"
+        return True, f"{accuracy.describe()}: within {bound}"
+
+
+@dataclass(frozen=True)
+class Int8Request:
+    """What ``LoadOptions.calibration`` carries: the caller's calibration data and the bounds that gate int8."""
+
+    data: CalibrationSet
+    bounds: Bounds = Bounds()
+
+
+#: An engine's int8 opener: (model, data, options for the artifact) -> (runner, how it was made, cache entry).
+Opener = Callable[[Model, CalibrationSet, LoadOptions], tuple[Runner, str, cache.Artifact]]
+#: Failures that mean "no int8 here" rather than "this target is broken": the fp path is tried next.
+_NO_INT8 = (ConversionError, UnsupportedModelError, TargetUnavailableError, EngineError)
+
+
+def wanted(options: LoadOptions) -> bool:
+    """Whether a load should try int8: the caller accepts it and gave calibration data."""
+    return options.precision == "int8" and getattr(options, "calibration", None) is not None
+
+
+def _accuracy(runner: Runner, model: Model, data: CalibrationSet, artifact: cache.Artifact) -> Accuracy:
+    key = f"{runner.target}@int8 held-out"
+    known = artifact.verdicts.get(key)
+    if known is not None and known.get("calibration") == data.digest:
+        return Accuracy.from_dict(known["accuracy"])
+    _, held_out = data.split()
+    accuracy = measure(runner.run, ort_cpu(model.proto), held_out)
+    cache.record_verdict(artifact, key, {"ok": True, "accuracy": accuracy.to_dict(), "calibration": data.digest,
+                                         "detail": accuracy.describe()})
+    return accuracy
+
+
+def load(model: Model, options: LoadOptions, open_int8: Opener, open_float: Callable[[LoadOptions], Runner]) -> Runner:
+    """The int8 artifact if its accuracy on this target is within bounds, else ``open_float`` at fp16 or above."""
+    request: Int8Request = options.calibration
+    plain = dataclasses.replace(options, precision="fp32", calibration=None)
+    try:
+        runner, how, artifact = open_int8(model, request.data, plain)
+    except _NO_INT8 as e:
+        runner, how, why = None, "int8", f"unavailable: {' '.join(str(e).split())[:300]}"
+    else:
+        try:
+            ok, why = request.bounds.judge(_accuracy(runner, model, request.data, artifact))
+        except BaseException:
+            runner.close()
+            raise
+        if ok:
+            runner.precision = "int8"
+            runner.notes.insert(0, f"precision int8 ({how}): {why}")
+            return runner
+        runner.close()
+    fallback = open_float(dataclasses.replace(options, precision="fp16", calibration=None))
+    fallback.notes.insert(0, f"precision int8 ({how}) not used: {why}; running {fallback.precision}")
+    return fallback
+
+
+def qdq(adapter, unit: str) -> Opener:
+    """ONNX Runtime's int8: the QDQ model from :func:`facade.quantize`, with QNN's own config on QNN units."""
+    config = "qnn" if unit.startswith("qnn") else "onnxruntime"
+
+    def open_int8(model: Model, data: CalibrationSet, options: LoadOptions) -> tuple[Runner, str, cache.Artifact]:
+        from facade.quantization import quantize
+
+        q = quantize(model, data, config=config)
+        return adapter.load(q.model, unit, options), f"QDQ by onnxruntime.quantization, {config} config", q.artifact
+
+    return open_int8
+
+
+def request(model: Model, precision: str, calibration: object, bounds: Bounds | None = None) -> Int8Request | None:
+    """What a session asking for ``precision`` with ``calibration`` data may try at int8 (None: no int8 to try).
+
+    Raises:
+        InputError: int8 is asked for a float model without calibration data. facade never
+            calibrates on random numbers behind the caller's back.
+        CalibrationError: the data does not fit the model.
+    """
+    if precision != "int8":
+        return None
+    if calibration is None:
+        from facade.convert.verify import judged_precision
+
+        if judged_precision(model, "fp32")[0] == "int8":
+            return None  # already quantized: its own arithmetic is int8
+        raise InputError(format_message(
+            "int8 needs calibration data", where=model.name, received="precision='int8' and no calibration data",
+            expected="Session(model, precision='int8', calibration='data.npz' or a folder of .npz/.npy samples), "
+                     "or a policy calibration = \"path\"",
+            hint="facade never calibrates a model on random numbers: int8 is only made from your own samples"))
+    from facade.quantization.calibration import load_calibration
+
+    return Int8Request(load_calibration(calibration, model), bounds or Bounds())
