@@ -1,36 +1,50 @@
-"""native:cpu against onnxruntime:cpu: latency, peak intermediate memory, GFLOP/s vs numpy's sgemm.
+"""native:cpu against onnxruntime:cpu: latency ratios per thread count, quiet and busy, and the max error.
 
-    python benchmarks/native_vs_ort.py [--threads 1] [--runs 10] [--models squeezenet,resnet50,...]
+    python benchmarks/native_vs_ort.py [--threads 1,2] [--runs 15] [--models squeezenet,...,whisper_encoder]
+                                       [--busy] [--model-dir DIR] [--save-models DIR]
 
-Both engines run in this one process with the same BLAS/intra-op thread count;
-latency is the median of ``--runs`` timed runs after a warm-up. Ratios > 1 mean
-native is slower. GFLOP/s counts 2 FLOPs per multiply-add of Conv and Gemm.
+For each thread count N, both engines run in this one process with N intra-op
+threads (native: its own pool, BLAS at one thread; ORT: ``intra_op_num_threads``),
+timed in alternation (native, ORT, native, ...) so both see the same machine
+load; a figure is the median of ``--runs`` timed runs after a warm-up. Ratios > 1
+mean native is slower. ``--busy`` repeats every measurement with a CPU-bound
+competitor running (one spinning process per engine thread, started before and
+stopped after that phase) and prints the busy ratio over the quiet one.
+
+Models: the large CNNs (``squeezenet``, ``resnet50``, ``shufflenet``: the onnx
+wheel's light models with seeded weights; ``mobilenetv2``: facade's builtin) and
+small corpus models (``mobilenet_v3``, ``transformer_encoder``, ``whisper_encoder``,
+``vit``, from ``tests/corpus``), where the cost per node rather than the arithmetic
+dominates. ``--save-models DIR`` writes every selected model and its feeds to DIR
+(``NAME.onnx``, ``NAME.npz``); ``--model-dir DIR`` reads them from there first (a
+machine without torch, or without the corpus cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
 
 from facade import native_fallback
 from facade.native_fallback import models
-from facade.native_fallback.program import blas_threads
 
-#: Latency ratio ceilings native/ORT from the issue (1 thread).
-TARGETS = {"squeezenet": 2.5, "resnet50": 2.5, "mobilenetv2": 3.0, "shufflenet": 3.0}
-
-
-def median_ms(fn, runs: int) -> float:
-    """Median wall time of ``fn`` in ms after one warm-up call."""
-    return interleaved_ms([fn], runs)[0]
+LARGE = ("squeezenet", "resnet50", "shufflenet", "mobilenetv2")
+SMALL = ("mobilenet_v3", "transformer_encoder", "whisper_encoder")
+#: native/ORT ceilings at one thread from issue 17.
+TARGETS = {"squeezenet": 1.8, "resnet50": 1.8, "shufflenet": 2.5, "mobilenetv2": 2.5,
+           **dict.fromkeys((*SMALL, "vit"), 3.0)}
 
 
 def interleaved_ms(fns: list, runs: int) -> list[float]:
-    """Median ms of each function, timed in alternation so both see the same machine load."""
+    """Median ms of each function, timed in alternation so all see the same machine load."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -42,63 +56,127 @@ def interleaved_ms(fns: list, runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def model_flops(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> float:
-    """Multiply-add FLOPs of Conv/Gemm/MatMul, from the shapes of one native run."""
-    prog = native_fallback.compile(model, optimize=False)
-    values = {**prog._constants, **prog.run(feeds, intermediate=True), **feeds}
-    total = 0.0
-    for node in prog.graph.nodes:
-        if node.op_type == "Conv":
-            w, y = values[node.inputs[1]], values[node.outputs[0]]
-            total += 2.0 * y.size * int(np.prod(w.shape[1:]))
-        elif node.op_type in ("Gemm", "MatMul"):
-            a, y = values[node.inputs[0]], values[node.outputs[0]]
-            k = a.shape[0] if node.attrs.get("transA", 0) else a.shape[-1]
-            total += 2.0 * y.size * k
-    return total
+def load_model(name: str, model_dir: Path | None) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The benchmark model ``name`` and its feeds: from ``model_dir`` when it holds them, else built here."""
+    if model_dir is not None and (model_dir / f"{name}.onnx").is_file():
+        with np.load(model_dir / f"{name}.npz") as data:
+            return onnx.load(str(model_dir / f"{name}.onnx")), dict(data)
+    if name in LARGE:
+        model = models.benchmark_model(name)
+        return model, models.sample_input(model)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.corpus
+    from tests.corpus import registry, store
+
+    entry = registry.lookup(name)
+    failed = store.ensure([entry])
+    if failed:
+        raise SystemExit(f"corpus model {name} could not be built: {failed[name]}")
+    built = store.load(entry)
+    return onnx.load(str(built.path)), built.feeds
 
 
-def sgemm_gflops(threads: int, n: int = 2048) -> float:
-    """numpy's own float32 GEMM rate on this machine: the ceiling for our kernels."""
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    out = np.empty_like(a)
-    with blas_threads(threads):
-        ms = median_ms(lambda: np.matmul(a, a, out=out), 5)
-    return 2.0 * n**3 / (ms * 1e6)
+def spin(stop) -> None:
+    """A CPU-bound competitor: pure arithmetic until told to stop."""
+    x = 0
+    while not stop.is_set():
+        for i in range(10_000):
+            x = (x * 31 + i) % 1_000_003
+
+
+class Competitor:
+    """``count`` spinning processes while the block runs (the ``--busy`` phase)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __enter__(self) -> Competitor:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop = ctx.Event()
+        self.procs = [ctx.Process(target=spin, args=(self.stop,), daemon=True) for _ in range(self.count)]
+        for p in self.procs:
+            p.start()
+        time.sleep(0.5)  # let them reach their loops
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+
+
+def max_error(ours: dict, ref: list, names: list[str]) -> float:
+    """Largest |native - ORT| over all outputs, relative to each output's largest |ORT| value."""
+    worst = 0.0
+    for name, r in zip(names, ref, strict=True):
+        a, r = np.asarray(ours[name], dtype=np.float64), np.asarray(r, dtype=np.float64)
+        if a.shape != r.shape:
+            return float("inf")
+        if a.size:
+            worst = max(worst, float(np.abs(a - r).max() / max(np.abs(r).max(), 1e-30)))
+    return worst
+
+
+def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: bool) -> dict:
+    """Native and ORT medians at ``threads``, quiet (and busy), and the max error."""
+    import onnxruntime as ort
+
+    prog = native_fallback.compile(model, threads=threads)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    row = {"err": max_error(prog.run(feeds), sess.run(None, feeds), names)}
+    fns = [lambda: prog.run(feeds), lambda: sess.run(None, feeds)]
+    row["native"], row["ort"] = interleaved_ms(fns, runs)
+    if busy:
+        with Competitor(threads):
+            row["busy_native"], row["busy_ort"] = interleaved_ms(fns, runs)
+    prog.close()
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--models", default="squeezenet,resnet50,shufflenet,mobilenetv2")
+    parser.add_argument("--threads", default="1", help="thread counts, comma-separated (e.g. 1,2,4)")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--models", default=",".join((*LARGE, *SMALL)))
+    parser.add_argument("--busy", action="store_true", help="also measure with a CPU-bound competitor running")
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--save-models", type=Path)
     args = parser.parse_args()
-    import onnxruntime as ort
+    counts = [int(t) for t in args.threads.split(",")]
+    names = args.models.split(",")
+    if args.save_models:
+        args.save_models.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            model, feeds = load_model(name, None)
+            onnx.save(model, str(args.save_models / f"{name}.onnx"))
+            np.savez(args.save_models / f"{name}.npz", **feeds)
+            print(f"saved {name}")
+        return
+    from threadpoolctl import threadpool_info
 
-    peak = sgemm_gflops(args.threads)
-    print(f"numpy sgemm 2048x2048, {args.threads} thread(s): {peak:.1f} GFLOP/s")
-    print(f"{'model':12} {'native ms':>10} {'ort ms':>8} {'ratio':>6} {'target':>6} {'GFLOP/s':>8} "
-          f"{'% sgemm':>8} {'peak MB':>8} {'no-reuse MB':>11} {'max err':>9}")
-    for name in args.models.split(","):
-        model = models.benchmark_model(name)
-        feeds = models.sample_input(model)
-        prog = native_fallback.compile(model, threads=args.threads)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        ours = prog.run(feeds)[prog.output_names[0]]
-        ref = sess.run(None, feeds)[0]
-        err = float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
-        native_ms, ort_ms = interleaved_ms([lambda prog=prog, feeds=feeds: prog.run(feeds),
-                                            lambda sess=sess, feeds=feeds: sess.run(None, feeds)], args.runs)
-        gflops = model_flops(model, feeds) / (native_ms * 1e6)
-        mem = prog.memory_report()
-        ratio = native_ms / ort_ms
-        print(f"{name:12} {native_ms:10.1f} {ort_ms:8.1f} {ratio:6.2f} {TARGETS.get(name, 0):6.1f} {gflops:8.1f} "
-              f"{100 * gflops / peak:7.0f}% {mem['planned_peak_bytes'] / 2**20:8.1f} "
-              f"{mem['no_reuse_bytes'] / 2**20:11.1f} {err:9.1e}")
+    blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} {i.get('threading_layer')}"
+            for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"cpus {os.cpu_count()}; numpy BLAS: {'; '.join(blas) or 'none found'}; runs {args.runs}")
+    head = f"{'model':20} {'thr':>3} {'native ms':>10} {'ort ms':>8} {'ratio':>6} {'target':>6} {'max err':>8}"
+    print(head + (f" {'busy nat':>9} {'busy ort':>9} {'b.ratio':>7} {'b/q':>5}" if args.busy else ""))
+    for name in names:
+        model, feeds = load_model(name, args.model_dir)
+        for threads in counts:
+            r = measure(model, feeds, threads, args.runs, args.busy)
+            ratio = r["native"] / r["ort"]
+            target = f"{TARGETS[name]:6.1f}" if threads == 1 and name in TARGETS else f"{'':6}"
+            line = (f"{name:20} {threads:3d} {r['native']:10.2f} {r['ort']:8.2f} {ratio:6.2f} {target} "
+                    f"{r['err']:8.1e}")
+            if args.busy:
+                busy_ratio = r["busy_native"] / r["busy_ort"]
+                line += f" {r['busy_native']:9.2f} {r['busy_ort']:9.2f} {busy_ratio:7.2f} {busy_ratio / ratio:5.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

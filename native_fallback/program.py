@@ -8,9 +8,8 @@ with the node it came from.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,28 +18,12 @@ import numpy as np
 from facade.errors import FacadeError, InputError, ModelError, UnsupportedModelError, format_message
 
 from . import planner, registry
+from . import threads as pools
 from .allocator import keep_freed_memory
 from .inplace import FRESH_OUTPUT_OPS, IN_PLACE_KERNELS
 from .ir import Graph, Node
 
 _FLOATS = (np.float16, np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it the BLAS pool keeps its own size
-        return None
-    return ThreadpoolController()
-
-
-def blas_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Context manager bounding numpy's BLAS pool (threadpoolctl, looked up once; a no-op without it)."""
-    controller = _controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=threads, user_api="blas")
 
 
 @dataclass
@@ -106,6 +89,12 @@ class Program:
         self.graph = graph
         self.float64 = float64
         self.threads = threads
+        # threads=N: the engine's pool splits large kernels and BLAS stays at one thread (threads.py).
+        self._pool = pools.pool(threads) if threads else None
+        self._release = None
+        if threads:
+            pools.hold_single_blas()
+            self._release = weakref.finalize(self, pools.release_single_blas)
         self.input_names = list(graph.inputs)
         self.output_names = list(graph.outputs)
         self._constants = {k: self._promote(v) for k, v in graph.initializers.items()}
@@ -139,10 +128,18 @@ class Program:
         seconds each node took, added under its label (pass the same dict over
         several runs to accumulate), to find where a model's time goes.
         """
-        if self.threads is None or scope is not None:
+        if self._pool is None:  # a control-flow body runs on its caller's pool
             return self._run(feeds, intermediate, scope, profile)
-        with blas_threads(self.threads):
+        previous = pools.running(self._pool)
+        try:
             return self._run(feeds, intermediate, scope, profile)
+        finally:
+            pools.running(previous)
+
+    def close(self) -> None:
+        """Give back the process-wide BLAS limit this program holds (also done when it is collected)."""
+        if self._release is not None:
+            self._release()
 
     def _run(self, feeds, intermediate, scope, profile=None):
         env: dict[str, object] = dict(scope) if scope else {}

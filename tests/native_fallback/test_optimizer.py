@@ -8,7 +8,7 @@ from conftest import make_model
 from onnx import helper
 
 from facade.native_fallback import ir, optimizer
-from facade.native_fallback.ops import conv as conv_module
+from facade.native_fallback.ops.conv import pointwise_depthwise
 from facade.native_fallback.optimizer.channels_last import SUFFIX
 from facade.native_fallback.program import Program
 
@@ -192,7 +192,7 @@ def test_gemm_convolution_hands_channels_last_to_im2col_readers(case: str, rng) 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_expansion_and_depthwise_become_one_node(stride: int, monkeypatch, rng) -> None:
     """The inverted residual's expand (+Clip) -> depthwise (+Relu) pair: one PointwiseDepthwise node."""
-    monkeypatch.setattr(conv_module, "PHASES_MAX_PADDED_RATIO", 10.0)  # its fused path also at test sizes
+    monkeypatch.setattr(pointwise_depthwise, "PHASES_MAX_PADDED_RATIO", 10.0)  # its fused path also at test sizes
     model, feeds = _inverted_residual(rng, stride)
     graph = _check(model, feeds, [*optimizer.PASSES, *optimizer.CPU_PASSES])
     fused = [n for n in graph.nodes if n.op_type == "PointwiseDepthwise"]

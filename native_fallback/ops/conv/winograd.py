@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .padding import pad_end
+from ..padding import pad_end
 
 #: G of F(2, 3), shape (4, 3): the weight transform.
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])

@@ -1,0 +1,28 @@
+"""Convolution: Conv, ConvTranspose, Col2Im and the optimizer's fused convolutions, one module per job.
+
+Speed comes from never looping per element in Python: a 1x1 convolution is one
+GEMM, depthwise convolution is a handful of shifted multiply-adds over strided
+views, and everything else is im2col (a strided view copied once) + GEMM, split
+into blocks of output rows when the column matrix would be large.
+
+On the CPU the optimizer may hand a 2-D convolution channels-last (N,H,W,C)
+tensors (see ``optimizer/channels_last.py``): the node's attributes
+``channels_last_in`` / ``channels_last_out`` say which side is. Only Winograd
+needs N,C,H,W on both sides.
+
+Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cache``
+(derived weights, plans), one per algorithm (``pointwise``, ``depthwise``,
+``im2col``, ``winograd``), ``forward`` (the dispatch), ``kernels`` (Conv, FusedConv,
+ConvConcat), ``pointwise_depthwise`` and ``transpose`` (ConvTranspose, Col2Im).
+"""
+
+from __future__ import annotations
+
+from . import kernels, pointwise_depthwise, transpose  # noqa: F401  (imported for their registrations)
+from .cache import WeightCache
+from .forward import conv
+from .geometry import ConvGeometry, conv_geometry, layout_flags, pad_spatial
+from .plan import WINOGRAD_MIN_PIXELS, winograd_shaped
+
+__all__ = ["WINOGRAD_MIN_PIXELS", "ConvGeometry", "WeightCache", "conv", "conv_geometry", "layout_flags",
+           "pad_spatial", "winograd_shaped"]

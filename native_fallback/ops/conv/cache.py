@@ -1,0 +1,56 @@
+"""Per-kernel cache of arrays derived from a weight, and of the plan resolved per input shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ...ir import Node
+from .plan import ConvPlan, plan_conv
+
+
+def gemm_weights(w: np.ndarray, group: int, b: np.ndarray | None, dtype: np.dtype,
+                  cache: WeightCache | None, channels_last: bool = False) -> np.ndarray:
+    """Grouped GEMM weights (group, M/group, K), with each output's bias appended as column K when
+    ``b`` is given. ``channels_last`` orders K as (kh, kw, c) to match N,H,W,C windows (a copy, cached)."""
+    def make() -> np.ndarray:
+        w3 = (w.transpose(0, *range(2, w.ndim), 1) if channels_last else w).reshape(group, w.shape[0] // group, -1)
+        if b is not None:
+            w3 = np.concatenate([w3, b.reshape(group, -1, 1)], axis=2)
+        return w3.astype(dtype, copy=False)
+    return make() if cache is None else cache.get(w, ("gemm_weights", channels_last, b is not None), make, also=b)
+
+
+class WeightCache:
+    """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise tap plans, weights
+    with a bias column), and of the plan resolved for each input shape (tens of microseconds of
+    Python a call, which add up over the many small convolutions of mobile networks).
+
+    Weight entries are dropped when a different weight array arrives (a weight fed at run time);
+    an entry built from a bias too is rebuilt when a different bias array arrives.
+    """
+
+    def __init__(self) -> None:
+        self._weight: np.ndarray | None = None
+        self._values: dict = {}
+        self._plans: dict = {}
+
+    def plan(self, node: Node, x_shape: tuple[int, ...], dtype: np.dtype, w: np.ndarray, in_last: bool,
+             out_last: bool) -> ConvPlan:
+        """:func:`plan_conv` for this node, resolved once per input shape, dtype and weight shape."""
+        key = (x_shape, dtype, w.shape)
+        p = self._plans.get(key)
+        if p is None:
+            p = self._plans[key] = plan_conv(node, x_shape, w.shape, dtype.kind == "f", in_last, out_last, True)
+        return p
+
+    def get(self, w: np.ndarray, key: object, make: Callable[[], np.ndarray],
+            also: np.ndarray | None = None) -> np.ndarray:
+        """The array ``make()`` builds for ``w`` and ``key`` (and ``also``, e.g. a bias), built once."""
+        if self._weight is not w:
+            self._weight, self._values = w, {}
+        hit = self._values.get(key)
+        if hit is None or hit[0] is not also:  # entries hold ``also``, so its identity cannot be reused
+            hit = self._values[key] = (also, make())
+        return hit[1]

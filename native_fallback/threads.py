@@ -1,0 +1,179 @@
+"""The engine's own intra-op threads: a blocking worker pool per thread count, and BLAS held at one thread.
+
+Why the engine splits work itself instead of letting OpenBLAS thread its GEMMs:
+OpenBLAS's pthreads server makes its workers busy-wait between calls (and numpy
+calls BLAS hundreds of times per inference), so on a machine where other
+processes want the cores its spinning threads lose them and every GEMM waits for
+a descheduled thread: measured 16-19x slower than ORT on a busy 2-core machine.
+And many of a mobile network's kernels are not GEMMs at all (depthwise taps,
+pooling, activations), which BLAS threads never touch.
+
+So a program compiled with ``threads=N`` runs its large kernels as N pieces on a
+:class:`Pool` (the caller plus N-1 workers that sleep on a lock between jobs, so
+an idle or preempted worker costs nothing), numpy releasing the GIL inside each
+piece's loops, and BLAS stays at one thread. That BLAS limit is process-wide
+state (threadpoolctl sets OpenBLAS's global thread count), so it is set once,
+when the first such program is built, held while any lives, and the original
+limit restored when the last one closes. Two programs with different thread
+counts agree on it (both want one BLAS thread) and keep separate pools; the
+per-runner lock of ``adapters/base.py`` never has to cover BLAS state.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+
+_LOCK = threading.Lock()
+_pools: dict[int, Pool] = {}
+_holders = 0
+_blas_limiter = None
+
+
+class _Job:
+    """One call of :meth:`Pool.map`: pieces taken in order by whichever thread is free."""
+
+    __slots__ = ("count", "done", "error", "fn", "left", "lock", "next")
+
+    def __init__(self, fn: Callable[[int], None], count: int) -> None:
+        self.fn, self.count = fn, count
+        self.next = itertools.count().__next__  # atomic under the GIL
+        self.left = count
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def work(self) -> None:
+        while True:
+            i = self.next()
+            if i >= self.count:
+                return
+            try:
+                self.fn(i)
+            except BaseException as e:  # handed to the caller, which re-raises it
+                self.error = e
+            with self.lock:
+                self.left -= 1
+                if self.left == 0:
+                    self.done.set()
+
+
+class Pool:
+    """The calling thread plus ``threads - 1`` daemon workers blocked on a queue (no spinning)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        for k in range(threads - 1):
+            threading.Thread(target=self._serve, name=f"facade-native-{threads}-{k}", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self._queue.get().work()
+
+    def map(self, fn: Callable[[int], None], count: int) -> None:
+        """Call ``fn(0) .. fn(count - 1)`` across the pool and return when all are done.
+
+        The pieces must write disjoint outputs. The caller takes pieces too, so a
+        pool whose workers are all busy elsewhere still finishes the job.
+        """
+        if count <= 1 or self.threads == 1:
+            for i in range(count):
+                fn(i)
+            return
+        job = _Job(fn, count)
+        for _ in range(min(self.threads - 1, count - 1)):
+            self._queue.put(job)
+        job.work()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+
+
+#: Per kernel kind, the fewest output elements worth one piece: waking a worker and handing it a piece
+#: costs 10-30 us, so a piece must carry at least tens of microseconds of work (measured; see notes).
+MIN_PIECE = {"gemm": 1 << 15, "depthwise": 1 << 15, "elementwise": 1 << 17, "pool": 1 << 16,
+             "reduce": 1 << 17}
+_local = threading.local()
+
+
+def running(p: Pool | None) -> Pool | None:
+    """Make ``p`` the pool of kernels run by this thread; returns the previous one (to restore)."""
+    previous = getattr(_local, "pool", None)
+    _local.pool = p
+    return previous
+
+
+def split(kind: str, size: int, most: int | None = None) -> tuple[Pool | None, int]:
+    """The running program's pool and how many pieces a ``kind`` kernel of ``size`` output elements
+    should be cut into (1: run it whole on this thread). ``most`` caps the count (e.g. rows)."""
+    p = getattr(_local, "pool", None)
+    if p is None or p.threads == 1:
+        return None, 1
+    count = min(p.threads, size // MIN_PIECE[kind], most or p.threads)
+    return (p, count) if count > 1 else (None, 1)
+
+
+def pool(threads: int) -> Pool:
+    """The process's pool of ``threads`` threads (programs of one thread count share it)."""
+    with _LOCK:
+        found = _pools.get(threads)
+        if found is None:
+            found = _pools[threads] = Pool(threads)
+        return found
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it the BLAS pool keeps its own size
+        return None
+    return ThreadpoolController()
+
+
+def blas_info() -> list[dict]:
+    """What threadpoolctl reads of the loaded BLAS libraries (kernel, threading layer, threads)."""
+    controller = _controller()
+    return [] if controller is None else [dict(lib.info()) for lib in controller.lib_controllers
+                                          if lib.user_api == "blas"]
+
+
+def hold_single_blas() -> None:
+    """Limit BLAS to one thread while any engine-threaded program lives (see the module docstring)."""
+    global _holders, _blas_limiter
+    with _LOCK:
+        _holders += 1
+        if _holders == 1:
+            controller = _controller()
+            _blas_limiter = None if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+def release_single_blas() -> None:
+    """One holder fewer; the last restores the BLAS limit found before the first."""
+    global _holders, _blas_limiter
+    with _LOCK:
+        _holders -= 1
+        if _holders == 0 and _blas_limiter is not None:
+            _blas_limiter.restore_original_limits()
+            _blas_limiter = None
+
+
+def ranges(total: int, count: int) -> list[tuple[int, int]]:
+    """``count`` contiguous near-equal ranges covering ``0 .. total``."""
+    edges = [total * k // count for k in range(count + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def over_ranges(kind: str, size: int, total: int, body: Callable[[int, int], None]) -> None:
+    """``body(start, stop)`` over ``0 .. total`` cut into as many ranges as :func:`split` says
+    for a ``kind`` kernel of ``size`` output elements (one call on this thread when it says 1)."""
+    p, count = split(kind, size, total)
+    if p is None:
+        body(0, total)
+        return
+    parts = ranges(total, count)
+    p.map(lambda k: body(*parts[k]), len(parts))
