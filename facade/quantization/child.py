@@ -57,7 +57,11 @@ def main(src, dest, calibration, options):
             print(f"facade: opset {opset} -> {MAX_OPSET} before quantizing")
         pre = str(Path(tmp) / "pre.onnx")
         onnx.save(model, str(Path(tmp) / "in.onnx"))
-        quant_pre_process(str(Path(tmp) / "in.onnx"), pre)
+        try:
+            quant_pre_process(str(Path(tmp) / "in.onnx"), pre)
+        except Exception as e:  # ORT's symbolic shape inference asserts on some exports (a Reshape of unknown rank)
+            print(f"facade: symbolic shape inference failed ({type(e).__name__}: {e}); pre-processing without it")
+            quant_pre_process(str(Path(tmp) / "in.onnx"), pre, skip_symbolic_shape=True)
         names = [i.name for i in onnx.load(pre).graph.input
                  if i.name not in {t.name for t in onnx.load(pre).graph.initializer}]
         if options["scheme"] == "dynamic":

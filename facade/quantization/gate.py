@@ -94,7 +94,7 @@ def load(model: Model, options: LoadOptions, open_int8: Opener, open_float: Call
     try:
         runner, how, artifact = open_int8(model, request.data, plain)
     except _NO_INT8 as e:
-        runner, how, why = None, "int8", f"unavailable: {' '.join(str(e).split())[:300]}"
+        runner, how, why = None, "artifact", f"unavailable: {' '.join(str(e).split())[:500]}"
     else:
         try:
             ok, why = request.bounds.judge(_accuracy(runner, model, request.data, artifact))

@@ -33,6 +33,9 @@ from facade.quantization.calibration import CalibrationSet
 MODEL = "model.onnx"
 CALIBRATION = "calibration.npz"
 _CHILD = Path(__file__).with_name("child.py")
+# Bumped when what the child does changes (part of the version, hence of the cache key).
+# 2: pre-processing retried without symbolic shape inference where that asserts.
+RECIPE = 2
 
 
 def ort_cpu(proto_or_bytes: onnx.ModelProto | bytes):
@@ -64,7 +67,7 @@ class QdqQuantizer(Converter):
         return Availability.yes()
 
     def version(self) -> str:
-        return f"onnxruntime {package_version('onnxruntime')}"
+        return f"onnxruntime {package_version('onnxruntime')}, facade recipe {RECIPE}"
 
     def prepare(self, proto: onnx.ModelProto) -> Prepared:
         """The quantizer prepares the model itself (ORT's recommended pre-processing, in the child)."""

@@ -1,0 +1,62 @@
+"""int8 on real engines: kept when its held-out accuracy on the target is within the bounds, else fp32."""
+
+from __future__ import annotations
+
+import pytest
+
+import facade
+from facade.adapters import registry
+from facade.adapters.base import LoadOptions
+from facade.model import load_model
+from facade.quantization import gate
+
+
+def test_session_runs_int8_on_onnxruntime_cpu_and_explain_gives_figure_and_bound(cnn, cnn_data):
+    with facade.Session(str(cnn.path), target="onnxruntime:cpu", precision="int8", calibration=cnn_data) as sess:
+        assert sess.precision == "int8"
+        out = sess.run(cnn.feeds)["logits"]
+        text = str(sess.explain())
+    assert out.shape == (1, 10)
+    assert "chosen: onnxruntime:cpu (int8)" in text
+    assert "precision int8 (QDQ by onnxruntime.quantization" in text and "within min_cosine 0.99" in text
+
+
+def test_drop_beyond_the_bound_keeps_fp32(cnn, cnn_data):
+    model = load_model(str(cnn.path))
+    strict = gate.Bounds(min_cosine=1.0, max_top1_drop=0.0, source="test bound")
+    options = LoadOptions(precision="int8", calibration=gate.request(model, "int8", cnn_data, strict))
+    runner = registry.get_adapter("onnxruntime").load(model, "cpu", options)
+    try:
+        assert runner.precision == "fp32"
+        assert "not used" in runner.notes[0] and "< min_cosine 1 (test bound)" in runner.notes[0]
+        assert runner.model is model  # the float model, not the QDQ one
+    finally:
+        runner.close()
+
+
+def test_int8_without_calibration_data_is_refused_by_name(cnn):
+    with pytest.raises(facade.InputError, match="int8 needs calibration data"):
+        facade.Session(str(cnn.path), precision="int8")
+
+
+def test_qnn_htp_runs_the_cnn_at_int8_with_qnn_config(cnn, cnn_data):
+    try:
+        sess = facade.Session(str(cnn.path), target="onnxruntime:qnn-htp", precision="int8", calibration=cnn_data,
+                              allow_fallback=False)
+    except facade.TargetUnavailableError as e:
+        if "not installed" in str(e) or "ships no" in str(e):
+            pytest.skip(f"QNN HTP is not here: {e}")
+        raise
+    with sess:
+        assert sess.precision == "int8"
+        assert "qnn config" in str(sess.explain())
+        assert sess.run(cnn.feeds)["logits"].shape == (1, 10)
+
+
+@pytest.mark.slow
+def test_qnn_htp_cannot_finalize_the_int8_encoder_and_says_why(encoder, encoder_data):
+    """Measured: HTP has no float kernels for the encoder's Where/Gather, so its QDQ model does not finalize."""
+    with facade.Session(str(encoder.path), target="onnxruntime:qnn-htp", precision="int8",
+                        calibration=encoder_data, allow_fallback=False) as sess:
+        notes = " ".join(sess.explain().entries[0].notes)
+        assert sess.precision != "int8" and "precision int8 (artifact) not used: unavailable" in notes
