@@ -19,7 +19,7 @@ import numpy as np
 from facade.conformance.cases import Case, Materialized, feeds_digest, iter_materialized
 from facade.conformance.child import ChildFailure, ColumnProcess
 from facade.conformance.oracle import oracle_outputs
-from facade.conformance.progress import Progress
+from facade.progress import Progress
 from facade.conformance.report import Report, new_run
 from facade.conformance.tolerances import CLASSES, Tolerances
 from facade.conformance.verdicts import ERROR, UNAVAILABLE, CaseResult, judge
@@ -159,7 +159,7 @@ class Runner:
                 continue  # an unavailable column says so once, in run["columns"]
             result = self._run_column(case, col, child, expected, model_path, feeds_path, names, work)
             run["results"].append(result.to_dict())
-            bar.step(f"{col.key} {case.id}")
+            bar.step(f"{col.key} {case.id}: {result.verdict}")
 
     def _run_column(self, case: Case, col: Column, child: ColumnProcess, expected: dict,
                     model_path: Path, feeds_path: Path, names: list[str], work: Path) -> CaseResult:

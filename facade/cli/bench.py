@@ -23,7 +23,7 @@ from facade import benchmark
 from facade.cli import add_json_flag
 from facade.cli.options import add_targets_option, check_targets, split_list
 from facade.cli.output import emit
-from facade.conformance.progress import Progress
+from facade.progress import Progress
 from facade.devices import devices
 from facade.inputs import seeded_feeds
 from facade.model import load_model
@@ -103,7 +103,7 @@ def cmd_bench(args) -> int:
     for target in targets:
         bar.show(f"measuring {target}")
         rows.append(measure_in_child(str(Path(args.model).resolve()), target, args.budget))
-        bar.step(target)
+        bar.step(f"{target}: " + (f"p50 {rows[-1]['p50_ms']:.3g} ms" if rows[-1]["ok"] else "failed"))
     bar.close()
     rows += refused
     data = {"model": model.name, "device_fingerprint": devices().fingerprint, "results": rows}

@@ -23,7 +23,7 @@ from facade.convert import prepare as preparation
 from facade.convert.causes import LogPattern
 from facade.convert.child import ChildFailed, run_child, tail
 from facade.convert.prepare import MIN_OPSET, Limits, Prepared
-from facade.convert.progress import progress
+from facade.progress import elapsed
 from facade.errors import ConversionError, format_message
 from facade.model import Model
 
@@ -159,7 +159,7 @@ class Converter:
             src = workdir / "model.onnx"
             onnx.save(proto, src)
             self.setup_workdir(workdir)
-            with progress(f"converting {model.name} with {self.name}"):
+            with elapsed(f"converting {model.name} with {self.name}"):
                 try:
                     output = run_child(self.command(src, workdir, options, proto), cwd=workdir,
                                        timeout_s=self.timeout_s, where=where)
