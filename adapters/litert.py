@@ -16,10 +16,13 @@ import numpy as np
 from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract, find_permutation, match_names
+from facade.convert import cache
 from facade.convert.cache import Artifact
+from facade.convert.onnx2tf import Onnx2TfInt8
 from facade.devices import DeviceFacts, package_dir
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.quantization import gate
 
 # Delegate libraries by unit, as Android/iOS builds ship them.
 _DELEGATES = {"gpu": "libtensorflowlite_gpu_delegate.so", "nnapi": "libnnapi_delegate.so"}
@@ -82,6 +85,19 @@ class LiteRtAdapter(ConvertingAdapter):
                                    "(an external delegate can be given by library path)")
         return Availability.yes(f"delegate {_DELEGATES[unit]}")
 
+    def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        if gate.wanted(options):  # onnx2tf's full-integer TFLite, kept only within the accuracy bounds
+            return gate.load(model, options, self._int8(unit), lambda fp: super(LiteRtAdapter, self).load(model, unit, fp))
+        return super().load(model, unit, options)
+
+    def _int8(self, unit: str) -> gate.Opener:
+        def open_int8(model: Model, data, options: LoadOptions) -> tuple[Runner, str, Artifact]:
+            conv = Onnx2TfInt8(data)
+            artifact = cache.obtain(model, conv, conv.options())
+            return self._verified(artifact, conv.name, model, unit, options), "onnx2tf full-integer TFLite", artifact
+
+        return open_int8
+
     def open_artifact(self, artifact: Artifact, model: Model, unit: str, options: LoadOptions) -> Runner:
         target = f"{self.engine}:{unit}"
         try:
@@ -124,5 +140,5 @@ class LiteRtAdapter(ConvertingAdapter):
             it.invoke()
             return {b.engine_name: it.get_tensor(index[b.engine_name]) for b in contract.outputs}
 
-        precision = "fp32" if artifact.manifest["options"].get("precision", "fp32") == "fp32" else "fp16"
+        precision = str(artifact.manifest["options"].get("precision", "fp32"))  # the file's: fp32, fp16 or int8
         return ConvertedRunner(target, model, contract, invoke, precision)

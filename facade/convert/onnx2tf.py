@@ -26,9 +26,10 @@ from facade.adapters.base import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.causes import LogPattern
 from facade.devices import package_dir
+from facade.errors import ConversionError, format_message
 
 CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
-_FILES = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite"}
+_FILES = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite", "int8": "model_full_integer_quant.tflite"}
 # Options that keep operators in TFLite builtins (part of the version, hence of the cache key):
 # Erf (GELU's exact form in BERT/ViT/ConvNeXt exports) and GeLU otherwise become FlexErf, a Select
 # TF op that LiteRT's interpreter refuses; onnx2tf's pseudo operators compute them from builtins.
@@ -82,3 +83,37 @@ class Onnx2TfConverter(Converter):
         ("Select TensorFlow op(s), included in the given model, is(are) not supported by this interpreter")."""
         found = _FLEX.findall((dest / main).read_bytes())
         return [f"Flex{op.decode()}" for op in dict.fromkeys(found)]
+
+
+class Onnx2TfInt8(Onnx2TfConverter):
+    """onnx2tf's full-integer quantization (``-oiqt``) calibrated on the caller's samples, never on its defaults.
+
+    Each float input's calibration samples are written as one ``.npy`` stack, channels
+    last for 4-D inputs (TensorFlow's layout, which onnx2tf feeds its calibrator),
+    and passed with ``-cind NAME FILE 0 1`` (mean 0, std 1: the samples are used
+    as given). Inputs and outputs stay float32 (``-iqd/-oqd float32``), so the ONNX
+    contract holds; the graph between computes in int8. TensorFlow's calibrator
+    takes float inputs only: a model with integer inputs is refused before TF runs.
+    """
+
+    def __init__(self, calibration):
+        self.calibration = calibration
+
+    def options(self) -> dict[str, object]:
+        """This converter's options: int8 and the calibration data's digest (part of the cache key)."""
+        return {"precision": "int8", "calibration": self.calibration.digest}
+
+    def command(self, src: Path, workdir: Path, options: Mapping[str, object], prepared: onnx.ModelProto) -> list[str]:
+        calibrate, _ = self.calibration.split()
+        args = []
+        for name in calibrate[0]:
+            stack = np.concatenate([s[name] for s in calibrate])
+            if stack.dtype.kind != "f":
+                raise ConversionError(format_message(
+                    f"onnx2tf's integer quantization takes float inputs only; input {name!r} is {stack.dtype}",
+                    where=f"{self.name} int8", expected="a model whose inputs are all float"))
+            path = workdir / f"calibration_{len(args)}.npy"
+            np.save(path, np.moveaxis(stack, 1, -1) if stack.ndim == 4 else stack)
+            args += ["-cind", name, str(path), "[0.0]", "[1.0]"]
+        return [*super().command(src, workdir, options, prepared), "-oiqt", "-iqd", "float32", "-oqd", "float32",
+                *args]
