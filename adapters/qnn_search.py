@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from facade import childproc
 from facade.adapters.qnn_divergence import Divergence
 from facade.adapters.qnn_finalize import Unfinalizable
-
-CHILD_TIMEOUT_S = 150  # the searches stop themselves after 90 s
 
 
 def search(kind: str, proto, ep_options: Mapping[str, str], tolerance: float = 0.0
@@ -32,11 +30,10 @@ def search(kind: str, proto, ep_options: Mapping[str, str], tolerance: float = 0
         request, result = Path(tmp, "request.json"), Path(tmp, "result.json")
         request.write_text(json.dumps({"kind": kind, "model": str(model_path), "options": dict(ep_options),
                                        "tolerance": tolerance, "result": str(result)}))
-        try:
-            done = subprocess.run([sys.executable, "-m", "facade.adapters.qnn_search", str(request)],
-                                  capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            return None, f"the search for the failing nodes ran past {CHILD_TIMEOUT_S} s"
+        done = childproc.run([sys.executable, "-m", "facade.adapters.qnn_search", str(request)],
+                             timeout_s=childproc.timeout("search"))
+        if done.hung:
+            return None, f"the search for the failing nodes ran past {done.timeout_s:g} s"
         if done.returncode != 0 or not result.exists():
             cause = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
             return None, f"the search for the failing nodes crashed QNN ({cause}) on a piece of the graph"

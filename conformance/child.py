@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Seconds a child may take to import facade and answer its hello.
-START_TIMEOUT_S = 120.0
+from facade import childproc
 
 
 @dataclass
@@ -22,16 +20,6 @@ class ChildFailure:
 
     error: str
     signal: str | None = None
-
-
-def signal_name(returncode: int) -> str | None:
-    """``SIGABRT`` for a child killed by signal 6 (return code -6); None for a normal exit."""
-    if returncode >= 0:
-        return None
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
 
 
 class ColumnProcess:
@@ -53,11 +41,10 @@ class ColumnProcess:
         """Start the child and return its hello (availability of the target in a fresh process)."""
         self.stop()
         with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "facade.conformance.worker", self.target, self.precision],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, bufsize=0, env=os.environ.copy())
+            self.proc = childproc.spawn([sys.executable, "-m", "facade.conformance.worker", self.target,
+                                         self.precision], stdin=subprocess.PIPE, stderr=err)
         self._buffer = b""
-        return self._read(START_TIMEOUT_S)
+        return self._read(childproc.timeout("start"))
 
     def ask(self, request: dict, timeout: float) -> dict | ChildFailure:
         """Send one request; the reply, or how the child failed. A failed child is gone afterwards."""
@@ -67,6 +54,7 @@ class ColumnProcess:
                 return hello
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
         except BrokenPipeError:
             return self._died("while receiving the case")
         return self._read(timeout)
@@ -90,7 +78,7 @@ class ColumnProcess:
     def _died(self, when: str) -> ChildFailure:
         code = self.proc.wait()
         self.proc = None
-        sig = signal_name(code)
+        sig = childproc.signal_name(code)
         what = f"killed by {sig}" if sig else f"exited with status {code}"
         tail = self._tail()
         return ChildFailure(f"child process {what} {when}" + (f"; last stderr line: {tail}" if tail else ""), sig)
@@ -99,8 +87,7 @@ class ColumnProcess:
         """Kill the child this object started, now (it hung)."""
         if self.proc is not None:
             proc, self.proc = self.proc, None
-            proc.kill()
-            proc.wait()
+            childproc.kill(proc)
 
     def stop(self) -> None:
         """End the child this object started (close stdin, then kill if it lingers)."""
@@ -112,5 +99,4 @@ class ColumnProcess:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                childproc.kill(proc)

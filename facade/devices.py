@@ -14,13 +14,13 @@ import importlib.util
 import json
 import os
 import platform
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PROBE_TIMEOUT_S = 10.0
+from facade import childproc
+
 _SOFTWARE_VULKAN = ("llvmpipe", "lavapipe", "swiftshader")
 _X86_FEATURES = {"avx2": "avx2", "fma": "fma", "f16c": "f16c", "avx512f": "avx512f",
                  "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni", "avx512_bf16": "avx512_bf16",
@@ -145,16 +145,15 @@ def _clusters(cores: int) -> tuple[tuple[tuple[int, ...], ...], int]:
 def _probe_gpus(api: str) -> tuple[list[GpuDevice], str | None]:
     """Run :mod:`facade.gpu_probe` in a child so a crashing driver cannot take us down."""
     script = Path(__file__).with_name("gpu_probe.py")
+    limit = childproc.timeout("device")
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", str(script), api],
-            capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return [], f"{api}: probe hung for more than {PROBE_TIMEOUT_S:.0f} s"
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return [], f"{api}: {last}"
+        done = childproc.run([sys.executable, "-I", str(script), api], timeout_s=limit)
+    except OSError as e:
+        return [], f"{api}: the probe could not start: {e}"
+    if done.hung:
+        return [], f"{api}: probe hung for more than {limit:.0f} s"
+    if not done.ok:
+        return [], f"{api}: {done.last_line(limit=10_000) or f'exit status {done.returncode}'}"
     try:
         raw = json.loads(done.stdout)
     except json.JSONDecodeError:

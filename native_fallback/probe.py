@@ -8,11 +8,9 @@ timeout; the parent only reads its verdict. pyopencl is never imported here.
 from __future__ import annotations
 
 import functools
-import subprocess
 import sys
 
-#: Seconds the child may take to list devices, build and run one kernel.
-PROBE_TIMEOUT_S = 60.0
+from facade import childproc
 
 _CHILD = r"""
 import numpy as np, pyopencl as cl
@@ -33,13 +31,11 @@ print(ctx.devices[0].name.strip(), "|", ctx.devices[0].platform.name.strip())
 def opencl_available() -> tuple[bool, str]:
     """(ok, reason): probe OpenCL in a child process; cached per process; never raises."""
     try:
-        done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return False, f"the OpenCL probe did not finish within {PROBE_TIMEOUT_S:.0f} s"
+        done = childproc.run([sys.executable, "-c", _CHILD], timeout_s=childproc.timeout("probe"))
     except OSError as e:
         return False, f"the OpenCL probe could not start: {e}"
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        return False, f"the OpenCL probe failed: {tail}"
+    if done.hung:
+        return False, f"the OpenCL probe did not finish within {done.timeout_s:.0f} s"
+    if not done.ok:
+        return False, f"the OpenCL probe failed: {done.last_line(limit=10_000) or f'exit status {done.returncode}'}"
     return True, f"OpenCL device: {done.stdout.strip()}"

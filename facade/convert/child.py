@@ -8,13 +8,12 @@ exit status: pnnx's "killed by signal 11" hides "Unsupported model IR version".
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from facade import childproc
 from facade.convert.causes import clean
 from facade.errors import ConversionError, format_message
-from facade.offline import child_env
 
 _TAIL_LINES = 6
 
@@ -54,24 +53,20 @@ def tail(text: str, lines: int = _TAIL_LINES) -> str:
 
 def run_child(argv: Sequence[str], *, cwd: Path, timeout_s: float, where: str,
               env: dict[str, str] | None = None) -> str:
-    """Run ``argv`` in ``cwd`` with telemetry off (:mod:`facade.offline`); return its combined output or
-    raise :class:`ConversionError` saying why."""
-    full_env = child_env(env)
+    """Run ``argv`` in ``cwd`` (:func:`facade.childproc.run`); return its combined output or raise
+    :class:`ConversionError` saying why."""
     try:
-        done = subprocess.run(list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
-    except subprocess.TimeoutExpired as e:
-        out = (e.output or b"").decode(errors="replace")
-        raise ConversionError(format_message(
-            f"Converter hung and was stopped after {timeout_s:g} s", where=where,
-            received=tail(out) or "no output", expected="a conversion that finishes")) from e
+        done = childproc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, merge_stderr=True)
     except OSError as e:
         raise ConversionError(format_message(f"Converter could not be started: {e}", where=where,
                                              received=argv[0])) from e
-    out = done.stdout.decode(errors="replace")
-    if done.returncode != 0:
-        how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with {done.returncode}"
+    out = done.stdout
+    if done.hung:
+        raise ConversionError(format_message(
+            f"Converter {done.how}", where=where, received=tail(out) or "no output",
+            expected="a conversion that finishes"))
+    if not done.ok:
         kind = ChildKilled if -done.returncode in _FROM_OUTSIDE else ChildFailed
-        raise kind(format_message(f"Converter {how}", where=where, received=tail(out) or "no output",
-                                  expected="a successful conversion"), out, how)
+        raise kind(format_message(f"Converter {done.how}", where=where, received=tail(out) or "no output",
+                                  expected="a successful conversion"), out, done.how)
     return out

@@ -36,10 +36,10 @@ def test_fingerprint_is_stable_across_processes():
 
 
 def test_a_probe_that_hangs_or_fails_is_recorded_not_raised(monkeypatch):
-    monkeypatch.setattr(devices_mod, "PROBE_TIMEOUT_S", 0.001)
+    monkeypatch.setenv("FACADE_DEVICE_TIMEOUT_S", "0.001")
     found, error = devices_mod._probe_gpus("vulkan")
     assert found == [] and "hung" in error
-    monkeypatch.setattr(devices_mod, "PROBE_TIMEOUT_S", 10.0)
+    monkeypatch.setenv("FACADE_DEVICE_TIMEOUT_S", "10")
     found, error = devices_mod._probe_gpus("no-such-api")
     assert found == [] and "KeyError" in error
 
