@@ -58,7 +58,7 @@ def test_bench_prints_a_row_per_target_and_plots_svg(model_path, tmp_path, capsy
         assert r["load_s"] > 0 and r["conversion_s"] == 0 and r["peak_mem_mib"] >= 0
     assert rows["onnxruntime:cpu"]["peak_mem_mib"] > 0, rows  # importing the engine alone grows the resident set
     # Not a terminal: one plain line per step, no carriage-return frames.
-    assert "] 1/2  50% onnxruntime:cpu\n" in captured.err and "] 2/2 100% native:cpu\n" in captured.err
+    assert "[1/2] onnxruntime:cpu: p50 " in captured.err and "[2/2] native:cpu: p50 " in captured.err
     assert "\r" not in captured.err
     svg = out.read_text()
     assert "<svg" in svg and "onnxruntime:cpu" in svg and "native:cpu" in svg  # matplotlib writes an XML prolog first
