@@ -41,6 +41,9 @@ def register(sub) -> None:
     add_targets_option(p, "targets to measure (default: every candidate the router ranks here)")
     p.add_argument("--budget", type=float, default=2.0, help="seconds of timed runs per target (default 2)")
     p.add_argument("--plot", metavar="OUT.png|OUT.svg", help="also draw p50/p90 latency per target")
+    p.add_argument("--precision", metavar="LIST",
+                   help="fp32,fp16,int8: one row per target and precision, with the accuracy drop against fp32")
+    p.add_argument("--calibration", metavar="DATA", help="samples for int8 and the held-out accuracy figures")
     add_json_flag(p)
     p.set_defaults(handler=cmd_bench)
 
@@ -94,6 +97,10 @@ def cmd_bench(args) -> int:
     model = load_model(args.model)
     trace = plan(model, devices())
     targets = chosen or [e.target for e in trace.ranked()]
+    if args.precision is not None:  # latency and accuracy drop per target and precision
+        from facade.cli import bench_precision
+
+        return bench_precision.cmd(args, targets)
     # A target refused by a failure remembered from before (a cached conversion failure, a diverged
     # artifact) is not a candidate, but it is listed with its reason: never dropped silently.
     refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
