@@ -39,40 +39,11 @@ from facade.errors import (
     format_message,
 )
 from facade.model import Model
-from facade.targets import HardwareClass, lookup
+from facade.targets import FLUSHES_NON_FINITE, Availability, HardwareClass, Unit
 from facade.tensor import FeedCheck, TensorSpec
 
 # What engines print from native code (banners, device dumps, graph warnings): debug, shown by facade -v.
 engine_log = logging.getLogger("facade.engine")
-
-
-@dataclass(frozen=True)
-class Availability:
-    """A yes/no with its reason; truthy when available.
-
-    ``refusal`` marks a "no" that is a recorded failure of the target on this model
-    (its converter rejected it, or its artifact diverged), not a lack of the target:
-    the router reports it as the failure it was (status ``failed``, ConversionError).
-    """
-
-    ok: bool
-    reason: str
-    refusal: bool = False
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    @classmethod
-    def yes(cls, reason: str = "available") -> Availability:
-        return cls(True, reason)
-
-    @classmethod
-    def no(cls, reason: str) -> Availability:
-        return cls(False, reason)
-
-    @classmethod
-    def refused(cls, reason: str) -> Availability:
-        return cls(False, reason, refusal=True)
 
 
 @dataclass(frozen=True)
@@ -116,7 +87,7 @@ class Runner:
         self._check_feeds = FeedCheck(self.inputs)
         self._index_bounds = graph_checks.index_bounds(model.proto)
         self._lock = contextlib.nullcontext() if self.reentrant else threading.Lock()
-        self._flushes = _flushes_non_finite(target)
+        self._flushes = target in FLUSHES_NON_FINITE
 
     def run(self, feeds: Mapping[str, object], output_names: Sequence[str] | None = None, *,
             written: bool = False) -> dict[str, np.ndarray]:
@@ -197,23 +168,17 @@ def engine_error(target: str, stage: str, error: BaseException) -> EngineError:
                                       expected=f"a model and feeds that {target} can {stage}"))
 
 
-def _flushes_non_finite(target: str) -> bool:
-    """The catalogue's flag; a target it does not know (a third-party engine's) keeps NaN/inf."""
-    try:
-        return lookup(target).flushes_non_finite
-    except FacadeError:
-        return False
-
-
 class Adapter:
     """One engine. Subclasses set the class attributes and override the small hooks."""
 
     engine: ClassVar[str]
-    units: ClassVar[tuple[str, ...]]
+    # Each unit with its hardware class, device API and pip extra: the catalogue is derived from these.
+    # A plain tuple of names (third-party adapters) takes its classes from ``unit_classes`` (default CPU).
+    units: ClassVar[Mapping[str, Unit] | tuple[str, ...]]
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
     modules: ClassVar[tuple[str, ...]] = ()  # importable top-level modules the engine needs
     extra: ClassVar[str] = ""  # pip extra that installs it: facade-runtime[<extra>]
-    # Hardware class of units that are not in facade's catalogue (third-party engines).
+    # Hardware class of each unit when ``units`` is a tuple of names (third-party engines).
     unit_classes: ClassVar[Mapping[str, HardwareClass]] = {}
     # Value kinds beyond plain tensors that the engine takes as graph inputs and outputs
     # (TensorSpec.container names: "sequence", "optional"); converters' formats have none.
@@ -223,9 +188,13 @@ class Adapter:
     def targets(self) -> list[str]:
         return [f"{self.engine}:{u}" for u in self.units]
 
-    def unit_hardware(self, unit: str) -> HardwareClass:
-        """Catalogue class for a unit facade does not know yet (default: CPU)."""
-        return self.unit_classes.get(unit, HardwareClass.CPU)
+    def unit(self, name: str) -> Unit:
+        """What this adapter declares about unit ``name`` (a KeyError for a unit it does not have)."""
+        if isinstance(self.units, Mapping):
+            return self.units[name]
+        if name not in self.units:
+            raise KeyError(name)
+        return Unit(self.unit_classes.get(name, HardwareClass.CPU))
 
     def installed(self, modules: tuple[str, ...] | None = None) -> Availability:
         """Whether ``modules`` (default: the engine's) are importable, answered without importing them."""
@@ -249,7 +218,7 @@ class Adapter:
         A GPU API served by a software driver (llvmpipe, PoCL on the CPU) or an NPU
         simulator is :attr:`HardwareClass.SOFTWARE`: usable when forced, never a default.
         """
-        info = lookup(f"{self.engine}:{unit}")
+        info = self.unit(unit)
         if info.api is None:
             return info.hardware, None
         if info.api in ("vulkan", "opencl"):

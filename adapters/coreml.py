@@ -6,6 +6,8 @@ which exists only on macOS (and iOS), so elsewhere every target says so.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from facade.adapters.base import Availability, LoadOptions, Runner
@@ -14,6 +16,7 @@ from facade.adapters.io_contract import Binding, IOContract
 from facade.convert.cache import Artifact
 from facade.devices import DeviceFacts
 from facade.model import Model
+from facade.targets import HardwareClass, Unit
 
 # Facade unit -> coremltools.ComputeUnit member name.
 COMPUTE_UNITS = {"cpu": "CPU_ONLY", "all": "ALL", "ane": "CPU_AND_NE"}
@@ -23,7 +26,11 @@ class CoreMlAdapter(ConvertingAdapter):
     """``coreml:*`` targets; the artifact is an ML program (``.mlpackage``) that keeps ONNX names."""
 
     engine = "coreml"
-    units = ("cpu", "all", "ane")
+    units: ClassVar = {
+        "cpu": Unit(HardwareClass.CPU),
+        "all": Unit(HardwareClass.NPU),
+        "ane": Unit(HardwareClass.NPU),
+    }
     modules = ("coremltools",)
     extra = "coreml"
     artifact_format = "coreml"

@@ -10,6 +10,7 @@ is loaded from ``LoadOptions.engine['delegate']`` (a shared library path).
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from facade.devices import DeviceFacts, package_dir
 from facade.errors import ConversionError, format_message
 from facade.model import Model
 from facade.quantization import gate
+from facade.targets import HardwareClass, Unit
 
 # Delegate libraries by unit, as Android/iOS builds ship them.
 _DELEGATES = {"gpu": "libtensorflowlite_gpu_delegate.so", "nnapi": "libnnapi_delegate.so"}
@@ -63,7 +65,11 @@ class LiteRtAdapter(ConvertingAdapter):
     """``litert:cpu``, ``litert:gpu``, ``litert:nnapi``."""
 
     engine = "litert"
-    units = ("cpu", "gpu", "nnapi")
+    units: ClassVar = {
+        "cpu": Unit(HardwareClass.CPU),
+        "gpu": Unit(HardwareClass.GPU),
+        "nnapi": Unit(HardwareClass.NPU),
+    }
     modules = ("ai_edge_litert",)
     extra = "litert"
     artifact_format = "tflite"

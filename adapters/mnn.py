@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from typing import ClassVar
 import sys
 
 import numpy as np
@@ -21,6 +22,7 @@ from facade.convert.cache import Artifact
 from facade.devices import PROBE_TIMEOUT_S, DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.targets import HardwareClass, Unit
 
 BACKENDS = {"cpu": "CPU", "opencl": "OPENCL", "vulkan": "VULKAN", "metal": "METAL"}
 _FALLBACK_MARK = "Can't Find type="
@@ -50,7 +52,12 @@ class MnnAdapter(ConvertingAdapter):
     """``mnn:cpu``, ``mnn:opencl``, ``mnn:vulkan``, ``mnn:metal``."""
 
     engine = "mnn"
-    units = ("cpu", "opencl", "vulkan", "metal")
+    units: ClassVar = {
+        "cpu": Unit(HardwareClass.CPU),
+        "opencl": Unit(HardwareClass.GPU, api="opencl"),
+        "vulkan": Unit(HardwareClass.GPU, api="vulkan"),
+        "metal": Unit(HardwareClass.GPU),
+    }
     modules = ("MNN",)
     extra = "mnn"
     artifact_format = "mnn"

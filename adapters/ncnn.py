@@ -11,6 +11,7 @@ be freed under it.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from facade.convert.pnnx import NO_BATCH
 from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.targets import HardwareClass, Unit
 
 _FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
 _OFF = ("use_bf16_storage", "use_bf16_packed", "use_int8_inference")
@@ -57,7 +59,7 @@ class NcnnAdapter(ConvertingAdapter):
     """``ncnn:cpu`` and ``ncnn:vulkan`` (``LoadOptions.engine['gpu']`` picks the Vulkan device)."""
 
     engine = "ncnn"
-    units = ("cpu", "vulkan")
+    units: ClassVar = {"cpu": Unit(HardwareClass.CPU), "vulkan": Unit(HardwareClass.GPU, api="vulkan")}
     modules = ("ncnn",)
     extra = "ncnn"
     artifact_format = "ncnn"

@@ -19,6 +19,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from facade.devices import DeviceFacts, package_dir
 from facade.errors import TargetUnavailableError, UnsupportedModelError, format_message
 from facade.model import Model
 from facade.quantization import gate
+from facade.targets import HardwareClass, Unit
 from facade.tensor import OPTIONAL, SEQUENCE
 
 _PROVIDERS = {
@@ -111,7 +113,15 @@ class OnnxRuntimeAdapter(Adapter):
     """``onnxruntime:*`` targets."""
 
     engine = "onnxruntime"
-    units = ("cpu", "xnnpack", "cuda", "qnn-htp", "qnn-gpu", "nnapi", "coreml")
+    units: ClassVar = {
+        "cpu": Unit(HardwareClass.CPU),
+        "xnnpack": Unit(HardwareClass.CPU),
+        "cuda": Unit(HardwareClass.GPU),
+        "qnn-htp": Unit(HardwareClass.NPU, api="qnn-htp", extra="qnn"),
+        "qnn-gpu": Unit(HardwareClass.GPU, extra="qnn"),
+        "nnapi": Unit(HardwareClass.NPU),
+        "coreml": Unit(HardwareClass.NPU),
+    }
     modules = ("onnxruntime",)
     extra = "onnxruntime"
     containers = frozenset({SEQUENCE, OPTIONAL})  # ORT's binding takes lists of arrays and None as they are

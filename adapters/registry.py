@@ -18,26 +18,27 @@ from types import MappingProxyType
 
 from facade.adapters.base import Adapter
 from facade.errors import FacadeError, format_message
-from facade.targets import CATALOGUE, TargetInfo, register_target
 
 log = logging.getLogger("facade.adapters")
 
 ENTRY_POINT_GROUP = "facade.adapters"
 
+# In catalogue order (``facade targets``; the router's tie-break within a hardware class).
 BUILTIN: Mapping[str, str] = MappingProxyType({
     "onnxruntime": "facade.adapters.onnxruntime:OnnxRuntimeAdapter",
-    "native": "facade.adapters.native:NativeAdapter",
     "litert": "facade.adapters.litert:LiteRtAdapter",
     "ncnn": "facade.adapters.ncnn:NcnnAdapter",
     "mnn": "facade.adapters.mnn:MnnAdapter",
     "coreml": "facade.adapters.coreml:CoreMlAdapter",
     "snpe": "facade.adapters.snpe:SnpeAdapter",
+    "native": "facade.adapters.native:NativeAdapter",
 })
 
 _paths: dict[str, str] = dict(BUILTIN)
 _loaded: dict[str, Adapter] = {}
 _broken: dict[str, str] = {}
 _entry_points_read = False
+_version = 0  # bumped on every change of the table, so the derived catalogue knows when to rebuild
 
 
 class AdapterRegistrationError(FacadeError):
@@ -45,10 +46,11 @@ class AdapterRegistrationError(FacadeError):
 
 
 def _read_entry_points() -> None:
-    global _entry_points_read
+    global _entry_points_read, _version
     if _entry_points_read:
         return
     _entry_points_read = True
+    _version += 1
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _paths and _paths[ep.name] != ep.value:
             log.warning("entry point %s=%s ignored: engine %r is already provided by %s",
@@ -75,10 +77,6 @@ def _check(adapter: object, engine: str) -> None:
     if adapter.engine != engine:
         raise AdapterRegistrationError(format_message(
             "Adapter registered under another engine name", where=engine, received=adapter.engine, expected=engine))
-    known = {t.name for t in CATALOGUE}
-    for unit in adapter.units:
-        if f"{engine}:{unit}" not in known:
-            register_target(TargetInfo(engine, unit, adapter.unit_hardware(unit)))
 
 
 def register_adapter(adapter: Adapter | str, *, engine: str | None = None, replace: bool = False) -> None:
@@ -88,6 +86,7 @@ def register_adapter(adapter: Adapter | str, *, engine: str | None = None, repla
         AdapterRegistrationError: the engine name is taken (pass ``replace=True`` to
             override deliberately) or the object is not an :class:`Adapter`.
     """
+    global _version
     _read_entry_points()
     name = engine or (adapter.engine if isinstance(adapter, Adapter) else None)
     if name is None:
@@ -100,12 +99,19 @@ def register_adapter(adapter: Adapter | str, *, engine: str | None = None, repla
             available=[_paths[name]], hint="Pass replace=True to override it on purpose"))
     _loaded.pop(name, None)
     _broken.pop(name, None)
+    _version += 1
     if isinstance(adapter, Adapter):
         _check(adapter, name)
         _paths[name] = f"<instance {type(adapter).__qualname__}>"
         _loaded[name] = adapter
     else:
         _paths[name] = adapter
+
+
+def version() -> int:
+    """A number that changes whenever an adapter is registered or replaced (see :mod:`facade.adapters.catalogue`)."""
+    _read_entry_points()
+    return _version
 
 
 def engines() -> list[str]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from facade.convert.snpe import sdk_availability, sdk_tool
 from facade.devices import DeviceFacts
 from facade.errors import TargetUnavailableError, format_message
 from facade.model import Model
+from facade.targets import HardwareClass, Unit
 
 RUNTIME_FLAGS = {"cpu": [], "gpu": ["--use_gpu"], "dsp": ["--use_dsp"]}
 RUN_TIMEOUT_S = 120.0
@@ -116,7 +118,11 @@ class SnpeAdapter(ConvertingAdapter):
     """``snpe:*`` targets, run by the SDK's ``snpe-net-run`` in a child process."""
 
     engine = "snpe"
-    units = ("cpu", "gpu", "dsp")
+    units: ClassVar = {
+        "cpu": Unit(HardwareClass.CPU),
+        "gpu": Unit(HardwareClass.GPU),
+        "dsp": Unit(HardwareClass.NPU, api="snpe"),
+    }
     artifact_format = "dlc"
     converter = "snpe-onnx-to-dlc"
 

@@ -135,7 +135,7 @@ def kill_at_random(proc: subprocess.Popen, mode: str, whole: float, child_s: flo
 def check(path: Path, fmt: str, reference: np.ndarray, feed: np.ndarray) -> tuple[str, str]:
     """(cache entry state, later Session outcome) for the model at ``path``."""
     import facade
-    from facade.conformance.metrics import relative_max_error
+    from facade.metrics import relative_max_error
     from facade.convert import BY_FORMAT, get_converter
     from facade.convert import cache as conv_cache
 

@@ -1,38 +1,31 @@
-"""The accuracy gate: the router never picks a target whose conformance verdict failed here.
+"""Conformance's side of the accuracy gate: keeping a report's verdicts where the router reads them.
 
 After ``facade conformance run``, each model's verdicts are kept in the cache under
 the device fingerprint and the model's sha256 (:func:`store`); a report can also be
-handed in for this process (:func:`use_report`). :func:`accuracy_gate` is called by
-the router's ``plan()``: a candidate whose column (target at the session's allowed
-precision) failed or errored for this model on this device is rejected, and the
-trace (``explain()``) says why. A forced target is never gated: conformance runs
-force targets on purpose.
+handed in for this process (:func:`use_report`). The router reads them through
+:mod:`facade.verdict_store` and rejects a target whose verdict failed
+(:mod:`facade.router.gate`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from facade.cache import atomic_write, cache_dir
+from facade import verdict_store
 from facade.conformance.report import Report, describe
 from facade.conformance.verdicts import UNAVAILABLE
-from facade.devices import DeviceFacts
-from facade.model import Model
-from facade.trace import CANDIDATE, REJECTED, Trace
-
-_reports: list[Report] = []
+from facade.tolerances import PRECISIONS
 
 
 def use_report(report: Report | str | os.PathLike) -> None:
     """Gate this process's routing with ``report`` (a :class:`Report` or a report file), on top of the cache."""
-    _reports.append(report if isinstance(report, Report) else Report.load(report))
+    verdict_store.add_in_process(_summaries(report if isinstance(report, Report) else Report.load(report)))
 
 
 def clear_reports() -> None:
     """Forget reports given to :func:`use_report`."""
-    _reports.clear()
+    verdict_store.clear_in_process()
 
 
 def _summaries(report: Report) -> dict[tuple[str, str], dict[str, dict]]:
@@ -43,48 +36,10 @@ def _summaries(report: Report) -> dict[tuple[str, str], dict[str, dict]]:
         reason = next((why for o in r.outputs for why in o.reasons.values()), r.error or "")
         found.setdefault((fp, sha[(fp, r.case)]), {})[f"{r.target}@{r.precision}"] = {
             "case": r.case, "verdict": describe(r), "unavailable": r.verdict == UNAVAILABLE,
-            "passes": {cls: r.passes_at(cls) for cls in ("fp32", "fp16", "int8")}, "reason": reason}
+            "passes": {cls: r.passes_at(cls) for cls in PRECISIONS}, "reason": reason}
     return found
-
-
-def _path(fingerprint: str, sha256: str) -> Path:
-    return cache_dir("conformance", fingerprint) / f"{sha256}.json"
 
 
 def store(report: Report) -> list[Path]:
-    """Keep each model's verdicts in the cache, where :func:`accuracy_gate` finds them."""
-    written = []
-    for (fp, sha), columns in _summaries(report).items():
-        path = _path(fp, sha)
-        try:
-            old = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, json.JSONDecodeError):
-            old = {}
-        written.append(atomic_write(path, json.dumps({**old, **columns}, indent=1).encode()))
-    return written
-
-
-def verdicts(fingerprint: str, sha256: str) -> dict[str, dict]:
-    """Column key -> verdict summary for one model on one device: cache first, then reports in use."""
-    path = _path(fingerprint, sha256)
-    try:
-        found = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        found = {}
-    for report in _reports:
-        found.update(_summaries(report).get((fingerprint, sha256), {}))
-    return found
-
-
-def accuracy_gate(trace: Trace, model: Model, facts: DeviceFacts, precision: str = "fp32") -> None:
-    """Reject candidates whose verdict for ``model`` here failed at ``precision``; the trace says why."""
-    if trace.forced is not None:
-        return
-    known = verdicts(facts.fingerprint, model.sha256)
-    for entry in trace.entries:
-        v = known.get(f"{entry.target}@{precision}")
-        if entry.status != CANDIDATE or v is None or v["unavailable"] or v["passes"].get(precision):
-            continue
-        entry.status = REJECTED
-        entry.reason = (f"conformance: {v['verdict']} at {precision} tolerance for this model on this device"
-                        + (f" ({v['reason']})" if v["reason"] else ""))
+    """Keep each model's verdicts in the cache, where the router's accuracy gate finds them."""
+    return verdict_store.write(_summaries(report))

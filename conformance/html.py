@@ -13,7 +13,7 @@ from html import escape
 
 from facade.conformance.report import Report, describe
 from facade.conformance.summary import ColumnKey, cells, columns, counts, pass_rate
-from facade.conformance.tolerances import DEFAULTS
+from facade.tolerances import DEFAULTS
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, UNAVAILABLE, VERDICTS
 
 COLOURS = {PASS: "#2e7d32", LOWER: "#f9a825", FAIL: "#c62828", ERROR: "#6a1b9a", UNAVAILABLE: "#9e9e9e"}

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from facade.cache import atomic_write
-from facade.conformance.tolerances import CLASSES, Tolerances
+from facade.tolerances import CLASSES, Tolerances
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, CaseResult
 from facade.errors import FacadeError, format_message
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facade.conformance import metrics
-from facade.conformance.tolerances import CLASSES, Bound
+from facade import metrics
+from facade.tolerances import CLASSES, Bound
 
 PASS, LOWER, FAIL, ERROR, UNAVAILABLE = "pass", "pass-at-lower-precision", "fail", "error", "unavailable"
 VERDICTS = (PASS, LOWER, FAIL, ERROR, UNAVAILABLE)

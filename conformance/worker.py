@@ -23,9 +23,10 @@ def _reply(stream, message: dict) -> None:
 
 
 def _hello(target: str) -> dict:
+    from facade.adapters.catalogue import all_targets
     from facade.devices import devices
     from facade.errors import FacadeError
-    from facade.router import all_targets, target_availability
+    from facade.router import target_availability
 
     try:
         all_targets()  # imports every registered adapter, so third-party targets are known by name

@@ -14,10 +14,9 @@ import time
 
 import facade
 from facade.builtin_models import mobilenet_v2
-from facade.conformance.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from facade.router import all_targets
+from facade.metrics import relative_max_error
 
 
 def main(model=None) -> int:
@@ -26,7 +25,7 @@ def main(model=None) -> int:
     feeds = seeded_feeds(reference.inputs, seed=1)
     expected = reference.run(feeds)
     print(f"{'target':22} {'agreement':>12} {'latency ms':>11}  notes")
-    for target in all_targets():
+    for target in facade.all_targets():
         try:
             sess = facade.Session(model, target=target)
         except FacadeError as e:

@@ -6,7 +6,9 @@
 >>> sess.target, print(sess.explain())         # where it ran, and why
 """
 
-from facade.adapters.base import Adapter, Availability, LoadOptions, Runner
+from facade.adapters.base import Adapter, LoadOptions, Runner
+from facade.adapters.catalogue import all_targets
+from facade.adapters.catalogue import lookup as target_info
 from facade.adapters.registry import register_adapter
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
@@ -27,8 +29,9 @@ from facade.errors import (
 from facade.model import Model, load_model
 from facade.offline import silence_this_process
 from facade.quantization import CalibrationError, QuantizedModel, quantize
-from facade.router import all_targets
+from facade.router import target_availability
 from facade.session import Session
+from facade.targets import Availability
 from facade.tensor import Tensor, TensorSpec
 from facade.trace import Trace
 
@@ -43,5 +46,6 @@ __all__ = [
     "FacadeError", "FacadeInternalError", "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError",
     "PolicyError", "QuantizedModel", "Runner", "Session", "SessionStateError", "TargetError",
     "TargetUnavailableError", "Tensor", "TensorSpec", "Trace", "UnknownTargetError", "UnsupportedModelError",
-    "__version__", "all_targets", "devices", "load_model", "quantize", "register_adapter",
+    "__version__", "all_targets", "devices", "load_model", "quantize", "register_adapter", "target_availability",
+    "target_info",
 ]

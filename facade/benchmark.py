@@ -12,18 +12,15 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from facade.adapters import registry
 from facade.adapters.base import LoadOptions, Runner
+from facade.adapters.catalogue import lookup
 from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
 from facade.inputs import seeded_feeds
 from facade.model import Model
-from facade.targets import lookup
-
-if TYPE_CHECKING:
-    from facade.session import Session
 from facade.versions import engine_version
 
 BUDGET_S = 1.0
@@ -35,6 +32,12 @@ WARMUP_RUNS = 1
 WARMUP_S = 0.15
 MIN_RUNS, MAX_RUNS = 3, 50
 ROUNDS = 3
+
+
+class Runs(Protocol):
+    """Anything with ``run(feeds)``: a :class:`Runner`, or a ``facade.Session`` (``facade bench``)."""
+
+    def run(self, feeds: dict, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Timing:
         return f"benchmark p50 {self.p50_ms:.3f} ms, p90 {self.p90_ms:.3f} ms ({self.runs} runs{', cached' if self.cached else ''})"
 
 
-def time_runs(runner: Runner | Session, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
+def time_runs(runner: Runs, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
               warmup_s: float = WARMUP_S, min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> list[float]:
     """Warm up (``warmup`` runs and ``warmup_s`` seconds), then run until the budget is spent
     (at least ``min_runs``, at most ``max_runs``); every latency in ms."""

@@ -31,10 +31,10 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from facade.adapters import registry
+from facade.adapters.catalogue import lookup
 from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
 from facade.offline import child_env
-from facade.targets import lookup
 from facade.versions import driver_version, engine_version
 
 TIMEOUT_ENV = "FACADE_PROBE_TIMEOUT_S"

@@ -1,16 +1,17 @@
-"""The catalogue of targets (``engine:unit``) that facade knows about.
+"""The words of the target catalogue: hardware classes, units, targets, and availability answers.
 
-A target name is data, not code: the catalogue says which hardware class each
-unit belongs to, so the router can order candidates without importing any
-engine. Whether a target is *available* is the adapter's answer, not ours.
+A target (``engine:unit``) is data, not code: each adapter declares its units
+(:class:`Unit`: hardware class, device API, pip extra) and the catalogue
+(:mod:`facade.adapters.catalogue`) is derived from those declarations, so the
+router can order candidates without importing any engine. Whether a target is
+*available* is the adapter's answer (:class:`Availability`), not ours. This
+module is ground: it imports nothing above it.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-from facade.errors import UnknownTargetError, closest, format_message
 
 
 class HardwareClass(enum.IntEnum):
@@ -24,13 +25,23 @@ class HardwareClass(enum.IntEnum):
 
 
 @dataclass(frozen=True)
+class Unit:
+    """What an adapter declares about one of its units (``units = {"cpu": Unit(HardwareClass.CPU)}``)."""
+
+    hardware: HardwareClass
+    api: str | None = None  # device API or accelerator kind whose facts decide the real class
+    extra: str | None = None  # pip extra that installs it (None: the adapter's own ``extra``)
+
+
+@dataclass(frozen=True)
 class TargetInfo:
-    """One ``engine:unit`` pair and the hardware class of its unit."""
+    """One ``engine:unit`` pair of the catalogue: the unit's hardware class, device API and pip extra."""
 
     engine: str
     unit: str
     hardware: HardwareClass
     api: str | None = None  # device API or accelerator kind whose facts decide the real class
+    extra: str = ""  # pip extra that installs it: facade-runtime[<extra>]
 
     @property
     def name(self) -> str:
@@ -49,84 +60,34 @@ class TargetInfo:
         return self.api is not None or self.hardware in (HardwareClass.NPU, HardwareClass.GPU)
 
 
+# Measured facts about targets, not declarations: QNN's HTP simulator flushes NaN/inf to 0.0.
 FLUSHES_NON_FINITE = frozenset({"onnxruntime:qnn-htp"})
 
-_N, _G, _C, _F = HardwareClass.NPU, HardwareClass.GPU, HardwareClass.CPU, HardwareClass.FALLBACK
 
-CATALOGUE: tuple[TargetInfo, ...] = tuple(
-    TargetInfo(engine, unit, hw, api)
-    for engine, unit, hw, api in [
-        ("onnxruntime", "cpu", _C, None),
-        ("onnxruntime", "xnnpack", _C, None),
-        ("onnxruntime", "cuda", _G, None),
-        ("onnxruntime", "qnn-htp", _N, "qnn-htp"),
-        ("onnxruntime", "qnn-gpu", _G, None),
-        ("onnxruntime", "nnapi", _N, None),
-        ("onnxruntime", "coreml", _N, None),
-        ("litert", "cpu", _C, None),
-        ("litert", "gpu", _G, None),
-        ("litert", "nnapi", _N, None),
-        ("ncnn", "cpu", _C, None),
-        ("ncnn", "vulkan", _G, "vulkan"),
-        ("mnn", "cpu", _C, None),
-        ("mnn", "opencl", _G, "opencl"),
-        ("mnn", "vulkan", _G, "vulkan"),
-        ("mnn", "metal", _G, None),
-        ("coreml", "cpu", _C, None),
-        ("coreml", "all", _N, None),
-        ("coreml", "ane", _N, None),
-        ("snpe", "cpu", _C, None),
-        ("snpe", "gpu", _G, None),
-        ("snpe", "dsp", _N, "snpe"),
-        # The in-house engine is the floor on any device: its OpenCL kernels beat its numpy
-        # ones on a real GPU, but not the optimized CPU engines (measured on an H200:
-        # SqueezeNet 10.9 ms on native:opencl, 1.3 ms on onnxruntime:cpu).
-        ("native", "opencl", _F, "opencl"),
-        ("native", "cpu", _F, None),
-    ]
-)
+@dataclass(frozen=True)
+class Availability:
+    """A yes/no with its reason; truthy when available.
 
-_BY_NAME = {t.name: t for t in CATALOGUE}
+    ``refusal`` marks a "no" that is a recorded failure of the target on this model
+    (its converter rejected it, or its artifact diverged), not a lack of the target:
+    the router reports it as the failure it was (status ``failed``, ConversionError).
+    """
 
+    ok: bool
+    reason: str
+    refusal: bool = False
 
-def target_names() -> list[str]:
-    """Every known target name, in catalogue order."""
-    return list(_BY_NAME)
+    def __bool__(self) -> bool:
+        return self.ok
 
+    @classmethod
+    def yes(cls, reason: str = "available") -> Availability:
+        return cls(True, reason)
 
-def lookup(name: str) -> TargetInfo:
-    """Return the catalogue entry for ``name``; raise with a suggestion when unknown."""
-    info = _BY_NAME.get(name)
-    if info is None:  # a third-party engine's targets are known once its adapter is imported
-        from facade.adapters import registry
+    @classmethod
+    def no(cls, reason: str) -> Availability:
+        return cls(False, reason)
 
-        registry.load_all()
-        info = _BY_NAME.get(name)
-    if info is not None:
-        return info
-    guess = closest(name, _BY_NAME)
-    raise UnknownTargetError(
-        format_message(
-            "Unknown target name",
-            where=name,
-            received=repr(name),
-            expected="a target written engine:unit, e.g. onnxruntime:cpu",
-            available=_BY_NAME,
-            hint=f"Did you mean {guess!r}?" if guess else None,
-        )
-    )
-
-
-def register_target(info: TargetInfo) -> None:
-    """Add a target for a third-party adapter; refuses to redefine a known one differently."""
-    known = _BY_NAME.get(info.name)
-    if known is not None and known != info:
-        raise UnknownTargetError(
-            format_message(
-                "Target already defined with another hardware class",
-                where=info.name,
-                received=info.hardware.name,
-                expected=known.hardware.name,
-            )
-        )
-    _BY_NAME[info.name] = info
+    @classmethod
+    def refused(cls, reason: str) -> Availability:
+        return cls(False, reason, refusal=True)

@@ -11,8 +11,8 @@ import functools
 from importlib import metadata
 
 from facade.adapters import registry
+from facade.adapters.catalogue import lookup
 from facade.devices import DeviceFacts
-from facade.targets import lookup
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from facade.builtin_models import builtin_model_path
 from facade.cli import add_json_flag
 from facade.cli.output import emit
 from facade.cli.run import time_runs
-from facade.conformance.metrics import relative_max_error
+from facade.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
 from facade.session import Session

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from facade import probe
+from facade import all_targets, probe, target_availability, target_info
 from facade.cli import add_json_flag
 from facade.cli.output import emit
 from facade.devices import devices
-from facade.router import all_targets, target_availability
 from facade.tables import format_table
-from facade.targets import lookup
 
 
 def register(sub) -> None:
@@ -52,7 +50,7 @@ def target_rows(run_probes: bool = False) -> list[dict]:
         verdict = None
         if avail and probe.needs_probe(name):
             verdict = probe.ensure(name, facts) if run_probes else probe.cached(name, facts)
-        rows.append({"target": name, "engine": lookup(name).engine, "available": avail.ok,
+        rows.append({"target": name, "engine": target_info(name).engine, "available": avail.ok,
                      "hardware": hardware.name.lower(), "reason": avail.reason + (f"; {note}" if note else ""),
                      "probe": verdict.status if verdict else ("not probed yet" if avail and probe.needs_probe(name)
                                                               else "-"),

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from facade.errors import InputError, UnknownTargetError, format_message
+from facade.errors import InputError, format_message
 
 
 def add_targets_option(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
@@ -35,16 +35,12 @@ def check_targets(names: Iterable[str]) -> list[str]:
     Raises:
         UnknownTargetError: a name no engine provides, with what is wrong in it (engine or unit) and a fix.
     """
-    from facade.policy.suggest import target_suggestion
-    from facade.router import all_targets
+    from facade import target_info
 
     names = list(names)
-    known = all_targets()
     for name in (item.partition("@")[0] for item in names):
-        if name != "all" and name not in known:
-            raise UnknownTargetError(format_message(
-                "Unknown target name", where=f"--targets {name}", received=repr(name),
-                expected="engine:unit, as `facade targets` lists them", hint=target_suggestion(name, known)))
+        if name != "all":
+            target_info(name, where=f"--targets {name}")
     return names
 
 

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import onnx
 
-from facade.adapters.base import Availability
+from facade.targets import Availability
 from facade.convert import causes
 from facade.convert import prepare as preparation
 from facade.convert.causes import LogPattern

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import onnx
 
-from facade.adapters.base import Availability
+from facade.targets import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.child import tail
 from facade.devices import package_dir

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from facade.adapters.base import Availability
+from facade.targets import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.causes import LogPattern
 from facade.devices import package_dir

@@ -351,7 +351,7 @@ class _Reference:
 
     def differs(self, after: onnx.ModelProto) -> str | None:
         """Why ``after`` does not compute what the current model computes (None when it does)."""
-        from facade.conformance.metrics import relative_max_error
+        from facade.metrics import relative_max_error
         from facade.convert.verify import TOLERANCE
         from facade.inputs import seeded_feeds
         from facade.model import onnx_specs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnx
 
-from facade.adapters.base import Availability
+from facade.targets import Availability
 from facade.convert.base import Converter, move
 
 DLC = "model.dlc"

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import onnx
 
-from facade.conformance.metrics import relative_max_error
-from facade.conformance.tolerances import DEFAULTS
 from facade.errors import TargetUnavailableError
 from facade.inputs import seeded_feeds
+from facade.metrics import relative_max_error
 from facade.model import Model
+from facade.tolerances import DEFAULTS
 
 # max|a - b| / max|b| allowed per precision the engine computes in: conformance's table.
 TOLERANCE: Mapping[str, float] = {cls: bound.max_scaled_error for cls, bound in DEFAULTS.items()}

@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from facade.adapters.registry import get_adapter
 from facade.errors import PolicyError, closest, format_message
 from facade.globs import glob_match
-from facade.policy.suggest import target_suggestion
+from facade.suggest import target_suggestion
+from facade.targets import TargetInfo
 
 PRECISIONS = ("fp32", "fp16", "int8")  # strictest first: a floor never goes past the caller's
 SELECT = ("order", "benchmark")
@@ -44,6 +46,11 @@ class Rule:
     select: str | None = None
     targets: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     reason: str = ""
+
+    @property
+    def acts(self) -> bool:
+        """Whether the rule sets any action key (a layer that only matches says nothing)."""
+        return any(getattr(self, key) for key in ACTION_KEYS)
 
     @property
     def where(self) -> str:
@@ -120,7 +127,7 @@ class Validator:
     :meth:`document` raises one :class:`PolicyProblems` with all of them.
     """
 
-    def __init__(self, source: str, text: str | None, known_targets: list[str]):
+    def __init__(self, source: str, text: str | None, known_targets: Mapping[str, TargetInfo]):
         self.source, self.text, self.known = source, text, known_targets
         self.problems: list[PolicyError] = []
 
@@ -226,8 +233,6 @@ class Validator:
         true and ``engine_option_problem(unit, options)`` (ONNX Runtime's QNN units:
         the EP's provider options); other targets take any option.
         """
-        from facade.adapters.registry import get_adapter
-
         problems = []
         for target in (t for t in self.known if glob_match(glob, t)):
             engine, _, unit = target.partition(":")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import platformdirs
 
+from facade.adapters.catalogue import catalogue
 from facade.errors import PolicyError, format_message
 from facade.policy.schema import Rule, Validator
 
@@ -46,7 +47,7 @@ class Policy:
     def from_dict(cls, data: Mapping, source: str = "<dict>", text: str | None = None,
                   base: Path | None = None) -> Policy:
         """Validate a parsed document. Raises PolicyError naming the key path (and line when ``text`` is given)."""
-        rules, known_bad = Validator(source, text, _all_targets()).document(data)
+        rules, known_bad = Validator(source, text, catalogue()).document(data)
         if known_bad is False:
             return cls(source, tuple(rules))
         listed = _known_bad() if known_bad is True else _deny_list((base or Path.cwd()) / known_bad)
@@ -97,21 +98,14 @@ def _deny_list(path: Path | Traversable, name: str | None = None) -> tuple[Rule,
     else:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
-    rules, _ = Validator(name or str(path), text, _all_targets()).document(data)
-    return tuple(replace(r, label=f"known_bad {r.label}") for r in rules if r.match or r.deny or r.allow
-                 or r.prefer or r.targets or r.precision or r.select)
+    rules, _ = Validator(name or str(path), text, catalogue()).document(data)
+    return tuple(replace(r, label=f"known_bad {r.label}") for r in rules if r.match or r.acts)
 
 
 @functools.lru_cache(maxsize=1)
 def _known_bad() -> tuple[Rule, ...]:
     """The shipped deny-list (package data), read once per process."""
     return _deny_list(resources.files("facade") / "data" / "known_bad.toml", "facade/data/known_bad.toml")
-
-
-def _all_targets() -> list[str]:
-    from facade.router import all_targets
-
-    return all_targets()
 
 
 def find_policy_file(cwd: Path | None = None) -> Path | None:

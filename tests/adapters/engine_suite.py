@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 
 import facade
-from facade.conformance.metrics import relative_max_error
+from facade.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
 from tests import models

@@ -11,8 +11,8 @@ import pytest
 
 import facade
 from facade.builtin_models import mobilenet_v2
-from facade.conformance.metrics import relative_max_error
 from facade.inputs import seeded_feeds
+from facade.metrics import relative_max_error
 from facade.weights import light_model
 
 TOLERANCE = 1e-4

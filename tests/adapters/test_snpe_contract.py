@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 import facade
 from adapters.snpe import result_file
 from facade.cli import main
-from facade.conformance.metrics import relative_max_error
+from facade.metrics import relative_max_error
 from facade.devices import devices
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds

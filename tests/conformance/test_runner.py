@@ -1,10 +1,10 @@
 import pytest
 
+from facade import all_targets
 from facade.adapters import registry
 from facade.conformance import cases, report, runner
 from facade.conformance.verdicts import ERROR, LOWER, PASS
 from facade.errors import InputError
-from facade.router import all_targets
 
 
 def test_small_run_validates_and_records_everything(small_report):

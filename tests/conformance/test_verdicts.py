@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from facade.conformance.tolerances import Tolerances, load_overrides, parse_overrides
+from facade.tolerances import Tolerances, load_overrides, parse_overrides
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, CaseResult, judge
 from facade.errors import InputError
 

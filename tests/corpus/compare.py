@@ -2,7 +2,7 @@
 problems that make a run wrong (a missing output, another shape or dtype, a NaN where
 the oracle has a number, an error above the tolerance).
 
-The error is :func:`facade.conformance.metrics.relative_max_error`, max|a - e| / max|e|,
+The error is :func:`facade.metrics.relative_max_error`, max|a - e| / max|e|,
 the measure the issue's 1e-4 bound is written in.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facade.conformance.metrics import nonfinite_mismatches, relative_max_error
+from facade.metrics import nonfinite_mismatches, relative_max_error
 
 #: The corpus bound at fp32: max abs error over max abs reference.
 TOLERANCE = 1e-4

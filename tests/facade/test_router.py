@@ -11,10 +11,10 @@ import onnx
 import pytest
 
 import facade
-from facade.adapters import registry
+from facade.adapters import catalogue, registry
 from facade.adapters.base import Adapter, Availability
 from facade.targets import HardwareClass
-from tests import models
+from facade.zoo import small as models
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def isolated_registry(monkeypatch):
     monkeypatch.setattr(registry, "_paths", dict(registry._paths))
     monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
     monkeypatch.setattr(registry, "_broken", dict(registry._broken))
-    monkeypatch.setattr("facade.targets._BY_NAME", dict(facade.targets._BY_NAME))
+    monkeypatch.setattr(catalogue, "_built", None)  # derived from the registry: rebuilt from the restored one
     return registry
 
 

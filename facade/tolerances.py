@@ -1,7 +1,7 @@
 """Default tolerances per precision class, and per-model/per-target overrides.
 
 The bound that separates the classes is the error relative to the output's own
-scale (:func:`~facade.conformance.metrics.relative_max_error`), measured against
+scale (:func:`~facade.metrics.relative_max_error`), measured against
 a float64 oracle with realistic (He-normal) weights:
 
 ======  =====================  ===========  =============  ===================================
@@ -21,15 +21,17 @@ Integer and boolean outputs must match exactly in every class. A non-finite valu
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from facade.errors import InputError, format_message
+from facade.globs import glob_match
 
-#: Precision classes from strictest to loosest; verdicts name the first that passes.
-CLASSES = ("fp32", "fp16", "int8")
+#: Precision classes from strictest to loosest: a caller's floor, a policy's bound, a conformance
+#: verdict's class (verdicts name the first that passes). The one definition; CLASSES is conformance's word.
+PRECISIONS = ("fp32", "fp16", "int8")
+CLASSES = PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ DEFAULTS: dict[str, Bound] = {
 
 @dataclass(frozen=True)
 class Override:
-    """Looser (or stricter) limits for models and targets matching shell-style globs."""
+    """Looser (or stricter) limits for models and targets matching globs (:func:`facade.globs.glob_match`)."""
 
     model: str = "*"
     target: str = "*"
@@ -61,8 +63,8 @@ class Override:
     changes: tuple[tuple[str, float], ...] = ()
 
     def matches(self, model: str, target: str, precision: str) -> bool:
-        return (fnmatch.fnmatchcase(model, self.model) and fnmatch.fnmatchcase(target, self.target)
-                and fnmatch.fnmatchcase(precision, self.precision))
+        return (glob_match(self.model, model) and glob_match(self.target, target)
+                and glob_match(self.precision, precision))
 
     def to_dict(self) -> dict:
         return {"model": self.model, "target": self.target, "precision": self.precision, **dict(self.changes)}

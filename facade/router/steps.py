@@ -1,6 +1,6 @@
-"""What the router asks of a policy decision and of probe verdicts, one target entry at a time.
+"""The router's steps for one target entry: policy decision, probe verdicts, options, benchmark order.
 
-Kept out of :mod:`facade.router` so the router stays a short list of steps:
+Kept out of :mod:`facade.router.planning` so planning stays a short list of steps:
 :func:`judge` rejects denied or known-broken candidates and writes why into the
 trace; :func:`sort_key` orders by preference before hardware class;
 :func:`by_latency` times candidates for ``select = "benchmark"``;
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 from facade import benchmark, probe
 from facade.adapters.base import LoadOptions
@@ -62,8 +63,8 @@ def load_options(entry: TraceEntry, caller: LoadOptions) -> LoadOptions:
     """The caller's options with the policy's filled in; precision the stricter of the two."""
     own = entry.options
     precision = min(caller.precision, str(own.get("precision", caller.precision)), key=PRECISIONS.index)
-    return LoadOptions(threads=caller.threads or own.get("threads"), precision=precision,
-                       engine={**own.get("engine", {}), **caller.engine})
+    return replace(caller, threads=caller.threads or own.get("threads"), precision=precision,
+                   engine={**own.get("engine", {}), **caller.engine})
 
 
 def safe_to_load(entry: TraceEntry, facts: DeviceFacts) -> bool:
