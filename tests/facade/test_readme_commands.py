@@ -33,10 +33,16 @@ INVOCATIONS: dict[tuple[str, ...], list[list[str]]] = {
                ["run", "{model}", "--policy", "{policy}"]],
     ("explain",): [["explain", "{model}", "--target", "native:cpu"], ["explain", "{model}", "--policy", "{policy}"]],
     ("policy", "check"): [["policy", "check", "{policy}"]],
-    ("bench",): [["bench", "{model}", "--targets", FAST_TARGETS, "--budget", "0.05", "--plot", "{tmp}/bench.svg"]],
+    ("bench",): [["bench", "{model}", "--targets", FAST_TARGETS, "--budget", "0.05", "--plot", "{tmp}/bench.svg"],
+                 ["bench", "{model}", "--targets", "onnxruntime:cpu", "--budget", "0.05", "--precision", "fp32,int8",
+                  "--calibration", "{calib}"]],
     ("demo",): [["demo", "--repeat", "1"]],
     ("convert",): [["convert", "{model}", "--to", "mnn", "--out", "{tmp}/converted"]],
     ("cache",): [["cache", "ls"], ["cache", "clear"]],
+    ("quantize",): [["quantize", "{model}", "--calibration", "{calib}", "--out", "{tmp}/q.onnx", "--per-channel",
+                     "--activations", "uint16"],
+                    ["quantize", "{model}", "--calibration", "{calib}", "--scheme", "dynamic"],
+                    ["quantize", "{model}", "--calibration", "{calib}", "--config", "qnn"]],
     ("conformance", "run"): [["conformance", "run", "{model}", "--suite", "builtin", "--filter", "file/*",
                               "--targets", FAST_TARGETS, "--out", "{tmp}/run.json", "--no-store", "--no-progress"]],
     ("conformance", "merge"): [["conformance", "merge", "{report}", "{report}", "--out", "{tmp}/fleet.json"]],
@@ -125,13 +131,14 @@ def workspace(tmp_path_factory) -> dict[str, str]:
     model = tmp / "conv_relu.onnx"
     model.write_bytes(models.conv_relu().SerializeToString())
     np.save(tmp / "x.npy", np.ones((1, 3, 8, 8), np.float32))
+    np.savez(tmp / "calib.npz", x=np.random.default_rng(0).standard_normal((8, 1, 3, 8, 8)).astype(np.float32))
     policy = tmp / "ops.toml"
     policy.write_text('prefer = ["native:cpu"]\ndeny = ["litert:*", "ncnn:*", "mnn:*"]\n')
     report = tmp / "report.json"
     assert main(["conformance", "run", str(model), "--targets", FAST_TARGETS, "--out", str(report),
                  "--no-store", "--no-progress", "--json"]) == 0
     return {"model": str(model), "input": str(tmp / "x.npy"), "policy": str(policy), "report": str(report),
-            "tmp": str(tmp)}
+            "tmp": str(tmp), "calib": str(tmp / "calib.npz")}
 
 
 CASES = [(path, argv) for path, runs in INVOCATIONS.items() for argv in runs]
