@@ -60,3 +60,21 @@ def test_qnn_htp_cannot_finalize_the_int8_encoder_and_says_why(encoder, encoder_
                         calibration=encoder_data, allow_fallback=False) as sess:
         notes = " ".join(sess.explain().entries[0].notes)
         assert sess.precision != "int8" and "precision int8 (artifact) not used: unavailable" in notes
+
+
+@pytest.mark.slow
+def test_litert_runs_onnx2tf_full_integer_tflite_calibrated_on_the_callers_data(cnn, cnn_data):
+    with facade.Session(str(cnn.path), target="litert:cpu", precision="int8", calibration=cnn_data,
+                        allow_fallback=False) as sess:
+        assert sess.precision == "int8"
+        notes = " ".join(sess.explain().entries[0].notes)
+        assert "precision int8 (onnx2tf full-integer TFLite)" in notes and "within min_cosine" in notes
+        assert sess.run(cnn.feeds)["logits"].shape == (1, 10)
+
+
+@pytest.mark.slow
+def test_litert_int8_refuses_integer_inputs_before_tensorflow_and_runs_float(encoder, encoder_data):
+    with facade.Session(str(encoder.path), target="litert:cpu", precision="int8", calibration=encoder_data,
+                        allow_fallback=False) as sess:
+        notes = " ".join(sess.explain().entries[0].notes)
+        assert sess.precision != "int8" and "takes float inputs only" in notes
