@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -39,22 +38,11 @@ from facade.errors import (
     format_message,
 )
 from facade.model import Model
-from facade.targets import FLUSHES_NON_FINITE, Availability, HardwareClass, Unit
+from facade.targets import FLUSHES_NON_FINITE, Availability, HardwareClass, LoadOptions, Unit
 from facade.tensor import FeedCheck, TensorSpec
 
 # What engines print from native code (banners, device dumps, graph warnings): debug, shown by facade -v.
 engine_log = logging.getLogger("facade.engine")
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """What the caller or policy asks of a target: threads, lowest precision allowed, engine options."""
-
-    threads: int | None = None
-    precision: str = "fp32"  # lowest precision the caller accepts: fp32 | fp16 | int8
-    engine: Mapping[str, object] = field(default_factory=dict)
-    # int8 may be tried: a facade.quantization.gate.Int8Request (calibration data and accuracy bounds), else None.
-    calibration: object = None
 
 
 class Runner:

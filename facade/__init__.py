@@ -6,7 +6,7 @@
 >>> sess.target, print(sess.explain())         # where it ran, and why
 """
 
-from facade.adapters.base import Adapter, LoadOptions, Runner
+from facade.adapters.base import Adapter, Runner
 from facade.adapters.catalogue import all_targets
 from facade.adapters.catalogue import lookup as target_info
 from facade.adapters.registry import register_adapter
@@ -31,7 +31,7 @@ from facade.offline import silence_this_process
 from facade.quantization import CalibrationError, QuantizedModel, quantize
 from facade.router import target_availability
 from facade.session import Session
-from facade.targets import Availability
+from facade.targets import Availability, LoadOptions
 from facade.tensor import Tensor, TensorSpec
 from facade.trace import Trace
 

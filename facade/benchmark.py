@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Protocol
 
 from facade.adapters import registry
-from facade.adapters.base import LoadOptions, Runner
+from facade.adapters.base import Runner
 from facade.adapters.catalogue import lookup
 from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
 from facade.inputs import seeded_feeds
 from facade.model import Model
+from facade.targets import LoadOptions
 from facade.versions import engine_version
 
 BUDGET_S = 1.0

@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 
 from facade import router
-from facade.adapters.base import LoadOptions
 from facade.devices import devices
 from facade.errors import InputError, format_message
 from facade.model import Model, load_model
 from facade.quantization import gate
+from facade.targets import LoadOptions
 from facade.tensor import Tensor, TensorSpec
 from facade.trace import Trace
 

@@ -11,7 +11,8 @@ module is ground: it imports nothing above it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 class HardwareClass(enum.IntEnum):
@@ -91,3 +92,14 @@ class Availability:
     @classmethod
     def refused(cls, reason: str) -> Availability:
         return cls(False, reason, refusal=True)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the caller or policy asks of a target: threads, lowest precision allowed, engine options."""
+
+    threads: int | None = None
+    precision: str = "fp32"  # lowest precision the caller accepts: fp32 | fp16 | int8
+    engine: Mapping[str, object] = field(default_factory=dict)
+    # int8 may be tried: a facade.quantization.gate.Int8Request (calibration data and accuracy bounds), else None.
+    calibration: object = None

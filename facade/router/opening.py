@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from facade.adapters import registry
-from facade.adapters.base import Adapter, LoadOptions, Runner
+from facade.adapters.base import Adapter, Runner
 from facade.adapters.catalogue import lookup
 from facade.devices import devices
 from facade.errors import (
@@ -17,6 +17,7 @@ from facade.errors import (
 )
 from facade.model import Model
 from facade.router import steps
+from facade.targets import LoadOptions
 from facade.trace import FAILED, Trace
 
 log = logging.getLogger("facade.router")

@@ -15,12 +15,11 @@ import math
 from dataclasses import replace
 
 from facade import benchmark, probe
-from facade.adapters.base import LoadOptions
 from facade.devices import DeviceFacts
 from facade.model import Model
 from facade.policy.matching import Decision
 from facade.policy.schema import PRECISIONS
-from facade.targets import HardwareClass
+from facade.targets import HardwareClass, LoadOptions
 from facade.trace import CANDIDATE, FAILED, REJECTED, TraceEntry
 
 log = logging.getLogger("facade.router")
