@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from facade.adapters.registry import get_adapter
@@ -26,7 +27,8 @@ TOP_KEYS = (*ACTION_KEYS, "rules", "known_bad")
 RULE_KEYS = ("name", "reason", "match", *ACTION_KEYS)
 MATCH_KEYS = ("os", "arch", "cpu", "cpu_features", "soc", "vendor", "gpu_vendor", "gpu_name", "gpu_driver",
               "npu", "android_api", "fingerprint", "model", "sha256")
-TARGET_KEYS = ("threads", "precision", "engine")
+# min_cosine, max_top1_drop, calibration: the int8 accuracy gate's bounds and data (facade.quantization.gate).
+TARGET_KEYS = ("threads", "precision", "engine", "min_cosine", "max_top1_drop", "calibration")
 T = TypeVar("T")
 _API_LEVEL = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
 
@@ -213,12 +215,38 @@ class Validator:
                                            "an integer >= 1"))
         if "precision" in opts:
             self.attempt(lambda: self.choice(opts["precision"], PRECISIONS, (*path, "precision")), None)
+        for key in ("min_cosine", "max_top1_drop"):
+            if key in opts:
+                opts[key] = self.attempt(lambda k=key: self.fraction(opts[k], (*path, k)), None)
+                if opts[key] is None:
+                    del opts[key]
+        if "calibration" in opts:
+            opts["calibration"] = self.attempt(lambda: self.data_path(opts["calibration"], (*path, "calibration")), None)
+            if opts["calibration"] is None:
+                del opts["calibration"]
         if "engine" in opts and not isinstance(opts["engine"], Mapping):
             raise self.fail((*path, "engine"), "Expected a table of engine options",
                             repr(opts["engine"]), "e.g. engine = { backend_path = \"/vendor/lib/libQnnHtp.so\" }")
         if opts.get("engine"):
             self.engine_options(glob, opts["engine"], (*path, "engine"))
         return opts
+
+    def fraction(self, value: object, path: tuple[str | int, ...]) -> float:
+        """A bound between 0 and 1 (``min_cosine = 0.99``, ``max_top1_drop = 0.01``)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise self.fail(path, "Invalid accuracy bound", repr(value), "a number from 0 to 1, e.g. 0.99")
+        return float(value)
+
+    def data_path(self, value: object, path: tuple[str | int, ...]) -> str:
+        """Calibration data: an existing ``.npz`` or folder, relative to the policy file's folder."""
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, "Expected a path to calibration data", repr(value), 'e.g. calibration = "calib.npz"')
+        source = Path(self.source)
+        found = Path(value) if Path(value).is_absolute() or not source.is_file() else source.parent / value
+        if not found.exists():
+            raise self.fail(path, "Calibration data not found", str(found.resolve()),
+                            "an .npz with one array per input name, or a folder of .npz/.npy samples")
+        return str(found.resolve())
 
     def target_options(self, table: object, path: tuple[str | int, ...]) -> dict[str, dict[str, object]]:
         if not isinstance(table, Mapping):
