@@ -86,9 +86,9 @@ class FacadeBackend(Backend):
 
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: object) -> FacadeRep:
-        import facade
+        from facade.session import Session
 
-        return FacadeRep(facade.Session(model, target=cls.target, allow_fallback=False))
+        return FacadeRep(Session(model, target=cls.target, allow_fallback=False))
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: object, device: str = "CPU", **kwargs: object) -> tuple:
