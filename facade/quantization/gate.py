@@ -12,7 +12,7 @@ with the figure and the bound. Figures are cached with the artifact per target.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from facade.adapters.base import LoadOptions, Runner
@@ -27,7 +27,7 @@ from facade.errors import (
 )
 from facade.model import Model
 from facade.quantization.accuracy import Accuracy, measure
-from facade.quantization.calibration import CalibrationSet
+from facade.quantization.calibration import CalibrationSet, load_calibration
 from facade.quantization.qdq import ort_cpu
 
 #: Without a policy bound: the int8 model's worst held-out cosine against fp32, and top-1 classes lost.
@@ -58,10 +58,25 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Int8Request:
-    """What ``LoadOptions.calibration`` carries: the caller's calibration data and the bounds that gate int8."""
+    """What ``LoadOptions.calibration`` carries: calibration data (read, or a path a policy gave) and the bounds."""
 
-    data: CalibrationSet
+    data: CalibrationSet | str
     bounds: Bounds = Bounds()
+
+
+def with_policy(request: Int8Request | None, own: Mapping[str, object], precision: str) -> Int8Request | None:
+    """The request a target loads with: the caller's data, else the policy's ``calibration``; the policy's
+    ``min_cosine`` / ``max_top1_drop`` for this target over the defaults. None when int8 is not allowed."""
+    if precision != "int8":
+        return None
+    data = request.data if request is not None else own.get("calibration")
+    if data is None:
+        return None
+    bounds = request.bounds if request is not None else Bounds()
+    if "min_cosine" in own or "max_top1_drop" in own:
+        bounds = Bounds(float(own.get("min_cosine", bounds.min_cosine)),
+                        float(own.get("max_top1_drop", bounds.max_top1_drop)), "policy")
+    return Int8Request(data, bounds)
 
 
 #: An engine's int8 opener: (model, data, options for the artifact) -> (runner, how it was made, cache entry).
@@ -90,14 +105,15 @@ def _accuracy(runner: Runner, model: Model, data: CalibrationSet, artifact: cach
 def load(model: Model, options: LoadOptions, open_int8: Opener, open_float: Callable[[LoadOptions], Runner]) -> Runner:
     """The int8 artifact if its accuracy on this target is within bounds, else ``open_float`` at fp16 or above."""
     request: Int8Request = options.calibration
+    data = load_calibration(request.data, model)  # a policy's path is read here, once per load
     plain = dataclasses.replace(options, precision="fp32", calibration=None)
     try:
-        runner, how, artifact = open_int8(model, request.data, plain)
+        runner, how, artifact = open_int8(model, data, plain)
     except _NO_INT8 as e:
         runner, how, why = None, "artifact", f"unavailable: {' '.join(str(e).split())[:500]}"
     else:
         try:
-            ok, why = request.bounds.judge(_accuracy(runner, model, request.data, artifact))
+            ok, why = request.bounds.judge(_accuracy(runner, model, data, artifact))
         except BaseException:
             runner.close()
             raise
@@ -124,8 +140,10 @@ def qdq(adapter, unit: str) -> Opener:
     return open_int8
 
 
-def request(model: Model, precision: str, calibration: object, bounds: Bounds | None = None) -> Int8Request | None:
-    """What a session asking for ``precision`` with ``calibration`` data may try at int8 (None: no int8 to try).
+def request(model: Model, precision: str, calibration: object, bounds: Bounds | None = None, *,
+            policy_data: bool = False) -> Int8Request | None:
+    """What a session asking for ``precision`` with ``calibration`` data may try at int8 (None: nothing of the
+    caller's; ``policy_data``: the policy gives some targets calibration data, filled in per target).
 
     Raises:
         InputError: int8 is asked for a float model without calibration data. facade never
@@ -137,13 +155,11 @@ def request(model: Model, precision: str, calibration: object, bounds: Bounds | 
     if calibration is None:
         from facade.convert.verify import judged_precision
 
-        if judged_precision(model, "fp32")[0] == "int8":
+        if policy_data or judged_precision(model, "fp32")[0] == "int8":
             return None  # already quantized: its own arithmetic is int8
         raise InputError(format_message(
             "int8 needs calibration data", where=model.name, received="precision='int8' and no calibration data",
             expected="Session(model, precision='int8', calibration='data.npz' or a folder of .npz/.npy samples), "
                      "or a policy calibration = \"path\"",
             hint="facade never calibrates a model on random numbers: int8 is only made from your own samples"))
-    from facade.quantization.calibration import load_calibration
-
     return Int8Request(load_calibration(calibration, model), bounds or Bounds())

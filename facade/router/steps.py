@@ -19,6 +19,7 @@ from facade.devices import DeviceFacts
 from facade.model import Model
 from facade.policy.matching import Decision
 from facade.policy.schema import PRECISIONS
+from facade.quantization import gate
 from facade.targets import HardwareClass, LoadOptions
 from facade.trace import CANDIDATE, FAILED, REJECTED, TraceEntry
 
@@ -63,7 +64,8 @@ def load_options(entry: TraceEntry, caller: LoadOptions) -> LoadOptions:
     own = entry.options
     precision = min(caller.precision, str(own.get("precision", caller.precision)), key=PRECISIONS.index)
     return replace(caller, threads=caller.threads or own.get("threads"), precision=precision,
-                   engine={**own.get("engine", {}), **caller.engine})
+                   engine={**own.get("engine", {}), **caller.engine},
+                   calibration=gate.with_policy(caller.calibration, own, precision))  # int8 data and bounds
 
 
 def safe_to_load(entry: TraceEntry, facts: DeviceFacts) -> bool:

@@ -78,3 +78,31 @@ def test_litert_int8_refuses_integer_inputs_before_tensorflow_and_runs_float(enc
                         allow_fallback=False) as sess:
         notes = " ".join(sess.explain().entries[0].notes)
         assert sess.precision != "int8" and "takes float inputs only" in notes
+
+
+def _policy(tmp_path, cnn_data, min_cosine: float):
+    path = tmp_path / "ops.toml"
+    path.write_text(f'prefer = ["onnxruntime:cpu"]\n[targets."onnxruntime:*"]\nmin_cosine = {min_cosine}\n'
+                    f'max_top1_drop = 0.0\ncalibration = "{cnn_data}"\n')
+    return path
+
+
+@pytest.mark.parametrize(("min_cosine", "precision", "says"), [
+    (0.99, "int8", "within min_cosine 0.99, max_top1_drop 0 (policy)"),
+    (1.0, "fp32", "not used: cosine"),
+])
+def test_router_picks_int8_within_the_policys_bound_and_fp32_beyond_it(cnn, cnn_data, tmp_path, min_cosine,
+                                                                       precision, says):
+    policy = _policy(tmp_path, cnn_data, min_cosine)
+    with facade.Session(str(cnn.path), policy=str(policy), precision="int8") as sess:
+        assert (sess.target, sess.precision) == ("onnxruntime:cpu", precision)
+        text = str(sess.explain())
+    assert says in text and f"chosen: onnxruntime:cpu ({precision})" in text
+
+
+def test_policy_bounds_and_calibration_are_validated(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[targets."onnxruntime:*"]\nmin_cosine = 1.5\ncalibration = "nowhere.npz"\n')
+    with pytest.raises(facade.PolicyError) as info:
+        facade.policy.load_policy(bad)
+    assert "Invalid accuracy bound" in str(info.value) and "Calibration data not found" in str(info.value)
