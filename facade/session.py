@@ -80,7 +80,8 @@ class Session:
         self._model = load_model(model)
         self._trace = router.plan(self._model, devices(), target=target, policy=policy, precision=precision)
         options = LoadOptions(threads=threads, precision=precision,
-                              calibration=gate.request(self._model, precision, calibration))
+                              calibration=gate.request(self._model, precision, calibration, policy_data=any(
+                                  "calibration" in e.options for e in self._trace.entries)))
         self._runner = router.open_runner(self._trace, self._model, options,
                                           allow_fallback=allow_fallback and target is None)
         self._written: dict[str, np.ndarray] = {}
