@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from facade.cli import add_json_flag
+from facade.cli import add_json_flag, fleet
+from facade.cli.fleet import add_cluster_options
 from facade.cli.options import add_targets_option, check_output_file, check_targets, split_list
 from facade.cli.output import emit
 from facade.errors import InputError, format_message
@@ -17,7 +18,8 @@ def register(sub) -> None:
     cmds = p.add_subparsers(dest="conformance_command", metavar="SUBCOMMAND", required=True)
 
     r = cmds.add_parser("run", help="run models and suites across targets, write a JSON report")
-    r.add_argument("models", nargs="*", help=".onnx files (inputs from <stem>.npz or <stem>.npy beside, else seeded)")
+    r.add_argument("models", nargs="*", help=".onnx files (inputs from <stem>.npz or <stem>.npy beside, else seeded), "
+                                             "or suite names as for --suite")
     r.add_argument("--suite", action="append", default=[],
                    help="builtin, light, onnx-node or all (repeat or comma-separate; default builtin without models)")
     add_targets_option(r, "all, or targets with optional @precision (ncnn:cpu@fp16)", default="all")
@@ -31,6 +33,7 @@ def register(sub) -> None:
     r.add_argument("--out", default="conformance.json", help="report path (default conformance.json)")
     r.add_argument("--no-store", action="store_true", help="do not keep verdicts in the cache for the router")
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_cluster_options(r, "the cases")
     add_json_flag(r)
     r.set_defaults(handler=cmd_run)
 
@@ -75,9 +78,14 @@ def cmd_run(args) -> int:
     targets = check_targets(split_list(args.targets) or ["all"])
     check_output_file(args.out, "--out")
     skipped: dict[str, str] = {}
-    found = cases.collect(args.models, _suites(args.suite, bool(args.models)), seed=args.seed,
+    # "facade conformance run builtin": a suite's name where no such file exists is that suite.
+    named = [m for m in args.models if m in cases.SUITES and not Path(m).exists()]
+    models = [m for m in args.models if m not in named]
+    found = cases.collect(models, _suites(args.suite + named, bool(models)), seed=args.seed,
                           pattern=args.filter, skipped=skipped)
     tolerances = load_overrides(args.tolerances) if args.tolerances else Tolerances()
+    if args.cluster:  # stores nothing in this host's cache: the verdicts are of other devices
+        return fleet.conformance(args, runner.parse_columns(targets, args.precision), found, skipped, tolerances)
     started = time.perf_counter()
     report = runner.Runner(runner.parse_columns(targets, args.precision), tolerances=tolerances,
                            timeout=args.timeout, progress=not args.no_progress, fingerprint=args.fingerprint,

@@ -1,0 +1,210 @@
+"""``facade conformance run --cluster``: a real Ray cluster of several nodes on this machine.
+
+Each node is a real raylet started by ``ray.cluster_utils.Cluster`` with its own labels
+(``facade.label``, and ``facade.fingerprint`` for a distinct device identity, recorded as
+an override) and its own advertised targets (``facade.target.*`` resources). The CLI runs
+as a separate driver process, as a user would run it. Nodes are small (one CPU, 80 MB of
+object store) and Ray is kept off the network: usage stats and the dashboard off, every
+address on loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+OFFLINE = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+NODE = {"num_cpus": 1, "object_store_memory": 80 * 1024**2, "include_dashboard": False,
+        "node_ip_address": "127.0.0.1"}
+# A node that dies is noticed within about a second (Ray's default is 15 s).
+HEAD = {**NODE, "_system_config": {"health_check_period_ms": 300, "health_check_failure_threshold": 3}}
+CLI = [sys.executable, "-c", "import sys; from facade.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+CASES = "onnx-node/test_[ef]*"
+STRACE = shutil.which("strace")
+ADDRESS = re.compile(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"')
+
+
+def facade_cli(*argv: str, trace: Path | None = None) -> subprocess.Popen:
+    strace = [STRACE, "-f", "-qq", "-e", "trace=connect", "-o", str(trace)] if trace and STRACE else []
+    return subprocess.Popen([*strace, *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **OFFLINE})
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def by_label(report: dict) -> dict[str, dict]:
+    return {run["device"]["node"]["label"]: run for run in report["runs"]}
+
+
+@dataclasses.dataclass
+class FleetRun:
+    path: Path
+    code: int
+    stdout: str
+    stderr: str
+    seen: dict[str, int]  # results per node in the partial report when c and d were removed
+    nodes: set[str]  # Ray node ids of the cluster
+    trace: Path
+
+
+def _labels(label: str, fingerprint: str) -> dict:
+    return {"labels": {"facade.label": label, "facade.fingerprint": fingerprint}}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> FleetRun:
+    """Four nodes, one run; ``c`` and ``d`` are removed mid-run.
+
+    ``a`` (head) offers onnxruntime:cpu and native:cpu; ``b``, ``c`` and ``d`` offer onnxruntime:cpu only.
+    ``b`` and ``c`` share a fingerprint (identical devices, one queue); ``d`` is alone.
+    """
+    os.environ.update(OFFLINE)  # read by Ray at import, and inherited by every node it starts
+    pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
+    from ray.cluster_utils import Cluster
+
+    ort = {"facade.target.onnxruntime:cpu": 1}
+    cluster = Cluster(initialize_head=True, head_node_args={
+        **HEAD, "resources": {**ort, "facade.target.native:cpu": 1}, **_labels("a", "sim-a")})
+    cluster.add_node(**NODE, resources=ort, **_labels("b", "sim-b"))
+    c = cluster.add_node(**NODE, resources=ort, **_labels("c", "sim-b"))
+    d = cluster.add_node(**NODE, resources=ort, **_labels("d", "sim-d"))
+    nodes = {n["NodeID"] for n in cluster.global_state.node_table()}
+    tmp = tmp_path_factory.mktemp("fleet")
+    out, trace = tmp / "fleet.json", tmp / "driver.strace"
+    try:
+        proc = facade_cli("conformance", "run", "--suite", "onnx-node", "--filter", CASES, "--targets",
+                          "onnxruntime:cpu,native:cpu", "--cluster", cluster.address, "--out", str(out),
+                          "--no-progress", trace=trace)
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists():  # the partial report, replaced as results arrive
+                seen = {k: len(v["results"]) for k, v in by_label(json.loads(out.read_text())).items()}
+                if seen.get("c", 0) >= 1 and seen.get("d", 0) >= 1:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before a node could be removed: " + finish(proc)[2][-2000:]
+        cluster.remove_node(c, allow_graceful=False)
+        cluster.remove_node(d, allow_graceful=False)
+        code, stdout, stderr = finish(proc)
+    finally:
+        cluster.shutdown()
+    return FleetRun(out, code, stdout, stderr, seen, nodes, trace)
+
+
+def test_the_report_has_one_run_per_node_with_its_identity(fleet):
+    from facade.conformance.report import Report
+
+    report = Report.load(fleet.path)  # validates against the schema
+    runs = by_label(report.to_dict())
+    assert set(runs) == {"a", "b", "c", "d"}, fleet.stderr[-3000:]
+    for label, run in runs.items():
+        device = run["device"]
+        assert device["node"]["id"] in fleet.nodes and device["node"]["host"]
+        assert device["fingerprint"] == {"c": "sim-b"}.get(label, f"sim-{label}")
+        assert device["fingerprint_source"] == "override"
+        assert device["detected_fingerprint"] == device["facts"]["fingerprint"]  # each node's own detection
+    cases = {c["id"] for c in runs["a"]["cases"]}
+    assert len(cases) > 20 and runs["a"]["lost"] == []
+    assert {(r["case"], r["target"]) for r in runs["a"]["results"]} == {
+        (c, t) for c in cases for t in ("onnxruntime:cpu", "native:cpu")}
+    assert {r["verdict"] for r in runs["a"]["results"] if r["target"] == "onnxruntime:cpu"} >= {"pass"}
+    assert "nodes:" in fleet.stdout and "a (" in fleet.stdout
+
+
+def test_a_target_a_node_does_not_advertise_is_not_scheduled_there(fleet):
+    runs = by_label(json.loads(fleet.path.read_text()))
+    for label in "bcd":
+        assert {r["target"] for r in runs[label]["results"]} == {"onnxruntime:cpu"}
+        native = next(c for c in runs[label]["columns"] if c["target"] == "native:cpu")
+        assert not native["available"] and "facade.target.native:cpu" in native["reason"]
+
+
+def test_a_node_removed_mid_run_loses_only_what_it_had_not_finished(fleet):
+    """``d`` died alone: what it finished stays, the rest is lost with the reason; exit status 1."""
+    assert fleet.code == 1, fleet.stdout[-3000:] + fleet.stderr[-3000:]
+    runs = by_label(json.loads(fleet.path.read_text()))
+    every = {c["id"] for c in runs["a"]["cases"]}
+    done = {r["case"] for r in runs["d"]["results"]}
+    lost = {x["id"] for x in runs["d"]["lost"]}
+    assert len(runs["d"]["results"]) >= fleet.seen["d"]
+    assert lost, "d died mid-run but nothing is reported lost"
+    assert all("node d" in x["reason"] and "left the cluster" in x["reason"] for x in runs["d"]["lost"])
+    assert done | lost == every and not done & lost
+    assert "lost: d " in fleet.stdout
+
+
+def test_a_node_with_a_sibling_of_its_fingerprint_loses_nothing(fleet):
+    """``c`` died too, but ``b`` has its fingerprint: its case was retried there, nothing is lost."""
+    runs = by_label(json.loads(fleet.path.read_text()))
+    assert runs["b"]["lost"] == [] and runs["c"]["lost"] == []
+    assert len(runs["c"]["results"]) >= fleet.seen["c"]
+    done = [r["case"] for r in runs["b"]["results"] + runs["c"]["results"]]
+    assert sorted(done) == sorted({c["id"] for c in runs["a"]["cases"]})  # each case once, all of them
+    assert "retried:" in fleet.stdout and "from c" in fleet.stdout
+
+
+def test_show_and_html_read_the_fleet_report(fleet, tmp_path):
+    html = tmp_path / "fleet.html"
+    code, stdout, stderr = finish(facade_cli("conformance", "show", str(fleet.path), "--html", str(html),
+                                             "--markdown"))
+    assert code == 0, stderr
+    page = html.read_text()
+    for fingerprint in ("sim-a", "sim-b", "sim-d"):
+        assert fingerprint in stdout and fingerprint in page
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed (scripts/setup installs it)")
+def test_the_fleet_driver_connects_to_loopback_only(fleet):
+    """The CLI ran under strace: every connect() is to a Unix socket or a loopback address."""
+    calls = [ln for ln in fleet.trace.read_text().splitlines() if "connect(" in ln and "sa_family=" in ln]
+    assert any("AF_INET" in ln for ln in calls), "the driver never reached the cluster?"
+    outside = [ln for ln in calls if "AF_UNIX" not in ln and not _loopback(ln)]
+    assert not outside, "the fleet driver connected outside loopback:\n" + "\n".join(outside)
+
+
+def _loopback(line: str) -> bool:
+    found = ADDRESS.search(line)
+    host = next((g for g in found.groups() if g), "") if found else ""
+    return host.startswith("127.") or host in ("::1",) or host.startswith("::ffff:127.")
+
+
+def test_without_ray_cluster_says_how_to_install_it(tmp_path):
+    """Ray made unimportable in a fresh process: --cluster names the pip line; facade itself still runs."""
+    blocker = ("import sys, importlib.abc\n"
+               "class NoRay(importlib.abc.MetaPathFinder):\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name == 'ray' or name.startswith('ray.'):\n"
+               "            raise ImportError(f'No module named {name!r} (blocked by the test)')\n"
+               "sys.meta_path.insert(0, NoRay())\n"
+               "from facade.cli import main\n"
+               "sys.exit(main(sys.argv[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", blocker, "conformance", "run", "builtin", "--filter",
+                           "builtin/nhwc_conv", "--targets", "onnxruntime:cpu", "--cluster", "auto",
+                           "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "pip install 'facade-runtime[fleet]'" in done.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_ray_is_imported_only_under_cluster():
+    """The CLI with its --cluster options and the fleet modules load without importing Ray."""
+    code = ("import sys\nfrom facade.cli import build_parser\nimport facade.conformance.fleet\n"
+            "import facade.conformance.fleet_worker\nbuild_parser()\nprint('ray' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
