@@ -163,3 +163,10 @@ def request(model: Model, precision: str, calibration: object, bounds: Bounds | 
                      "or a policy calibration = \"path\"",
             hint="facade never calibrates a model on random numbers: int8 is only made from your own samples"))
     return Int8Request(load_calibration(calibration, model), bounds or Bounds())
+
+
+def without_int8(load: Callable[[LoadOptions], Runner], options: LoadOptions, why: str) -> Runner:
+    """An engine with no int8 tool here: the float path, with why int8 was not tried in the trace."""
+    runner = load(dataclasses.replace(options, precision="fp16", calibration=None))
+    runner.notes.insert(0, f"precision int8 not used: unavailable: {why}; running {runner.precision}")
+    return runner

@@ -106,3 +106,11 @@ def test_policy_bounds_and_calibration_are_validated(tmp_path):
     with pytest.raises(facade.PolicyError) as info:
         facade.policy.load_policy(bad)
     assert "Invalid accuracy bound" in str(info.value) and "Calibration data not found" in str(info.value)
+
+
+@pytest.mark.parametrize("target", ["mnn:cpu", "ncnn:cpu"])
+def test_engines_without_an_int8_tool_here_say_why_and_run_fp16(cnn, cnn_data, target):
+    with facade.Session(str(cnn.path), target=target, precision="int8", calibration=cnn_data,
+                        allow_fallback=False) as sess:
+        assert sess.precision == "fp16"
+        assert "precision int8 not used: unavailable:" in " ".join(sess.explain().entries[0].notes)
