@@ -22,10 +22,15 @@ from facade.convert.cache import Artifact
 from facade.devices import PROBE_TIMEOUT_S, DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.quantization import gate
 from facade.targets import HardwareClass, Unit
 
 BACKENDS = {"cpu": "CPU", "opencl": "OPENCL", "vulkan": "VULKAN", "metal": "METAL"}
 _FALLBACK_MARK = "Can't Find type="
+# Measured with MNN 3.6.1: its converter aborts on a QDQ ONNX model (vector::_M_range_check, signal 6), and
+# its quantization tool (mnnquant) calibrates from image files or its own per-sample folder layout.
+INT8_WHY = ("MNN's converter aborts on QDQ ONNX models (MNN 3.6.1: vector::_M_range_check, signal 6) and facade "
+            "does not yet write the image or per-sample folder layout MNN's quantization tool calibrates from")
 _PROBE = ("import MNN.nn as nn; rt = nn.create_runtime_manager(({'backend': '%s', 'precision': 'high'},)); "
           "print('facade-probe-ok')")
 
@@ -73,6 +78,11 @@ class MnnAdapter(ConvertingAdapter):
             return Availability.no(f"no {unit} device was found")
         ok, reason = backend_probe(BACKENDS[unit])
         return Availability(ok, reason)
+
+    def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        if gate.wanted(options):
+            return gate.without_int8(lambda fp: super(MnnAdapter, self).load(model, unit, fp), options, INT8_WHY)
+        return super().load(model, unit, options)
 
     def open_artifact(self, artifact: Artifact, model: Model, unit: str, options: LoadOptions) -> Runner:
         target = f"{self.engine}:{unit}"

@@ -30,9 +30,12 @@ from facade.convert.pnnx import NO_BATCH
 from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.quantization import gate
 from facade.targets import HardwareClass, Unit
 
 _FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
+INT8_WHY = ("the installed ncnn wheel ships no ncnn2table/ncnn2int8 (ncnn's int8 calibration tools) and pnnx "
+            "writes float models only")
 _OFF = ("use_bf16_storage", "use_bf16_packed", "use_int8_inference")
 
 
@@ -74,6 +77,11 @@ class NcnnAdapter(ConvertingAdapter):
             return Availability.no("no Vulkan device was found (install a driver, e.g. mesa-vulkan-drivers)"
                                    + (f"; {'; '.join(facts.probe_errors)}" if facts.probe_errors else ""))
         return Availability.yes(", ".join(d.name for d in devices))
+
+    def load(self, model: Model, unit: str, options: LoadOptions) -> Runner:
+        if gate.wanted(options):
+            return gate.without_int8(lambda fp: super(NcnnAdapter, self).load(model, unit, fp), options, INT8_WHY)
+        return super().load(model, unit, options)
 
     def open_artifact(self, artifact: Artifact, model: Model, unit: str, options: LoadOptions) -> Runner:
         target = f"{self.engine}:{unit}"
