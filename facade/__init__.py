@@ -12,6 +12,7 @@ from facade.adapters.catalogue import lookup as target_info
 from facade.adapters.registry import register_adapter
 from facade.devices import DeviceFacts, devices
 from facade.errors import (
+    ArgumentError,
     ConversionError,
     EngineError,
     FacadeError,
@@ -42,7 +43,7 @@ silence_this_process()
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adapter", "Availability", "CalibrationError", "ConversionError", "DeviceFacts", "EngineError",
+    "Adapter", "ArgumentError", "Availability", "CalibrationError", "ConversionError", "DeviceFacts", "EngineError",
     "FacadeError", "FacadeInternalError", "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError",
     "PolicyError", "QuantizedModel", "Runner", "Session", "SessionStateError", "TargetError",
     "TargetUnavailableError", "Tensor", "TensorSpec", "Trace", "UnknownTargetError", "UnsupportedModelError",

@@ -72,6 +72,11 @@ class NoTargetError(TargetError):
     """Every candidate target was rejected or failed; the message lists why each lost."""
 
 
+class ArgumentError(FacadeError, ValueError):
+    """A call's argument is outside what the function accepts (``compile(dtype="float16")``); the message
+    lists the accepted values. Not a model problem, so not an :class:`UnsupportedModelError`."""
+
+
 class UnsupportedModelError(FacadeError):
     """An engine cannot execute something in the model (an operator, a dtype, an attribute)."""
 

@@ -13,7 +13,7 @@ import os
 
 import onnx
 
-from facade.errors import UnsupportedModelError, format_message
+from facade.errors import ArgumentError, format_message
 
 from . import (
     ir,
@@ -37,11 +37,11 @@ def compile(model: onnx.ModelProto | str | os.PathLike, *, dtype: str = "float32
     oracle); ``threads`` bounds the BLAS thread pool while the program runs.
     """
     if dtype not in _DTYPES:
-        raise UnsupportedModelError(format_message("unknown dtype", where="native", received=dtype,
-                                                   expected=" or ".join(_DTYPES)))
+        raise ArgumentError(format_message("Unknown dtype", where="native.compile(dtype=...)", received=dtype,
+                                           expected=" or ".join(_DTYPES)))
     if device not in _DEVICES:
-        raise UnsupportedModelError(format_message("unknown device", where="native", received=device,
-                                                   expected=" or ".join(_DEVICES)))
+        raise ArgumentError(format_message("Unknown device", where="native.compile(device=...)", received=device,
+                                           expected=" or ".join(_DEVICES)))
     graph = ir.from_model(ir.load(model))
     if optimize:
         from .optimizer import optimize as run_passes

@@ -8,7 +8,7 @@ from conftest import make_model
 from onnx import helper
 
 from facade import native_fallback
-from facade.errors import FacadeError, UnsupportedModelError
+from facade.errors import ArgumentError, FacadeError, UnsupportedModelError
 
 
 def test_unknown_operator_names_op_domain_opset_node() -> None:
@@ -41,7 +41,8 @@ def test_bad_attribute_names_node_and_attribute() -> None:
 
 def test_bad_dtype_and_device_are_refused() -> None:
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": np.zeros(2, np.float32)}, ["y"])
-    with pytest.raises(UnsupportedModelError, match="float16"):
+    with pytest.raises(ArgumentError, match="float16") as info:  # a bad argument, not a bad model
         native_fallback.compile(model, dtype="float16")
-    with pytest.raises(UnsupportedModelError, match="tpu"):
+    assert isinstance(info.value, ValueError) and not isinstance(info.value, UnsupportedModelError)
+    with pytest.raises(ArgumentError, match="tpu"):
         native_fallback.compile(model, device="tpu")
