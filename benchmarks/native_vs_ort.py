@@ -8,8 +8,8 @@ threads (native: its own pool, BLAS at one thread; ORT: ``intra_op_num_threads``
 timed in alternation (native, ORT, native, ...) so both see the same machine
 load; a figure is the median of ``--runs`` timed runs after a warm-up. Ratios > 1
 mean native is slower. ``--busy`` repeats every measurement with a CPU-bound
-competitor running (one spinning process per engine thread, started before and
-stopped after that phase) and prints the busy ratio over the quiet one.
+competitor running (``--competitors`` spinning processes, one per core by default,
+started before and stopped after that phase) and prints the busy ratio over the quiet one.
 
 Models: the large CNNs (``squeezenet``, ``resnet50``, ``shufflenet``: the onnx
 wheel's light models with seeded weights; ``mobilenetv2``: facade's builtin) and
@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from facade import native_fallback
-from facade.native_fallback import models
+from facade import native_fallback, zoo
 
 LARGE = ("squeezenet", "resnet50", "shufflenet", "mobilenetv2")
 SMALL = ("mobilenet_v3", "transformer_encoder", "whisper_encoder")
@@ -62,8 +61,8 @@ def load_model(name: str, model_dir: Path | None) -> tuple[onnx.ModelProto, dict
         with np.load(model_dir / f"{name}.npz") as data:
             return onnx.load(str(model_dir / f"{name}.onnx")), dict(data)
     if name in LARGE:
-        model = models.benchmark_model(name)
-        return model, models.sample_input(model)
+        model = zoo.benchmark_model(name)
+        return model, zoo.sample_input(model)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.corpus
     from tests.corpus import registry, store
 
@@ -75,8 +74,9 @@ def load_model(name: str, model_dir: Path | None) -> tuple[onnx.ModelProto, dict
     return onnx.load(str(built.path)), built.feeds
 
 
-def spin(stop) -> None:
+def spin(stop, ready) -> None:
     """A CPU-bound competitor: pure arithmetic until told to stop."""
+    ready.wait()
     x = 0
     while not stop.is_set():
         for i in range(10_000):
@@ -84,18 +84,21 @@ def spin(stop) -> None:
 
 
 class Competitor:
-    """``count`` spinning processes while the block runs (the ``--busy`` phase)."""
+    """``count`` spinning processes while the block runs (the ``--busy`` phase). Timing starts once
+    every one of them is spinning, not while they are still starting (a spawned child imports this
+    module, about a second of CPU each)."""
 
     def __init__(self, count: int) -> None:
         self.count = count
 
     def __enter__(self) -> Competitor:
         ctx = multiprocessing.get_context("spawn")
-        self.stop = ctx.Event()
-        self.procs = [ctx.Process(target=spin, args=(self.stop,), daemon=True) for _ in range(self.count)]
+        self.stop, ready = ctx.Event(), ctx.Barrier(self.count + 1)
+        self.procs = [ctx.Process(target=spin, args=(self.stop, ready), daemon=True) for _ in range(self.count)]
         for p in self.procs:
             p.start()
-        time.sleep(0.5)  # let them reach their loops
+        ready.wait(120)
+        time.sleep(0.2)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -118,7 +121,7 @@ def max_error(ours: dict, ref: list, names: list[str]) -> float:
     return worst
 
 
-def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: bool) -> dict:
+def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: int) -> dict:
     """Native and ORT medians at ``threads``, quiet (and busy), and the max error."""
     import onnxruntime as ort
 
@@ -133,7 +136,7 @@ def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: 
     fns = [lambda: prog.run(feeds), lambda: sess.run(None, feeds)]
     row["native"], row["ort"] = interleaved_ms(fns, runs)
     if busy:
-        with Competitor(threads):
+        with Competitor(busy):
             row["busy_native"], row["busy_ort"] = interleaved_ms(fns, runs)
     prog.close()
     return row
@@ -145,6 +148,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--models", default=",".join((*LARGE, *SMALL)))
     parser.add_argument("--busy", action="store_true", help="also measure with a CPU-bound competitor running")
+    parser.add_argument("--competitors", type=int, default=os.cpu_count(), help="spinning processes for --busy")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--save-models", type=Path)
     args = parser.parse_args()
@@ -162,13 +166,14 @@ def main() -> None:
 
     blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} {i.get('threading_layer')}"
             for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"cpus {os.cpu_count()}; numpy BLAS: {'; '.join(blas) or 'none found'}; runs {args.runs}")
+    print(f"cpus {os.cpu_count()}; numpy BLAS: {'; '.join(blas) or 'none found'}; runs {args.runs}"
+          + (f"; busy: {args.competitors} spinning processes" if args.busy else ""))
     head = f"{'model':20} {'thr':>3} {'native ms':>10} {'ort ms':>8} {'ratio':>6} {'target':>6} {'max err':>8}"
     print(head + (f" {'busy nat':>9} {'busy ort':>9} {'b.ratio':>7} {'b/q':>5}" if args.busy else ""))
     for name in names:
         model, feeds = load_model(name, args.model_dir)
         for threads in counts:
-            r = measure(model, feeds, threads, args.runs, args.busy)
+            r = measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0)
             ratio = r["native"] / r["ort"]
             target = f"{TARGETS[name]:6.1f}" if threads == 1 and name in TARGETS else f"{'':6}"
             line = (f"{name:20} {threads:3d} {r['native']:10.2f} {r['ort']:8.2f} {ratio:6.2f} {target} "

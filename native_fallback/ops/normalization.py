@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import registry
@@ -53,16 +55,28 @@ def layer_norm(node: Node, opset: int):
     axis, eps = node.attrs.get("axis", -1), node.attrs.get("epsilon", 1e-5)
 
     def run(x, scale, bias=None):
+        # Over rows of the normalized size, in place where it can: five numpy passes, not eleven
+        # (a transformer's LayerNorms run on small tensors, where each numpy call is the cost).
         ax = axis % x.ndim
-        axes = tuple(range(ax, x.ndim))
         xf = x.astype(np.float64) if x.dtype == np.float16 else x
-        mean = xf.mean(axis=axes, keepdims=True)
-        var = ((xf - mean) ** 2).mean(axis=axes, keepdims=True)
-        inv = 1.0 / np.sqrt(var + eps)
-        y = (xf - mean) * inv * scale
+        size = math.prod(x.shape[ax:])
+        rows = xf.reshape(-1, size)
+        mean = np.add.reduce(rows, axis=1, keepdims=True)
+        mean *= 1.0 / size
+        y = rows - mean
+        var = np.einsum("ij,ij->i", y, y)[:, None]
+        var *= 1.0 / size
+        var += eps
+        inv = np.sqrt(var, out=var)
+        np.divide(1.0, inv, out=inv)
+        y *= inv
+        y = y.reshape(x.shape)
+        y *= scale
         if bias is not None:
-            y = y + bias
-        return (y.astype(x.dtype), mean.astype(x.dtype), inv.astype(x.dtype))[: len(node.outputs)]
+            y += bias
+        stats = x.shape[:ax] + (1,) * (x.ndim - ax)
+        return (y.astype(x.dtype, copy=False), mean.reshape(stats).astype(x.dtype, copy=False),
+                inv.reshape(stats).astype(x.dtype, copy=False))[: len(node.outputs)]
     return run
 
 

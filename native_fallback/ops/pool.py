@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .. import registry
+from .. import registry, threads
 from ..ir import Node
 from ._util import bad_attr
 from .conv import ConvGeometry, conv_geometry, layout_flags, pad_spatial
@@ -56,7 +56,20 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, _spatial(x, last), kernel)
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
-    return _window_reduce(pad_spatial(x, g, low, last), kernel, g, np.maximum, last)
+    xp = pad_spatial(x, g, low, last)
+    pool, count = threads.split("pool", x.size, x.shape[-1 if last else 1])
+    if pool is None:
+        return _window_reduce(xp, kernel, g, np.maximum, last)
+    # The engine's threads take channel ranges, each written into its slice of the output.
+    channels = x.shape[-1 if last else 1]
+    out = np.empty((x.shape[0], *g.out_shape, channels) if last else (*x.shape[:2], *g.out_shape), dtype=x.dtype)
+    parts = threads.ranges(channels, count)
+
+    def piece(k: int) -> None:
+        sl = (Ellipsis, slice(*parts[k])) if last else (slice(None), slice(*parts[k]))
+        out[sl] = _window_reduce(xp[sl], kernel, g, np.maximum, last)
+    pool.map(piece, len(parts))
+    return out
 
 
 def _window_reduce(xp: np.ndarray, kernel: tuple[int, ...], g: ConvGeometry, ufunc: np.ufunc,

@@ -74,3 +74,21 @@ def test_split_kernels_match_the_serial_program(p: dict, monkeypatch, rng) -> No
     prog = native_fallback.compile(model, threads=3)
     np.testing.assert_allclose(prog.run({"x": x})["y"], serial, rtol=1e-4, atol=1e-4)  # BLAS sums in other orders
     prog.close()
+
+
+def test_split_block_matches_the_serial_program(monkeypatch, rng) -> None:
+    """An expansion, its depthwise reader (fused by the CPU passes) and a max pool, split in pieces."""
+    x = rng.standard_normal((1, 8, 21, 21)).astype(np.float32)
+    inits = {"w1": rng.standard_normal((32, 8, 1, 1)).astype(np.float32),
+             "w2": rng.standard_normal((32, 1, 3, 3)).astype(np.float32),
+             "b1": rng.standard_normal(32).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["e"]), helper.make_node("Relu", ["e"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["d"], group=32, pads=[1] * 4),
+             helper.make_node("MaxPool", ["d"], ["y"], kernel_shape=[3, 3], strides=[2, 2])]
+    model = make_model(nodes, {"x": x}, ["y"], inits)
+    serial = native_fallback.compile(model).run({"x": x})["y"]
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    prog = native_fallback.compile(model, threads=4)
+    assert any(s.node.op_type == "PointwiseDepthwise" for s in prog.steps)
+    np.testing.assert_allclose(prog.run({"x": x})["y"], serial, rtol=1e-4, atol=1e-4)
+    prog.close()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ... import registry
+from ... import registry, threads
 from ...ir import Node
 from .cache import WeightCache, gemm_weights
 from .depthwise import depthwise_phases, phase_columns, zero_border
@@ -49,7 +49,11 @@ def pointwise_phases(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Ca
                 xb[pt: pt + h, q0:q1, :cin] = src[i]
             else:
                 xb[:cin, pt: pt + h, q0:q1] = src[i]
-            np.matmul(lhs, wb.T, out=phase[i].reshape(rows * cols, m))
+            flat = phase[i].reshape(rows * cols, m)
+
+            def gemm(p0: int, p1: int, lhs: np.ndarray = lhs, flat: np.ndarray = flat) -> None:
+                np.matmul(lhs[p0:p1], wb.T, out=flat[p0:p1])  # the engine's threads take pixel ranges
+            threads.over_ranges("gemm", flat.size, rows * cols, gemm)
         phases.append(phase if act is None else act(phase))
     return phases
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import threads
 from ..padding import pad_end
 
 #: G of F(2, 3), shape (4, 3): the weight transform.
@@ -45,6 +46,23 @@ def _transform_into(d: list[np.ndarray], outs: list[np.ndarray]) -> None:
 def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: np.ndarray) -> None:
     """3x3 stride-1 convolution of a padded input ``xp`` (N, C, Hp, Wp) into ``out`` (N, M, OH*OW).
 
+    The engine's threads take bands of tile rows: a band of output rows reads only
+    its rows of the input plus a 2-row halo, so each band is a whole Winograd
+    convolution of its own (transforms and GEMM), with no pass shared between bands.
+    """
+    oh, ow = out_hw
+    out4 = out.reshape(out.shape[0], out.shape[1], oh, ow)
+    th = -(-oh // 2)
+
+    def band(a: int, b: int) -> None:  # tile rows a..b: output rows 2a..2b, input rows 2a..2b+2
+        _winograd(xp[:, :, 2 * a: 2 * b + 2], u, (min(oh, 2 * b) - 2 * a, ow), out4[:, :, 2 * a: 2 * b])
+
+    threads.over_ranges("gemm", out.size, th, band)
+
+
+def _winograd(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: np.ndarray) -> None:
+    """:func:`winograd_conv` of one band into ``out``, an (N, M, OH, OW) view.
+
     Every transform writes straight into its destination (``out=``): into the
     GEMM's operand for the input side, into the output's interleaved 2x2 phases
     for the output side, so no pass over memory is spent on copies.
@@ -72,7 +90,7 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: n
     np.subtract(prod[1], prod[2], out=r[1])
     r[1] -= prod[3]
     even = oh == 2 * th and ow == 2 * tw
-    full = out.reshape(n, m, oh, ow) if even else np.empty((n, m, 2 * th, 2 * tw), dtype=out.dtype)
+    full = out if even else np.empty((n, m, 2 * th, 2 * tw), dtype=out.dtype)
     for i in range(2):
         for j, (first, second, third, sign) in enumerate(((0, 1, 2, 1), (1, 2, 3, -1))):
             dst = full[:, :, i::2, j::2].transpose(1, 0, 2, 3)
@@ -83,4 +101,4 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: n
                 np.subtract(r[i, first], r[i, second], out=dst)
                 dst -= r[i, third]
     if not even:
-        out.reshape(n, m, oh, ow)[...] = full[:, :, :oh, :ow]
+        out[...] = full[:, :, :oh, :ow]
