@@ -20,6 +20,7 @@ import onnx
 
 from facade.convert import cache
 from facade.convert.cache import Artifact
+from facade.convert.verify import judged_precision
 from facade.errors import InputError, format_message
 from facade.model import Model, load_model
 from facade.quantization.accuracy import Accuracy
@@ -98,6 +99,10 @@ def quantize(model: str | os.PathLike | bytes | onnx.ModelProto | Model,
     if source.proto is None:
         raise InputError(format_message("Only ONNX models can be quantized", where=source.name,
                                         received=source.format, expected="an .onnx model"))
+    _, quantized_ops = judged_precision(source, "fp32")
+    if quantized_ops:
+        raise InputError(format_message("Model is already quantized", where=source.name, received=quantized_ops,
+                                        expected="a float ONNX model to quantize"))
     data = load_calibration(calibration, source, minimum=MIN_CALIBRATION if scheme == "static" else 0)
     quantizer = QdqQuantizer(data)
     keyed = {**opts, "calibration": data.digest}

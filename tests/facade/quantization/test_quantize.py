@@ -57,3 +57,9 @@ def test_cli_bad_data_is_one_error_line(capsys, cnn, tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((6, 3), np.float32))
     assert main(["quantize", str(cnn.path), "--calibration", str(tmp_path / "bad.npz")]) == 2
     assert "facade: error:" in capsys.readouterr().err
+
+
+def test_an_already_quantized_model_is_refused_by_name(cnn, cnn_data):
+    q = facade.quantize(str(cnn.path), cnn_data)
+    with pytest.raises(facade.InputError, match="already quantized"):
+        facade.quantize(str(q.path), cnn_data)
