@@ -31,11 +31,12 @@ def open_runner(trace: Trace, model: Model, options: LoadOptions, *, allow_fallb
     """
     failures: list[Exception] = []
     for entry in trace.ranked():
-        adapter: Adapter = registry.get_adapter(lookup(entry.target).engine)
+        info = lookup(entry.target)
+        adapter: Adapter = registry.get_adapter(info.engine)
         try:
             if not steps.safe_to_load(entry, devices()):
                 raise TargetUnavailableError(format_message(entry.reason, where=entry.target))
-            runner = adapter.load(model, lookup(entry.target).unit, steps.load_options(entry, options))
+            runner = adapter.load(model, info.unit, steps.load_options(entry, options))
         except FacadeInternalError:
             raise
         except Exception as e:  # engine errors become a recorded failure, never a crash of the caller

@@ -13,19 +13,22 @@ from collections.abc import Callable
 
 from facade import policy as policies
 from facade.adapters import registry
-from facade.adapters.catalogue import all_targets, lookup
+from facade.adapters.catalogue import catalogue, lookup
 from facade.devices import DeviceFacts
 from facade.errors import ConversionError, FacadeInternalError, TargetUnavailableError, format_message
 from facade.model import Model
 from facade.router import steps
 from facade.router.gate import accuracy_gate
-from facade.targets import Availability, HardwareClass
+from facade.targets import Availability, HardwareClass, TargetInfo
 from facade.trace import CANDIDATE, FAILED, REJECTED, Trace, TraceEntry
 
 
 def target_availability(target: str, facts: DeviceFacts) -> tuple[Availability, HardwareClass, str | None]:
     """Whether ``target`` can run on this device, its real hardware class and any demotion note."""
-    info = lookup(target)
+    return _availability(lookup(target), facts)
+
+
+def _availability(info: TargetInfo, facts: DeviceFacts) -> tuple[Availability, HardwareClass, str | None]:
     adapter = registry.get_adapter(info.engine)
     if adapter is None:
         why = registry.broken().get(info.engine) or (
@@ -48,14 +51,13 @@ def _guarded(check: Callable[[], Availability], what: str) -> Availability:
         return Availability.no(f"{what} failed: {type(e).__name__}: {e}")
 
 
-def _judge(target: str, model: Model, facts: DeviceFacts) -> TraceEntry:
-    avail, hardware, note = target_availability(target, facts)
-    entry = TraceEntry(target, hardware, REJECTED, f"unavailable: {avail.reason}")
+def _judge(info: TargetInfo, model: Model, facts: DeviceFacts) -> TraceEntry:
+    avail, hardware, note = _availability(info, facts)
+    entry = TraceEntry(info.name, hardware, REJECTED, f"unavailable: {avail.reason}")
     if note:
         entry.notes.append(f"ranked last: {note}")
     if not avail:
         return entry
-    info = lookup(target)
     adapter = registry.get_adapter(info.engine)
     accepted = _guarded(lambda: adapter.takes_values(model) and adapter.accepts(model, info.unit), "model check")
     if not accepted:
@@ -87,8 +89,7 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
     decision = policies.decide(list(resolved.rules), resolved.source, facts, model)
     trace = Trace(model=model.name, fingerprint=facts.fingerprint, forced=target, policy=decision.summary())
     if target is not None:
-        lookup(target)
-        entry = _judge(target, model, facts)
+        entry = _judge(lookup(target), model, facts)
         steps.judge(decision, entry, facts)
         trace.entries.append(entry)
         if entry.status != CANDIDATE:
@@ -97,11 +98,13 @@ def plan(model: Model, facts: DeviceFacts, *, target: str | None = None, policy:
             raise error(format_message(
                 f"Forced target cannot run this model: {entry.reason}", where=target,
                 received=model.name, expected="an available target that accepts the model",
-                available=[t for t in all_targets() if t != target and _judge(t, model, facts).status == CANDIDATE]))
+                available=[t for t, i in catalogue().items()
+                           if t != target and _judge(i, model, facts).status == CANDIDATE]))
         entry.rank = 0
         return trace
-    order = {name: i for i, name in enumerate(all_targets())}
-    trace.entries = [_judge(name, model, facts) for name in order]
+    known = catalogue()
+    order = {name: i for i, name in enumerate(known)}
+    trace.entries = [_judge(info, model, facts) for info in known.values()]
     for e in trace.entries:
         steps.judge(decision, e, facts)
     accuracy_gate(trace, model, facts, precision)  # conformance verdicts of this model on this device
