@@ -10,6 +10,9 @@ documentation stays stable::
 
     [targets."onnxruntime:*"]                 # options for matching targets
     threads = 2                               # also: precision, engine = { ... } (adapter options)
+    min_cosine = 0.99                         # int8 only when its held-out cosine vs fp32 is at least this
+    max_top1_drop = 0.01                      # ... and at most this share of top-1 classes changes
+    calibration = "calib.npz"                 # int8 samples (relative to this file); see facade.quantize
 
     [[rules]]                                 # later rules refine earlier ones
     name = "arm-gpus"
@@ -29,7 +32,9 @@ Where the policy comes from (first found wins): ``Session(policy=...)``, else th
 
 Precision: the policy's floor and a target's own ``precision`` only ever make the
 caller's ``Session(precision=...)`` stricter, never looser. Per-target ``threads``
-and ``engine`` options fill in what the caller left unset.
+and ``engine`` options fill in what the caller left unset. ``Session(precision="int8")`` runs an
+engine's int8 artifact only within ``min_cosine`` / ``max_top1_drop`` (default 0.99 / 0.01), measured
+on that target against fp32 on held-out calibration samples (:mod:`facade.quantization.gate`).
 """
 
 from facade.globs import glob_match
