@@ -30,7 +30,7 @@ from facade.errors import (
 from facade.model import Model, load_model
 from facade.offline import silence_this_process
 from facade.quantization import CalibrationError, QuantizedModel, quantize
-from facade.router import target_availability
+from facade.router import plan, target_availability
 from facade.session import Session
 from facade.targets import Availability, LoadOptions
 from facade.tensor import Tensor, TensorSpec
@@ -47,6 +47,6 @@ __all__ = [
     "FacadeError", "FacadeInternalError", "InputError", "LoadOptions", "Model", "ModelError", "NoTargetError",
     "PolicyError", "QuantizedModel", "Runner", "Session", "SessionStateError", "TargetError",
     "TargetUnavailableError", "Tensor", "TensorSpec", "Trace", "UnknownTargetError", "UnsupportedModelError",
-    "__version__", "all_targets", "devices", "load_model", "quantize", "register_adapter", "target_availability",
+    "__version__", "all_targets", "devices", "load_model", "plan", "quantize", "register_adapter", "target_availability",
     "target_info",
 ]

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from facade import benchmark
+from facade import benchmark, plan
 from facade.cli import add_json_flag
 from facade.cli.options import add_targets_option, check_targets, split_list
 from facade.cli.output import emit
@@ -27,7 +27,6 @@ from facade.progress import Progress
 from facade.devices import devices
 from facade.inputs import seeded_feeds
 from facade.model import load_model
-from facade.router import plan
 from facade.tables import format_table
 from facade.trace import FAILED
 
