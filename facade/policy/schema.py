@@ -19,8 +19,8 @@ from facade.errors import PolicyError, closest, format_message
 from facade.globs import glob_match
 from facade.suggest import target_suggestion
 from facade.targets import TargetInfo
+from facade.tolerances import PRECISIONS  # strictest first: a floor never goes past the caller's
 
-PRECISIONS = ("fp32", "fp16", "int8")  # strictest first: a floor never goes past the caller's
 SELECT = ("order", "benchmark")
 ACTION_KEYS = ("prefer", "deny", "allow", "precision", "select", "targets")
 TOP_KEYS = (*ACTION_KEYS, "rules", "known_bad")
