@@ -3,18 +3,32 @@
 From the top: devices, a verdict legend, a summary per device and column, a chart
 of error magnitudes (inline SVG, log scale, tolerance lines), the device x column x
 case matrix coloured by verdict, and a drill-down per case with every metric.
+
+A device lists every known target, and most are unavailable on any one device (Core
+ML off macOS, NNAPI off Android): those columns are hidden by default, behind one
+checkbox (a few lines of inline script), so the page fits a screen. A column whose
+every case errored shows its reason in the summary, where nobody can miss it.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 import zlib
 from html import escape
 
 from facade.conformance.report import Report, describe
-from facade.conformance.summary import ColumnKey, cells, columns, counts, pass_rate
-from facade.tolerances import DEFAULTS
+from facade.conformance.summary import (
+    ColumnKey,
+    cells,
+    columns,
+    counts,
+    error_reasons,
+    every_case_errored,
+    pass_rate,
+)
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, UNAVAILABLE, VERDICTS
+from facade.tolerances import DEFAULTS
 
 COLOURS = {PASS: "#2e7d32", LOWER: "#f9a825", FAIL: "#c62828", ERROR: "#6a1b9a", UNAVAILABLE: "#9e9e9e"}
 _MARK = {PASS: "✓", LOWER: "↓", FAIL: "✗", ERROR: "!", UNAVAILABLE: "–"}
@@ -25,11 +39,34 @@ th{background:#f3f3f3}.m td{padding:0;width:28px;height:20px;text-align:center;c
 .m td.case{color:#222;font-weight:normal;text-align:left;padding:0 6px;width:auto}.m a{color:inherit;text-decoration:none}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;color:#fff;border-radius:3px}
 .num{text-align:right;font-variant-numeric:tabular-nums}.dev{font-family:monospace}
+.why{max-width:640px;font-size:13px}td.v-error,td.v-unavailable{color:#fff}
+.m th.col{font-size:12px;line-height:1.2;vertical-align:bottom;white-space:nowrap}
+svg.chart{max-width:100%;height:auto}.toggle{margin:8px 0;padding:4px 8px;background:#f3f3f3;display:inline-block}
+body:not(.show-unavailable) .unavail,body.show-unavailable .avail-span{display:none}
 """ + "".join(f".v-{v}{{background:{c}}}" for v, c in COLOURS.items())
+
+
+REASON_CHARS = 240  # a reason in the summary; the drill-down has the whole message
+# The checkbox shows or hides every element of class "unavail" (without script they stay hidden);
+# a link to page.html#all opens with them shown.
+_TOGGLE_JS = ("const box=document.getElementById('show-unavailable');"
+              "const show=on=>{box.checked=on;document.body.classList.toggle('show-unavailable',on)};"
+              "box.addEventListener('change',()=>show(box.checked));show(location.hash==='#all');")
 
 
 def _cls(verdict: str) -> str:
     return f"v-{verdict}"
+
+
+def _short(text: str, width: int = REASON_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary with an ellipsis (never mid-word)."""
+    return textwrap.shorten(text, width, placeholder=" …")
+
+
+def _column_head(key: ColumnKey) -> str:
+    """``onnxruntime`` over ``qnn-htp@fp32``: two short lines instead of one wide header."""
+    engine, _, unit = key.target.partition(":")
+    return f"{escape(engine)}<br>{escape(unit)}@{escape(key.precision)}" if unit else escape(key.label)
 
 
 def _fmt(x: object) -> str:
@@ -53,46 +90,71 @@ def _devices(report: Report) -> str:
 
 
 def _summary(report: Report) -> str:
-    by_column = counts(report)
+    by_column, reasons = counts(report), error_reasons(report)
     head = "".join(f"<th>{v}</th>" for v in VERDICTS)
+    span = len(VERDICTS) + 2
     rows = []
     for key, col in columns(report):
+        lead = f"<td class=dev>{escape(key.device)}</td><td>{escape(key.label)}</td>"
         if not col["available"]:
-            rows.append(f"<tr><td class=dev>{escape(key.device)}</td><td>{escape(key.label)}</td>"
-                        f"<td class='v-unavailable' colspan={len(VERDICTS) + 1} style='color:#fff'>unavailable: "
-                        f"{escape(col['reason'][:160])}</td></tr>")
+            rows.append(f"<tr class=unavail>{lead}<td class='v-unavailable why' colspan={span}>unavailable: "
+                        f"{escape(_short(col['reason']))}</td></tr>")
             continue
         c = by_column[key]
         rate = pass_rate(c)
-        rows.append(f"<tr><td class=dev>{escape(key.device)}</td><td>{escape(key.label)}</td>"
-                    + "".join(f"<td class=num>{c[v]}</td>" for v in VERDICTS)
-                    + f"<td class=num>{'-' if rate is None else f'{rate:.1%}'}</td></tr>")
-    return (f"<table><tr><th>device</th><th>column</th>{head}<th>pass rate</th></tr>" + "".join(rows) + "</table>")
+        errors = reasons.get(key, [])
+        why, cls = "", "why"
+        if errors:
+            others = f" (and {len(errors) - 1} other reason(s): see Cases)" if len(errors) > 1 else ""
+            lead_in = f"every case errored ({c[ERROR]}): " if every_case_errored(c) else f"{c[ERROR]} error(s): "
+            why = lead_in + _short(errors[0]) + others
+            cls += " v-error" if every_case_errored(c) else ""
+        rows.append(f"<tr>{lead}" + "".join(f"<td class=num>{c[v]}</td>" for v in VERDICTS)
+                    + f"<td class=num>{'-' if rate is None else f'{rate:.1%}'}</td>"
+                    + f"<td class='{cls}'>{escape(why)}</td></tr>")
+    return (f"<table><tr><th>device</th><th>column</th>{head}<th>pass rate</th><th>why</th></tr>"
+            + "".join(rows) + "</table>")
 
 
-def _chart(report: Report, live: list[ColumnKey]) -> str:
-    """Worst scaled error of each case per column, log10 from 1e-12 to 1e0, with the tolerance lines."""
+def _bound_labels(ys: dict[str, float], gap: float = 12.0) -> dict[str, float]:
+    """Label heights for the tolerance lines, pushed apart to ``gap`` pixels so that none overlap."""
+    placed: dict[str, float] = {}
+    last = -math.inf
+    for name, y in sorted(ys.items(), key=lambda kv: kv[1]):
+        placed[name] = last = max(y, last + gap)
+    return placed
+
+
+def _chart(report: Report, live: list[ColumnKey], errored: set[ColumnKey]) -> str:
+    """Worst scaled error of each case per column, log10 from 1e-12 to 1e0, with the tolerance lines.
+
+    The tolerance labels sit right of the plot, spaced so they never overlap (fp16 at 8e-2 and
+    int8 at 0.3 are 11 px apart); a column whose every case errored says so instead of being blank.
+    """
     if not live:
         return ""
-    width, height, left, top, bottom = max(400, 160 * len(live) + 80), 320, 60, 10, 60
+    step, left, top, bottom, right = 120, 60, 10, 56, 140
+    width, height = left + step * len(live) + right, 320
     lo, hi = -12.0, 0.0
+    plot_right = width - right
 
     def y(value: float) -> float:
         v = min(hi, max(lo, math.log10(value) if value > 0 else lo))
         return top + (hi - v) / (hi - lo) * (height - top - bottom)
 
-    step = (width - left - 20) / len(live)
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-             "aria-label='error magnitudes per column'>"]
+    parts = [f"<svg class=chart xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+             f"viewBox='0 0 {width} {height}' role='img' aria-label='error magnitudes per column'>"]
     for e in range(int(lo), int(hi) + 1, 2):
-        parts.append(f"<line x1='{left}' x2='{width - 10}' y1='{y(10.0 ** e):.1f}' y2='{y(10.0 ** e):.1f}' "
+        parts.append(f"<line x1='{left}' x2='{plot_right}' y1='{y(10.0 ** e):.1f}' y2='{y(10.0 ** e):.1f}' "
                      f"stroke='#eee'/><text x='{left - 6}' y='{y(10.0 ** e) + 4:.1f}' font-size='11' "
                      f"text-anchor='end'>1e{e}</text>")
+    labels = _bound_labels({cls: y(bound.max_scaled_error) for cls, bound in DEFAULTS.items()})
     for cls, bound in DEFAULTS.items():
         yy = y(bound.max_scaled_error)
-        parts.append(f"<line x1='{left}' x2='{width - 10}' y1='{yy:.1f}' y2='{yy:.1f}' stroke='#555' "
-                     f"stroke-dasharray='4 3'/><text x='{width - 12}' y='{yy - 3:.1f}' font-size='10' "
-                     f"text-anchor='end'>{cls} bound</text>")
+        parts.append(f"<line x1='{left}' x2='{plot_right}' y1='{yy:.1f}' y2='{yy:.1f}' stroke='#555' "
+                     f"stroke-dasharray='4 3'/><line x1='{plot_right}' x2='{plot_right + 6}' y1='{yy:.1f}' "
+                     f"y2='{labels[cls]:.1f}' stroke='#555'/><text x='{plot_right + 8}' y='{labels[cls] + 4:.1f}' "
+                     f"font-size='11'>{cls} bound {bound.max_scaled_error:g}</text>")
     index = {k: i for i, k in enumerate(live)}
     for fp, r in report.results():
         key = ColumnKey(fp, r.target, r.precision)
@@ -105,9 +167,15 @@ def _chart(report: Report, live: list[ColumnKey]) -> str:
                      f"fill-opacity='0.8'><title>{escape(r.case)}: {err:.2e}</title></circle>")
     for k, i in index.items():
         x = left + step * (i + 0.5)
-        parts.append(f"<text x='{x:.1f}' y='{height - bottom + 16}' font-size='11' text-anchor='middle'>"
-                     f"{escape(k.label)}</text><text x='{x:.1f}' y='{height - bottom + 30}' font-size='10' "
-                     f"text-anchor='middle' fill='#666'>{escape(k.device[:16])}</text>")
+        engine, _, unit = k.target.partition(":")
+        if k in errored:
+            parts.append(f"<text x='{x:.1f}' y='{(top + height - bottom) / 2:.1f}' font-size='11' "
+                         f"text-anchor='middle' fill='{COLOURS[ERROR]}'>all errored</text>")
+        parts.append(f"<text x='{x:.1f}' y='{height - bottom + 15}' font-size='11' text-anchor='middle'>"
+                     f"{escape(engine)}</text><text x='{x:.1f}' y='{height - bottom + 28}' font-size='11' "
+                     f"text-anchor='middle'>{escape(unit)}@{escape(k.precision)}</text>"
+                     f"<text x='{x:.1f}' y='{height - bottom + 42}' font-size='10' text-anchor='middle' "
+                     f"fill='#666'>{escape(k.device[:16])}</text>")
     parts.append(f"<text x='14' y='{top + 120}' font-size='11' transform='rotate(-90 14 {top + 120})'>"
                  "worst scaled error</text></svg>")
     return "".join(parts)
@@ -116,9 +184,15 @@ def _chart(report: Report, live: list[ColumnKey]) -> str:
 def _matrix(report: Report, keys: list[tuple[ColumnKey, dict]]) -> str:
     found = cells(report)
     devices = list(dict.fromkeys(k.device for k, _ in keys))
-    head1 = "".join(f"<th colspan={sum(1 for k, _ in keys if k.device == d)} class=dev>{escape(d)}</th>"
-                    for d in devices)
-    head2 = "".join(f"<th title='{escape(c['reason'])}'>{escape(k.label)}</th>" for k, c in keys)
+    # A device's header spans its available columns by default and all of them when the rest are shown.
+    head1 = ""
+    for d in devices:
+        shown = sum(1 for k, c in keys if k.device == d and c["available"])
+        every = sum(1 for k, _ in keys if k.device == d)
+        head1 += (f"<th colspan={shown} class='dev avail-span'>{escape(d)}</th>" if shown else "")
+        head1 += (f"<th colspan={every} class='dev unavail'>{escape(d)}</th>" if every != shown else "")
+    head2 = "".join(f"<th class='col{'' if c['available'] else ' unavail'}' title='{escape(c['reason'])}'>"
+                    f"{_column_head(k)}</th>" for k, c in keys)
     suites: dict[str, list[str]] = {}
     for run in report.runs:
         for c in run["cases"]:
@@ -134,8 +208,8 @@ def _matrix(report: Report, keys: list[tuple[ColumnKey, dict]]) -> str:
                 r = found.get((case, k))
                 if r is None:
                     verdict = UNAVAILABLE if not col["available"] else None
-                    tds.append(f"<td class='{_cls(verdict)}' title='{escape(col['reason'])}'>{_MARK[verdict]}</td>"
-                               if verdict else "<td></td>")
+                    tds.append(f"<td class='{_cls(verdict)} unavail' title='{escape(col['reason'])}'>"
+                               f"{_MARK[verdict]}</td>" if verdict else "<td></td>")
                     continue
                 mark = _MARK[r.verdict] + (r.lower_precision[2:] if r.lower_precision else "")
                 tds.append(f"<td class='{_cls(r.verdict)}' data-verdict='{r.verdict}' title='{escape(describe(r))}'>"
@@ -178,16 +252,28 @@ def _drilldown(report: Report) -> str:
     return "".join(out)
 
 
+def _toggle(hidden: int) -> str:
+    """The checkbox that shows the unavailable columns; none when every column is available."""
+    if not hidden:
+        return ""
+    return (f"<label class=toggle><input type=checkbox id=show-unavailable> show the {hidden} unavailable "
+            "column(s) (targets this device does not have)</label>")
+
+
 def to_html(report: Report) -> str:
     """The whole page as one string."""
     keys = columns(report)
     live = [k for k, c in keys if c["available"]]
+    by_column = counts(report)
+    errored = {k for k in live if every_case_errored(by_column[k])}
     legend = "".join(f"<span class='{_cls(v)}'>{_MARK[v]} {v}</span>" for v in VERDICTS)
     n_cases = len({c["id"] for run in report.runs for c in run["cases"]})
+    hidden = len(keys) - len(live)
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>facade conformance</title>"
         f"<style>{_CSS}</style></head><body><h1>facade conformance</h1>"
-        f"<p>{len(report.runs)} device(s), {n_cases} case(s), {len(live)} available column(s).</p>"
-        f"{_devices(report)}<p class=legend>{legend}</p><h2>Summary</h2>{_summary(report)}"
-        f"<h2>Error magnitudes</h2>{_chart(report, live)}<h2>Matrix</h2>{_matrix(report, keys)}"
-        f"<h2>Cases</h2>{_drilldown(report)}</body></html>\n")
+        f"<p>{len(report.runs)} device(s), {n_cases} case(s), {len(live)} available column(s)"
+        f"{f', {len(errored)} of them with every case errored' if errored else ''}.</p>"
+        f"{_devices(report)}<p class=legend>{legend}</p>{_toggle(hidden)}<h2>Summary</h2>{_summary(report)}"
+        f"<h2>Error magnitudes</h2>{_chart(report, live, errored)}<h2>Matrix</h2>{_matrix(report, keys)}"
+        f"<h2>Cases</h2>{_drilldown(report)}<script>{_TOGGLE_JS if hidden else ''}</script></body></html>\n")

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from facade.conformance.report import Report
-from facade.conformance.verdicts import PASS, CaseResult
+from facade.conformance.verdicts import ERROR, PASS, CaseResult
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,17 @@ def pass_rate(c: Counter) -> float | None:
     total = sum(c.values())
     return c[PASS] / total if total else None
 
+
+
+def error_reasons(report: Report) -> dict[ColumnKey, list[str]]:
+    """The distinct error messages of each column, most frequent first (for the summary's "why" cell)."""
+    found: dict[ColumnKey, Counter] = {}
+    for fp, r in report.results():
+        if r.verdict == ERROR and r.error:
+            found.setdefault(ColumnKey(fp, r.target, r.precision), Counter())[r.error] += 1
+    return {k: [msg for msg, _ in c.most_common()] for k, c in found.items()}
+
+
+def every_case_errored(c: Counter) -> bool:
+    """A column that ran cases and got nothing but errors: its reason belongs in the summary, not the drill-down."""
+    return bool(c) and c[ERROR] == sum(c.values())
