@@ -135,7 +135,8 @@ def alive_nodes(ray) -> list[Node]:
     return [Node.from_ray(n) for n in ray.nodes() if n.get("Alive")]
 
 
-def _selected(names: Sequence[str], patterns: Sequence[str]) -> bool:
+def selected(names: Sequence[str], patterns: Sequence[str]) -> bool:
+    """Whether one of a node's ``names`` matches one of the ``--nodes`` patterns (a glob or a prefix); all match none."""
     return not patterns or any(fnmatch.fnmatchcase(n, p) or n.startswith(p) for n in names for p in patterns)
 
 
@@ -196,8 +197,8 @@ class FleetRunner:
         self.out, self.patterns, self.progress, self.fingerprint = out, list(nodes), progress, fingerprint
 
     def run(self, cases: Sequence[Case], skipped: dict[str, str] | None = None) -> FleetRun:
-        members, unreachable = self._start([n for n in alive_nodes(self.ray) if _selected(n.names(), self.patterns)])
-        members = [m for m in members if _selected([*m.node.names(), m.run["device"]["fingerprint"]], self.patterns)
+        members, unreachable = self._start([n for n in alive_nodes(self.ray) if selected(n.names(), self.patterns)])
+        members = [m for m in members if selected([*m.node.names(), m.run["device"]["fingerprint"]], self.patterns)
                    or self._drop(m)]
         if not members:
             raise FleetError(format_message("No node of the cluster can run this job", where="--cluster",

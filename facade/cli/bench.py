@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 from facade import benchmark, plan
-from facade.cli import add_json_flag
+from facade.cli import add_json_flag, fleet
+from facade.cli.fleet import add_cluster_options
 from facade.cli.options import add_targets_option, check_targets, split_list
 from facade.cli.output import emit
-from facade.progress import Progress
 from facade.devices import devices
 from facade.inputs import seeded_feeds
 from facade.model import load_model
+from facade.progress import Progress
 from facade.tables import format_table
 from facade.trace import FAILED
 
@@ -43,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("--precision", metavar="LIST",
                    help="fp32,fp16,int8: one row per target and precision, with the accuracy drop against fp32")
     p.add_argument("--calibration", metavar="DATA", help="samples for int8 and the held-out accuracy figures")
+    add_cluster_options(p, "the measurements (one table per node)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_bench)
 
@@ -94,24 +96,14 @@ def cmd_bench(args) -> int:
 
         check_plot_path(Path(args.plot))
     model = load_model(args.model)
-    trace = plan(model, devices())
-    targets = chosen or [e.target for e in trace.ranked()]
+    if args.cluster:
+        return fleet.bench(args, chosen, model.name)
+    targets, refused = candidates(model, chosen)
     if args.precision is not None:  # latency and accuracy drop per target and precision
         from facade.cli import bench_precision
 
         return bench_precision.cmd(args, targets)
-    # A target refused by a failure remembered from before (a cached conversion failure, a diverged
-    # artifact) is not a candidate, but it is listed with its reason: never dropped silently.
-    refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
-                                 for e in trace.entries if e.status == FAILED]
-    rows = []
-    bar = Progress(len(targets))  # redrawn on a terminal, plain lines in a pipe or log
-    for target in targets:
-        bar.show(f"measuring {target}")
-        rows.append(measure_in_child(str(Path(args.model).resolve()), target, args.budget))
-        bar.step(f"{target}: " + (f"p50 {rows[-1]['p50_ms']:.3g} ms" if rows[-1]["ok"] else "failed"))
-    bar.close()
-    rows += refused
+    rows = measure_rows(Path(args.model).resolve(), targets, args.budget) + refused
     data = {"model": model.name, "device_fingerprint": devices().fingerprint, "results": rows}
     if args.plot:
         from facade.cli.plot import plot_latency
@@ -119,17 +111,49 @@ def cmd_bench(args) -> int:
         data["plot"] = str(plot_latency(rows, Path(args.plot), title=f"{model.name} on {devices().fingerprint}"))
 
     def text() -> str:
-        table = [(r["target"], f"{r['load_s'] * 1e3:.1f}", f"{r['conversion_s'] * 1e3:.1f}", f"{r['p50_ms']:.3f}",
-                  f"{r['p90_ms']:.3f}", f"{r['peak_mem_mib']:.1f}", r["runs"]) if r["ok"]
-                 else (r["target"], "-", "-", "-", "-", "-", f"{'refused' if r.get('refused') else 'failed'}: "
-                       f"{r['error']}") for r in rows]
-        lines = format_table(("target", "load ms", "convert ms", "p50 ms", "p90 ms", "peak MiB", "runs"), table)
         plotted = ["", f"plot written to {data['plot']}"] if args.plot else []
-        return "\n".join([f"model {model.name}", "", *lines, *plotted])
+        return "\n".join([f"model {model.name}", "", *latency_table(rows), *plotted])
 
     emit(args, data, text)
-    # A target that was measured and failed is an error of this run (exit 1, the table still printed);
-    # one refused by a failure remembered from an earlier run is information.
+    return exit_status(rows)
+
+
+def candidates(model, chosen: list[str]) -> tuple[list[str], list[dict]]:
+    """The targets to measure here (``chosen``, else every candidate the router ranks), and the refused rows.
+
+    A target refused by a failure remembered from before (a cached conversion failure, a diverged
+    artifact) is not a candidate, but it is listed with its reason: never dropped silently.
+    """
+    trace = plan(model, devices())
+    targets = chosen or [e.target for e in trace.ranked()]
+    refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
+                                 for e in trace.entries if e.status == FAILED]
+    return targets, refused
+
+
+def measure_rows(model_path: Path, targets: list[str], budget_s: float, *, progress: bool = True) -> list[dict]:
+    """One row per target, each measured in its own child, with a progress line per target."""
+    rows = []
+    with Progress(len(targets), enabled=progress) as bar:  # redrawn on a terminal, plain lines in a pipe or log
+        for target in targets:
+            bar.show(f"measuring {target}")
+            rows.append(measure_in_child(str(model_path), target, budget_s))
+            bar.step(f"{target}: " + (f"p50 {rows[-1]['p50_ms']:.3g} ms" if rows[-1]["ok"] else "failed"))
+    return rows
+
+
+def latency_table(rows: list[dict]) -> list[str]:
+    """The rows as the table ``facade bench`` prints."""
+    table = [(r["target"], f"{r['load_s'] * 1e3:.1f}", f"{r['conversion_s'] * 1e3:.1f}", f"{r['p50_ms']:.3f}",
+              f"{r['p90_ms']:.3f}", f"{r['peak_mem_mib']:.1f}", r["runs"]) if r["ok"]
+             else (r["target"], "-", "-", "-", "-", "-", f"{'refused' if r.get('refused') else 'failed'}: "
+                   f"{r['error']}") for r in rows]
+    return format_table(("target", "load ms", "convert ms", "p50 ms", "p90 ms", "peak MiB", "runs"), table)
+
+
+def exit_status(rows: list[dict]) -> int:
+    """A target that was measured and failed is an error of this run (1, the table still printed);
+    one refused by a failure remembered from an earlier run is information."""
     return 1 if any(not r["ok"] and not r.get("refused") for r in rows) else 0
 
 

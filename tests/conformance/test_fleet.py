@@ -65,44 +65,46 @@ def _labels(label: str, fingerprint: str) -> dict:
     return {"labels": {"facade.label": label, "facade.fingerprint": fingerprint}}
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory) -> FleetRun:
-    """Four nodes, one run; ``c`` and ``d`` are removed mid-run.
+ORT = {"facade.target.onnxruntime:cpu": 1}
 
-    ``a`` (head) offers onnxruntime:cpu and native:cpu; ``b``, ``c`` and ``d`` offer onnxruntime:cpu only.
-    ``b`` and ``c`` share a fingerprint (identical devices, one queue); ``d`` is alone.
-    """
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Four nodes. ``a`` (head) offers onnxruntime:cpu and native:cpu; ``b``, ``c`` and ``d`` offer
+    onnxruntime:cpu only. ``b`` and ``c`` share a fingerprint (identical devices, one queue); ``d`` is alone."""
     os.environ.update(OFFLINE)  # read by Ray at import, and inherited by every node it starts
     pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
     from ray.cluster_utils import Cluster
 
-    ort = {"facade.target.onnxruntime:cpu": 1}
     cluster = Cluster(initialize_head=True, head_node_args={
-        **HEAD, "resources": {**ort, "facade.target.native:cpu": 1}, **_labels("a", "sim-a")})
-    cluster.add_node(**NODE, resources=ort, **_labels("b", "sim-b"))
-    c = cluster.add_node(**NODE, resources=ort, **_labels("c", "sim-b"))
-    d = cluster.add_node(**NODE, resources=ort, **_labels("d", "sim-d"))
+        **HEAD, "resources": {**ORT, "facade.target.native:cpu": 1}, **_labels("a", "sim-a")})
+    cluster.by_label = {label: cluster.add_node(**NODE, resources=ORT, **_labels(label, fingerprint))
+                        for label, fingerprint in (("b", "sim-b"), ("c", "sim-b"), ("d", "sim-d"))}
+    yield cluster
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fleet(cluster, tmp_path_factory) -> FleetRun:
+    """One conformance run across the four nodes; ``c`` and ``d`` are removed mid-run."""
     nodes = {n["NodeID"] for n in cluster.global_state.node_table()}
     tmp = tmp_path_factory.mktemp("fleet")
     out, trace = tmp / "fleet.json", tmp / "driver.strace"
-    try:
-        proc = facade_cli("conformance", "run", "--suite", "onnx-node", "--filter", CASES, "--targets",
-                          "onnxruntime:cpu,native:cpu", "--cluster", cluster.address, "--out", str(out),
-                          "--no-progress", trace=trace)
-        seen: dict[str, int] = {}
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists():  # the partial report, replaced as results arrive
-                seen = {k: len(v["results"]) for k, v in by_label(json.loads(out.read_text())).items()}
-                if seen.get("c", 0) >= 1 and seen.get("d", 0) >= 1:
-                    break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before a node could be removed: " + finish(proc)[2][-2000:]
-        cluster.remove_node(c, allow_graceful=False)
-        cluster.remove_node(d, allow_graceful=False)
-        code, stdout, stderr = finish(proc)
-    finally:
-        cluster.shutdown()
+    proc = facade_cli("conformance", "run", "--suite", "onnx-node", "--filter", CASES, "--targets",
+                      "onnxruntime:cpu,native:cpu", "--cluster", cluster.address, "--out", str(out),
+                      "--no-progress", trace=trace)
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists():  # the partial report, replaced as results arrive
+            seen = {k: len(v["results"]) for k, v in by_label(json.loads(out.read_text())).items()}
+            if seen.get("c", 0) >= 1 and seen.get("d", 0) >= 1:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before a node could be removed: " + finish(proc)[2][-2000:]
+    cluster.remove_node(cluster.by_label["c"], allow_graceful=False)
+    cluster.remove_node(cluster.by_label["d"], allow_graceful=False)
+    code, stdout, stderr = finish(proc)
     return FleetRun(out, code, stdout, stderr, seen, nodes, trace)
 
 
@@ -208,3 +210,24 @@ def test_ray_is_imported_only_under_cluster():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_bench_prints_one_latency_table_per_node(cluster, fleet, tmp_path):
+    """After the run, ``a`` and ``b`` are alive: each measures the model on its own target."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])])
+    onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
+    code, stdout, stderr = finish(facade_cli("bench", str(tmp_path / "m.onnx"), "--targets", "onnxruntime:cpu",
+                                             "--budget", "0.05", "--cluster", cluster.address, "--json"))
+    assert code == 0, stdout[-2000:] + stderr[-2000:]
+    data = json.loads(stdout)
+    tables = {t["label"]: t for t in data["nodes"]}
+    assert set(tables) == {"a", "b"} and data["unreachable"] == []
+    assert tables["a"]["device_fingerprint"] == "sim-a" and tables["b"]["device_fingerprint"] == "sim-b"
+    for t in tables.values():
+        (row,) = t["results"]
+        assert row["target"] == "onnxruntime:cpu" and row["ok"] and row["runs"] >= 1 and row["p50_ms"] > 0
