@@ -66,8 +66,8 @@ class Int8Request:
 
 def with_policy(request: Int8Request | None, own: Mapping[str, object], precision: str) -> Int8Request | None:
     """The request a target loads with: the caller's data, else the policy's ``calibration``; the policy's
-    ``min_cosine`` / ``max_top1_drop`` for this target over the defaults. None when int8 is not allowed."""
-    if precision != "int8":
+    ``min_cosine`` / ``max_top1_drop`` for this target over the defaults. None when fp32 is the floor."""
+    if precision == "fp32":
         return None
     data = request.data if request is not None else own.get("calibration")
     if data is None:
@@ -150,7 +150,7 @@ def request(model: Model, precision: str, calibration: object, bounds: Bounds | 
             calibrates on random numbers behind the caller's back.
         CalibrationError: the data does not fit the model.
     """
-    if precision != "int8":
+    if precision == "fp32" or (precision == "fp16" and calibration is None):
         return None
     if calibration is None:
         from facade.convert.verify import judged_precision
@@ -170,3 +170,24 @@ def without_int8(load: Callable[[LoadOptions], Runner], options: LoadOptions, wh
     runner = load(dataclasses.replace(options, precision="fp16", calibration=None))
     runner.notes.insert(0, f"precision int8 not used: unavailable: {why}; running {runner.precision}")
     return runner
+
+
+def checked(runner: Runner, model: Model, options: LoadOptions, reload: Callable[[LoadOptions], Runner]) -> Runner:
+    """An fp16 runner judged like int8 when calibration data is at hand: kept within the bounds, else
+    ``reload`` at fp32; the trace says which, with the figure and the bound."""
+    request: Int8Request | None = getattr(options, "calibration", None)
+    if runner.precision != "fp16" or request is None or model.proto is None:
+        return runner
+    _, held_out = load_calibration(request.data, model).split()
+    try:
+        ok, why = request.bounds.judge(measure(runner.run, ort_cpu(model.proto), held_out))
+    except BaseException:
+        runner.close()
+        raise
+    if ok:
+        runner.notes.insert(0, f"precision fp16: {why}")
+        return runner
+    runner.close()
+    fallback = reload(dataclasses.replace(options, precision="fp32", calibration=None))
+    fallback.notes.insert(0, f"precision fp16 not used: {why}; running {fallback.precision}")
+    return fallback

@@ -16,6 +16,7 @@ from facade.errors import (
     format_message,
 )
 from facade.model import Model
+from facade.quantization import gate
 from facade.router import steps
 from facade.targets import LoadOptions
 from facade.trace import FAILED, Trace
@@ -36,7 +37,10 @@ def open_runner(trace: Trace, model: Model, options: LoadOptions, *, allow_fallb
         try:
             if not steps.safe_to_load(entry, devices()):
                 raise TargetUnavailableError(format_message(entry.reason, where=entry.target))
-            runner = adapter.load(model, info.unit, steps.load_options(entry, options))
+            opts = steps.load_options(entry, options)
+            # fp16 with calibration data at hand is judged on it like int8 (facade.quantization.gate)
+            runner = gate.checked(adapter.load(model, info.unit, opts), model, opts,
+                                  lambda fp: adapter.load(model, info.unit, fp))  # noqa: B023 (called at once)
         except FacadeInternalError:
             raise
         except Exception as e:  # engine errors become a recorded failure, never a crash of the caller

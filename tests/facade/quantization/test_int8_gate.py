@@ -114,3 +114,16 @@ def test_engines_without_an_int8_tool_here_say_why_and_run_fp16(cnn, cnn_data, t
                         allow_fallback=False) as sess:
         assert sess.precision == "fp16"
         assert "precision int8 not used: unavailable:" in " ".join(sess.explain().entries[0].notes)
+
+
+@pytest.mark.parametrize(("min_cosine", "precision", "says"), [
+    (0.99, "fp16", "precision fp16: cosine"),
+    (1.0, "fp32", "precision fp16 not used: cosine"),
+])
+def test_fp16_with_calibration_data_is_gated_like_int8(cnn, cnn_data, tmp_path, min_cosine, precision, says):
+    policy = tmp_path / "ops.toml"
+    policy.write_text(f'[targets."ncnn:*"]\nmin_cosine = {min_cosine}\n')
+    with facade.Session(str(cnn.path), target="ncnn:cpu", policy=str(policy), precision="fp16",
+                        calibration=cnn_data, allow_fallback=False) as sess:
+        assert sess.precision == precision
+        assert says in " ".join(sess.explain().entries[0].notes)
