@@ -127,3 +127,13 @@ def test_fp16_with_calibration_data_is_gated_like_int8(cnn, cnn_data, tmp_path, 
                         calibration=cnn_data, allow_fallback=False) as sess:
         assert sess.precision == precision
         assert says in " ".join(sess.explain().entries[0].notes)
+
+
+@pytest.mark.slow
+def test_qnn_htp_runs_a_16_bit_activation_qdq_model_from_qnns_own_config(cnn, cnn_data):
+    q = facade.quantize(str(cnn.path), cnn_data, config="qnn", activations="uint16")
+    assert q.accuracy.cosine > 0.999
+    with facade.Session(str(q.path), target="onnxruntime:qnn-htp", allow_fallback=False) as sess:
+        notes = " ".join(sess.explain().entries[0].notes)
+        assert "kernel(s) on QNNExecutionProvider" in notes and "judged at int8" in notes
+        assert sess.run(cnn.feeds)["logits"].shape == (1, 10)
