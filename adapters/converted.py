@@ -33,7 +33,7 @@ class ConvertedRunner(Runner):
         self._release = close
 
     def _run(self, feeds: dict[str, np.ndarray], wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
-        return self.contract.run(feeds, self._invoke, self.target)
+        return self.contract.run(feeds, self._invoke, self.target, wanted)
 
     def _close(self) -> None:
         if self._release is not None:

@@ -78,21 +78,27 @@ class Binding:
     batch_axis: bool = True
 
     def to_engine(self, arr: np.ndarray) -> np.ndarray:
+        """The engine's layout and dtype, C-contiguous, in at most one copy (none when nothing changes)."""
         if self.perm is not None:
             arr = arr.transpose(self.perm)
-        if self.engine_dtype is not None and arr.dtype != self.engine_dtype:
-            arr = arr.astype(self.engine_dtype)
-        return np.ascontiguousarray(arr)
+        dtype = self.engine_dtype if self.engine_dtype is not None else arr.dtype
+        return np.ascontiguousarray(arr, dtype=dtype)
 
-    def from_engine(self, arr: np.ndarray, shape: Sequence[int] | None = None) -> np.ndarray:
+    def from_engine(self, arr: np.ndarray, shape: Sequence[int] | None = None, fresh: bool = False) -> np.ndarray:
+        """The ONNX layout, shape and dtype of an engine output, as an array the caller owns.
+
+        ``fresh`` says the engine handed out a new array that nothing else holds (see
+        :attr:`IOContract.fresh_outputs`); otherwise the engine may reuse its buffer, and
+        the array is copied once, unless a dtype cast already made a new one.
+        """
         arr = np.asarray(arr)
         if self.perm is not None:
             arr = arr.transpose(np.argsort(self.perm))
         if shape is not None and tuple(arr.shape) != tuple(shape):
             arr = arr.reshape(shape)  # engines that flatten unit dims (ncnn's Mat) keep the element order
         if arr.dtype != self.spec.dtype:
-            arr = arr.astype(self.spec.dtype)
-        return np.array(arr, copy=True)  # the caller owns it; engines reuse their buffers
+            return arr.astype(self.spec.dtype)  # a new array: the caller owns it
+        return arr if fresh else np.array(arr, copy=True)
 
 
 @dataclass(frozen=True)
@@ -105,35 +111,44 @@ class IOContract:
     :class:`Binding`); a fixed leading dim (``[4, 16]``) is data, passed whole.
     ``output_shapes`` are the ONNX outputs' shapes at batch 1, for engines whose
     arrays lose unit dims.
+
+    The copy policy is here, once: an input is copied only when its layout or dtype
+    changes (:meth:`Binding.to_engine`); an output is copied only when the engine may
+    reuse its buffer. ``fresh_outputs=True`` is for engines whose outputs are new
+    arrays on every call (ncnn's ``np.array(mat)``, LiteRT's ``get_tensor``, files
+    read back): they reach the caller without another copy.
     """
 
     inputs: tuple[Binding, ...]
     outputs: tuple[Binding, ...]
     per_sample: bool = False
     output_shapes: Mapping[str, Sequence[int] | None] | None = None
+    fresh_outputs: bool = False
 
     def run(self, feeds: Mapping[str, np.ndarray],
-            invoke: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]], where: str) -> dict[str, np.ndarray]:
-        """Map ONNX feeds to the engine, call ``invoke`` and map its outputs back, in ONNX order."""
+            invoke: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]], where: str,
+            wanted: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Map ONNX feeds to the engine, call ``invoke`` and map the ``wanted`` outputs back (default: all)."""
+        outputs = self.outputs if wanted is None else tuple(b for b in self.outputs if b.spec.name in wanted)
         batched = [b.spec.name for b in self.inputs if self._splits(b)] if self.per_sample else []
         sizes = {feeds[name].shape[0] for name in batched}
         if sizes <= {1}:
-            return self._once(feeds, invoke, where)
+            return self._once(feeds, invoke, where, outputs)
         if len(sizes) != 1:
             raise InputError(format_message("Inputs disagree on the batch size", where=where,
                                             received={n: feeds[n].shape[0] for n in batched},
                                             expected="one batch size for every input"))
         n = sizes.pop()
-        samples = [self._once({k: v[i:i + 1] if k in batched else v for k, v in feeds.items()}, invoke, where)
-                   for i in range(n)]
-        return {b.spec.name: np.concatenate([s[b.spec.name] for s in samples], axis=0) for b in self.outputs}
+        samples = [self._once({k: v[i:i + 1] if k in batched else v for k, v in feeds.items()}, invoke, where,
+                              outputs) for i in range(n)]
+        return {b.spec.name: np.concatenate([s[b.spec.name] for s in samples], axis=0) for b in outputs}
 
     def _splits(self, b: Binding) -> bool:
         """Whether a batch of this input runs one sample at a time (see the class docstring)."""
         shape = b.spec.shape
         return bool(shape) and (not b.batch_axis or not isinstance(shape[0], int) or shape[0] < 0)
 
-    def _once(self, feeds, invoke, where: str) -> dict[str, np.ndarray]:
+    def _once(self, feeds, invoke, where: str, outputs: tuple[Binding, ...]) -> dict[str, np.ndarray]:
         engine_feeds = {}
         for b in self.inputs:
             arr = feeds[b.spec.name]
@@ -146,8 +161,8 @@ class IOContract:
                     where=where, received=list(arr.shape), expected=[int(d) for d in onnx_order]))
         produced = invoke(engine_feeds)
         out = {}
-        for b in self.outputs:
+        for b in outputs:
             shape = (self.output_shapes or {}).get(b.spec.name)
-            arr = b.from_engine(produced[b.engine_name], shape)
+            arr = b.from_engine(produced[b.engine_name], shape, self.fresh_outputs)
             out[b.spec.name] = arr if shape is not None or b.batch_axis else arr[None]
         return out

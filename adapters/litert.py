@@ -137,7 +137,7 @@ class LiteRtAdapter(ConvertingAdapter):
 
         contract = IOContract(inputs=bind(model.inputs, ins, lambda s: s.concrete_shape(1)),
                               outputs=bind(model.outputs, outs, lambda s: shapes.get(s.name) or s.concrete_shape(1)),
-                              per_sample=True)
+                              per_sample=True, fresh_outputs=True)  # get_tensor() returns a copy
         index = {name: d["index"] for name, d in {**ins, **outs}.items()}
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -9,17 +9,17 @@ that did not happen. fp32 is MNN's ``precision: high``.
 from __future__ import annotations
 
 import functools
-import subprocess
-from typing import ClassVar
 import sys
+from typing import ClassVar
 
 import numpy as np
 
+from facade import childproc
 from facade.adapters.base import Availability, LoadOptions, Runner, resolve_threads, stdout_to_stderr
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import Binding, IOContract, match_names
 from facade.convert.cache import Artifact
-from facade.devices import PROBE_TIMEOUT_S, DeviceFacts
+from facade.devices import DeviceFacts
 from facade.errors import ConversionError, format_message
 from facade.model import Model
 from facade.quantization import gate
@@ -38,11 +38,9 @@ _PROBE = ("import MNN.nn as nn; rt = nn.create_runtime_manager(({'backend': '%s'
 @functools.cache
 def backend_probe(backend: str) -> tuple[bool, str]:
     """Whether this MNN build has ``backend``, asked in a child process that may crash safely."""
-    try:
-        done = subprocess.run([sys.executable, "-I", "-c", _PROBE % backend], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return False, f"creating the MNN {backend} backend hung for {PROBE_TIMEOUT_S:g} s"
+    done = childproc.run([sys.executable, "-I", "-c", _PROBE % backend], timeout_s=childproc.timeout("device"))
+    if done.hung:
+        return False, f"creating the MNN {backend} backend hung for {done.timeout_s:g} s"
     text = done.stdout + done.stderr
     fallback = next((ln.strip() for ln in text.splitlines() if _FALLBACK_MARK in ln), None)
     if fallback:

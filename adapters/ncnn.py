@@ -118,7 +118,8 @@ class NcnnAdapter(ConvertingAdapter):
         contract = IOContract(inputs=bind(model.inputs, blob_names(text, "in")),
                               outputs=bind(model.outputs, out_blobs), per_sample=True,
                               output_shapes=sample_shapes(artifact.io.get("output_shapes"), model, out_blobs,
-                                                          batch_index))
+                                                          batch_index),
+                              fresh_outputs=True)  # np.array(mat) below copies out of ncnn's Mat
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with net.create_extractor() as ex:

@@ -30,14 +30,14 @@ double of the SDK; no real SNPE runtime has run this code on this project's CI.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Sequence
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from facade import childproc
 from facade.adapters.base import Availability, LoadOptions, Runner
 from facade.adapters.converted import ConvertedRunner, ConvertingAdapter
 from facade.adapters.io_contract import CHANNELS_LAST, Binding, IOContract, sanitized
@@ -50,7 +50,6 @@ from facade.model import Model
 from facade.targets import HardwareClass, Unit
 
 RUNTIME_FLAGS = {"cpu": [], "gpu": ["--use_gpu"], "dsp": ["--use_dsp"]}
-RUN_TIMEOUT_S = 120.0
 
 
 def layout_perm(rank: int) -> tuple[int, ...] | None:
@@ -101,12 +100,10 @@ def read_outputs(result_dir: Path, names: Sequence[str], where: str) -> dict[str
 
 def net_run(argv: list[str], where: str) -> None:
     """Run ``snpe-net-run``; a non-zero exit or a hang raises with the end of its stderr."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
+    done = childproc.run(argv, timeout_s=childproc.timeout("start"))
+    if done.hung:
         raise TargetUnavailableError(format_message(
-            f"snpe-net-run hung and was stopped after {RUN_TIMEOUT_S:g} s", where=where,
-            received=tail(e.stderr or "") or "no output")) from e
+            f"snpe-net-run {done.how}", where=where, received=tail(done.stderr) or "no output"))
     if done.returncode != 0:
         raise TargetUnavailableError(format_message(
             f"snpe-net-run exited with {done.returncode}", where=where,
@@ -142,7 +139,7 @@ class SnpeAdapter(ConvertingAdapter):
             inputs=tuple(Binding(s, s.name, layout_perm(len(s.shape or ())), np.dtype(np.float32))
                          for s in model.inputs),
             outputs=tuple(Binding(s, s.name, layout_perm(len(s.shape or ()))) for s in model.outputs),
-            per_sample=True, output_shapes=shapes)
+            per_sample=True, output_shapes=shapes, fresh_outputs=True)  # read from files: new arrays
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with tempfile.TemporaryDirectory(prefix="facade-snpe-") as tmp:

@@ -36,6 +36,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from facade import childproc
+
 TARGETS = {"ncnn": "ncnn:cpu", "mnn": "mnn:cpu", "tflite": "litert:cpu"}
 MODES = ("child", "parent", "both")
 CLI = "import sys; from facade.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -78,8 +80,8 @@ def children(pid: int) -> list[int]:
 
 
 def start(path: Path, fmt: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CLI, "convert", str(path), "--to", fmt], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return childproc.spawn([sys.executable, "-c", CLI, "convert", str(path), "--to", fmt], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def kill(pid: int) -> bool:
@@ -135,9 +137,9 @@ def kill_at_random(proc: subprocess.Popen, mode: str, whole: float, child_s: flo
 def check(path: Path, fmt: str, reference: np.ndarray, feed: np.ndarray) -> tuple[str, str]:
     """(cache entry state, later Session outcome) for the model at ``path``."""
     import facade
-    from facade.metrics import relative_max_error
     from facade.convert import BY_FORMAT, get_converter
     from facade.convert import cache as conv_cache
+    from facade.metrics import relative_max_error
 
     model = facade.load_model(str(path))
     converter = get_converter(BY_FORMAT[fmt])

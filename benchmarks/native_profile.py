@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from facade import native_fallback
-from facade.native_fallback import models
+from facade import native_fallback, zoo
 
 
 def main() -> None:
@@ -21,8 +20,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
-    model = models.benchmark_model(args.model)
-    feeds = models.sample_input(model)
+    model = zoo.benchmark_model(args.model)
+    feeds = zoo.sample_input(model)
     prog = native_fallback.compile(model, threads=args.threads)
     prog.run(feeds)
     per_node: dict[str, float] = {}

@@ -27,13 +27,14 @@ def main() -> int:
     os.environ["FACADE_CACHE_DIR"] = tempfile.mkdtemp(prefix="facade-regret-")
     import facade
     from facade.benchmark import time_runs
-    from facade.builtin_models import BUILTIN, builtin_model_path
     from facade.inputs import seeded_feeds
+    from facade.zoo import model_path
+    from facade.zoo.cnn import MODELS as BUILTIN
 
     worst = 0.0
     print(f"{'model':<22} {'chosen':<18} {'fastest':<18} {'p50 chosen ms':>14} {'p50 fastest ms':>15} {'regret':>8}")
     for name in args.models.split(",") if args.models else BUILTIN:
-        path = builtin_model_path(name)
+        path = model_path(name)
         with facade.Session(path, policy={"select": "benchmark"}) as routed:
             chosen = routed.target
             timed = [e.target for e in routed.explain().ranked()

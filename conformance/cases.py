@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from facade.conformance.builtin import BUILTIN, DYNAMIC_SIZE, non_finite, non_finite_feeds
 from facade.errors import InputError, ModelError, format_message
 from facade.inputs import seeded_feeds
 from facade.model import load_model, onnx_specs
-from facade.weights import light_model_dir, materialize
+from facade.zoo.conformance import DYNAMIC_SIZE, MODELS, non_finite, non_finite_feeds
+from facade.zoo.light import light_model_dir
+from facade.zoo.weights import materialize
 
 SUITES = ("builtin", "light", "onnx-node")
 #: The node suite checks operators one by one: meaningful for engines that execute ONNX
@@ -72,10 +73,10 @@ def _seeded(proto: onnx.ModelProto, seed: int) -> Materialized:
 
 
 def builtin_cases(seed: int = 0) -> list[Case]:
-    """The built-in small models (:mod:`facade.conformance.builtin`), and one fed NaN and inf (a target
+    """The built-in small models (:mod:`facade.zoo.conformance`), and one fed NaN and inf (a target
     that flushes them to 0.0, like QNN's HTP, fails it by its non-finite mismatches)."""
     seeded = [Case(f"builtin/{name}", "builtin", name, partial(lambda b: _seeded(b(seed), seed), build), seed)
-              for name, build in BUILTIN.items()]
+              for name, build in MODELS.items()]
     flushed = Case("builtin/non_finite", "builtin", "non_finite",
                    lambda: Materialized(non_finite(seed), non_finite_feeds(seed)), seed)
     return [*seeded, flushed]

@@ -13,10 +13,10 @@ import sys
 import time
 
 import facade
-from facade.builtin_models import mobilenet_v2
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
 from facade.metrics import relative_max_error
+from facade.zoo import mobilenet_v2
 
 
 def main(model=None) -> int:

@@ -58,9 +58,11 @@ class Timing:
 
 
 def time_runs(runner: Runs, feeds: dict, budget_s: float = BUDGET_S, *, warmup: int = WARMUP_RUNS,
-              warmup_s: float = WARMUP_S, min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> list[float]:
+              warmup_s: float = WARMUP_S, min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS,
+              outputs: dict | None = None) -> list[float]:
     """Warm up (``warmup`` runs and ``warmup_s`` seconds), then run until the budget is spent
-    (at least ``min_runs``, at most ``max_runs``); every latency in ms."""
+    (at least ``min_runs``, at most ``max_runs``); every latency in ms. ``outputs``, a dict,
+    receives the last timed run's outputs (``facade run`` prints them)."""
     warm_until = time.perf_counter() + warmup_s
     done = 0
     while done < warmup or time.perf_counter() < warm_until:
@@ -70,8 +72,10 @@ def time_runs(runner: Runs, feeds: dict, budget_s: float = BUDGET_S, *, warmup: 
     deadline = time.perf_counter() + budget_s
     while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < deadline):
         t0 = time.perf_counter()
-        runner.run(feeds)
+        result = runner.run(feeds)
         times.append((time.perf_counter() - t0) * 1e3)
+    if outputs is not None and times:
+        outputs.update(result)
     return times
 
 

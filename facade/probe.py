@@ -20,25 +20,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from onnx import TensorProto, helper, numpy_helper
-
+from facade import childproc
 from facade.adapters import registry
 from facade.adapters.catalogue import lookup
 from facade.cache import atomic_write, cache_dir
 from facade.devices import DeviceFacts
-from facade.offline import child_env
 from facade.versions import driver_version, engine_version
 
-TIMEOUT_ENV = "FACADE_PROBE_TIMEOUT_S"
-DEFAULT_TIMEOUT_S = 60.0  # QNN's HTP simulator needs a few seconds to load even a tiny graph
 OK, BROKEN, ERROR = "ok", "broken", "error"
 
 
@@ -81,43 +74,18 @@ def cached(target: str, facts: DeviceFacts) -> Verdict | None:
     return verdict
 
 
-def tiny_model() -> bytes:
-    """Conv 3->4 (3x3) then Relu on 1x3x8x8: enough to make a driver compile and run a kernel."""
-    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
-        "facade_probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [numpy_helper.from_array(w, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model.SerializeToString()
-
-
-def _timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
-
-
 def _run_child(target: str, result: Path, timeout: float) -> tuple[str, str]:
     """Run the probe child; (status, reason) from its exit: a signal or a hang is ``broken``."""
-    proc = subprocess.Popen([sys.executable, "-m", "facade.probe", target, str(result)], env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    done = childproc.run([sys.executable, "-m", "facade.probe", target, str(result)], timeout_s=timeout)
+    if done.hung:
         return BROKEN, f"hung: no result within {timeout:g} s (killed)"
-    tail = (err.strip().splitlines() or [""])[-1][:300]
-    if proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name
-        return BROKEN, f"crashed with {name} while loading/running a tiny model" + (f" ({tail})" if tail else "")
+    tail = done.last_line()
+    if done.signal:
+        return BROKEN, f"crashed with {done.signal} while loading/running a tiny model" + (f" ({tail})" if tail else "")
     try:
         data = json.loads(result.read_text())
     except (OSError, ValueError):
-        return BROKEN, f"exited with status {proc.returncode} and no result" + (f" ({tail})" if tail else "")
+        return BROKEN, f"exited with status {done.returncode} and no result" + (f" ({tail})" if tail else "")
     return data["status"], data["reason"]
 
 
@@ -127,7 +95,7 @@ def probe(target: str, facts: DeviceFacts, timeout: float | None = None) -> Verd
     result = path.with_name(f".{path.stem}.{os.getpid()}.result")
     start = time.perf_counter()
     try:
-        status, reason = _run_child(target, result, _timeout() if timeout is None else timeout)
+        status, reason = _run_child(target, result, childproc.timeout("probe") if timeout is None else timeout)
     finally:
         result.unlink(missing_ok=True)
     verdict = Verdict(target, status, reason, engine_version(lookup(target).engine), driver_version(target, facts),
@@ -151,13 +119,14 @@ def _child(target: str, result: Path) -> None:
     from facade.adapters.base import LoadOptions
     from facade.inputs import seeded_feeds
     from facade.model import load_model
+    from facade.zoo.small import conv_relu
 
     engine, _, unit = target.partition(":")
     adapter = registry.get_adapter(engine)  # before lookup(): registers a third-party adapter's targets
     try:
         if adapter is None:
             raise LookupError(registry.broken().get(engine, f"no adapter for {engine!r}"))
-        model = load_model(tiny_model())
+        model = load_model(conv_relu())  # a tiny model: enough to make a driver compile and run a kernel
         runner = adapter.load(model, unit, LoadOptions())
         runner.run(seeded_feeds(runner.inputs))
         runner.close()

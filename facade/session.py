@@ -15,9 +15,8 @@ from facade.model import Model, load_model
 from facade.quantization import gate
 from facade.targets import LoadOptions
 from facade.tensor import Tensor, TensorSpec
+from facade.tolerances import PRECISIONS
 from facade.trace import Trace
-
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class Session:

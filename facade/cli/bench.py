@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from facade import benchmark, plan
+from facade import benchmark, childproc, plan
 from facade.cli import add_json_flag, fleet
 from facade.cli.fleet import add_cluster_options
 from facade.cli.options import add_targets_option, check_targets, split_list
@@ -30,8 +29,6 @@ from facade.model import load_model
 from facade.progress import Progress
 from facade.tables import format_table
 from facade.trace import FAILED
-
-CHILD_TIMEOUT_S = 600
 
 
 def register(sub) -> None:
@@ -80,11 +77,11 @@ def measure_in_child(model_path: str, target: str, budget_s: float) -> dict:
     """One row of the table, measured in a fresh child process; a failure is a row that says why."""
     with tempfile.TemporaryDirectory(prefix="facade-bench-") as tmp:
         out = Path(tmp) / "row.json"
-        done = subprocess.run([sys.executable, "-m", "facade.cli.bench", model_path, target, str(budget_s), str(out)],
-                              capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+        done = childproc.run([sys.executable, "-m", "facade.cli.bench", model_path, target, str(budget_s), str(out)],
+                             timeout_s=childproc.timeout("bench"))
         if out.exists():
             return json.loads(out.read_text())
-    why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    why = f"the measuring child {done.how}" if done.hung else done.last_line(limit=10_000) or f"exit status {done.returncode}"
     return {"target": target, "ok": False, "error": why}
 
 

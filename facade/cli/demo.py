@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import statistics
 
-from facade.builtin_models import builtin_model_path
 from facade.cli import add_json_flag
 from facade.cli.output import emit
-from facade.cli.run import time_runs
-from facade.metrics import relative_max_error
+from facade.cli.run import repeated
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
+from facade.metrics import relative_max_error
 from facade.session import Session
+from facade.zoo import model_path
 
 
 def register(sub) -> None:
@@ -22,11 +22,11 @@ def register(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    path = builtin_model_path("mobilenet_v2")
+    path = model_path("mobilenet_v2")
     with Session(path) as sess:
         feeds = seeded_feeds(sess.inputs)
         sess.run(feeds)  # warm-up
-        out, times = time_runs(sess, feeds, args.repeat)
+        out, times = repeated(sess, feeds, args.repeat)
         trace = sess.explain()
         data = {"model": str(path), "target": sess.target, "precision": sess.precision,
                 "latency_ms_median": statistics.median(times), "explain": trace.to_dict()}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
+from facade import benchmark
 from facade.cli import add_json_flag
 from facade.cli.output import emit, summarize
 from facade.errors import InputError, format_message
@@ -80,13 +80,11 @@ def provenance(given: dict[str, str], names: list[str]) -> str:
     return f"Passed with --input: {passed}; filled with seeded random values: {filled}"
 
 
-def time_runs(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float]]:
-    """Run ``repeat`` times; return the last outputs and every latency in ms."""
-    times, out = [], {}
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        out = sess.run(feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
+def repeated(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float]]:
+    """Run ``repeat`` times, none of them a hidden warm-up; return the last outputs and every latency in ms."""
+    out: dict = {}
+    runs = max(1, repeat)
+    times = benchmark.time_runs(sess, feeds, 0.0, warmup=0, warmup_s=0.0, min_runs=runs, max_runs=runs, outputs=out)
     return out, times
 
 
@@ -94,7 +92,7 @@ def cmd_run(args) -> int:
     with open_session(args) as sess:
         feeds, given = _read_inputs(args.input, sess)
         try:
-            out, times = time_runs(sess, feeds, args.repeat)
+            out, times = repeated(sess, feeds, args.repeat)
         except InputError as e:
             raise InputError(f"{e} {provenance(given, [s.name for s in sess.inputs])}.") from e
         if args.save:

@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import functools
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import onnx
 
-from facade.targets import Availability
+from facade import childproc
 from facade.convert.base import Converter, move, package_version
 from facade.convert.child import tail
 from facade.devices import package_dir
+from facade.targets import Availability
 
 PACKAGE = "model.mlpackage"
 _CHILD = """
@@ -52,7 +52,6 @@ model.save(dest)
 
 
 FRONTEND = ("torch", "torchvision", "onnx2torch")  # onnx2torch imports torchvision when imported
-PROBE_TIMEOUT_S = 120.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -62,11 +61,9 @@ def import_problem(modules: tuple[str, ...], versions: tuple[str, ...] = ()) -> 
     ``versions`` is only the cache key: a package upgrade in a long-lived process asks again.
     """
     code = "".join(f"import {m}\n" for m in modules)
-    try:
-        done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return f"importing {', '.join(modules)} hung for {PROBE_TIMEOUT_S:g} s"
+    done = childproc.run([sys.executable, "-I", "-c", code], timeout_s=childproc.timeout("start"))
+    if done.hung:
+        return f"importing {', '.join(modules)} hung for {done.timeout_s:g} s"
     return None if done.returncode == 0 else tail(done.stderr, 1) or f"exit status {done.returncode}"
 
 

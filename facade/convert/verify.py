@@ -17,6 +17,7 @@ from facade.errors import TargetUnavailableError
 from facade.inputs import seeded_feeds
 from facade.metrics import relative_max_error
 from facade.model import Model
+from facade.reference import reference_outputs
 from facade.tolerances import DEFAULTS
 
 # max|a - b| / max|b| allowed per precision the engine computes in: conformance's table.
@@ -59,19 +60,6 @@ def judged_precision(model: Model, precision: str) -> tuple[str, str | None]:
     return "int8", f"judged at int8: the model is quantized ({', '.join(ops)})"
 
 
-def reference(model: Model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The ONNX model's own outputs for ``feeds`` (ONNX Runtime, else the native engine)."""
-    names = [o.name for o in model.outputs]
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        from facade import native_fallback
-
-        return native_fallback.compile(model.proto, dtype="float64").run(dict(feeds))
-    sess = ort.InferenceSession(model.serialized(), providers=["CPUExecutionProvider"])
-    return dict(zip(names, sess.run(names, dict(feeds)), strict=True))
-
-
 def valid_feeds(specs, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Seeded feeds the reference accepts, with its outputs for them.
@@ -103,7 +91,7 @@ def verify(run, model: Model, precision: str) -> dict:
     The verdict says ``ok``, the worst relative error and on which output, the
     tolerance, and per-output errors, so ``explain()`` and a refusal can quote it.
     """
-    feeds, expected = valid_feeds(model.inputs, lambda f: reference(model, f))
+    feeds, expected = valid_feeds(model.inputs, lambda f: reference_outputs(model, f))
     precision, why = judged_precision(model, precision)
     tolerance = TOLERANCE[precision]
     try:

@@ -12,22 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-import onnxruntime as ort
 import pytest
 
 import facade
-from facade.metrics import relative_max_error
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
-from tests import models
+from facade.metrics import relative_max_error
+from facade.reference import reference_outputs
+from facade.zoo import small as models
 
 MODELS = {"cnn": models.cnn, "cnn_dynamic_batch": lambda: models.cnn(batch="N"), "two_inputs": models.two_inputs,
           "fixed_rows": models.fixed_rows, "opset9_softmax": models.opset9_softmax}
-
-
-def reference(proto, feeds):
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    return {o.name: v for o, v in zip(sess.get_outputs(), sess.run(None, feeds), strict=True)}
 
 
 class EngineSuite:
@@ -48,7 +43,7 @@ class EngineSuite:
             return
         assert name not in self.known_refusals, f"{self.target} now accepts {name}: update known_refusals"
         feeds = seeded_feeds(sess.inputs, seed=7, dynamic=self.batch)
-        want = reference(proto, feeds)
+        want = reference_outputs(proto, feeds)
         got = sess.run(feeds)
         assert list(got) == [o.name for o in proto.graph.output]
         for k, v in want.items():

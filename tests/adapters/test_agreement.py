@@ -1,7 +1,7 @@
 """Models the tests did not build agree across native:cpu, onnxruntime:cpu and onnxruntime:qnn-htp.
 
 The light models are the onnx wheel's real architectures with seeded weights
-(:mod:`facade.weights`); the demo model is facade's MobileNetV2-shaped builder.
+(:mod:`facade.zoo.weights`); the demo model is facade's MobileNetV2-shaped builder.
 Agreement is max abs error over max abs value, against ONNX Runtime on the CPU.
 """
 
@@ -10,10 +10,11 @@ import functools
 import pytest
 
 import facade
-from facade.builtin_models import mobilenet_v2
 from facade.inputs import seeded_feeds
 from facade.metrics import relative_max_error
-from facade.weights import light_model
+from facade.model import onnx_specs
+from facade.reference import reference_outputs
+from facade.zoo import light_model, mobilenet_v2
 
 TOLERANCE = 1e-4
 
@@ -27,9 +28,8 @@ MODELS = {
 @functools.cache
 def reference(name: str):
     model = MODELS[name]()
-    with facade.Session(model, target="onnxruntime:cpu") as sess:
-        feeds = seeded_feeds(sess.inputs, seed=7)
-        return model, feeds, sess.run(feeds)
+    feeds = seeded_feeds(onnx_specs(model)[0], seed=7)
+    return model, feeds, reference_outputs(model, feeds)
 
 
 CASES = [(m, t) for m in MODELS for t in ("native:cpu", "onnxruntime:qnn-htp")]

@@ -17,7 +17,7 @@ from facade.cli import main
 from facade.convert import coreml, get_converter
 from facade.devices import devices
 from facade.router import target_availability
-from tests import models
+from facade.zoo import small as models
 
 pytestmark = pytest.mark.skipif(platform.system() == "Darwin", reason="these tests cover a machine without Core ML")
 

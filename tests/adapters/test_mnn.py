@@ -4,7 +4,7 @@ import sys
 import facade
 from facade.devices import devices
 from facade.router import target_availability
-from tests import models
+from facade.zoo import small as models
 
 from .engine_suite import EngineSuite
 

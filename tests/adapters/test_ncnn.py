@@ -14,7 +14,7 @@ class TestNcnnVulkan(EngineSuite):
 def test_fp16_only_when_allowed():
     import facade
     from facade.errors import ConversionError
-    from tests import models
+    from facade.zoo import small as models
 
     assert facade.Session(models.cnn(), target="ncnn:cpu").precision == "fp32"
     try:  # fp16 is verified like any artifact: it runs within the fp16 tolerance, or it is refused
@@ -27,7 +27,7 @@ def test_a_model_ncnn_cannot_load_is_refused_with_ncnns_own_reason():
     import pytest
 
     import facade
-    from facade.conformance import builtin
+    from facade.zoo import conformance as builtin
 
     with pytest.raises(facade.FacadeError, match="ncnn: layer ArgMax not exists or registered"):
         facade.Session(builtin.several_outputs(), target="ncnn:cpu")
@@ -40,7 +40,7 @@ def test_a_static_batch_of_two_runs_one_sample_at_a_time_and_agrees():
 
     import facade
     from facade.inputs import seeded_feeds
-    from tests import models
+    from facade.zoo import small as models
 
     proto = models.cnn(batch=2, seed=4)
     with facade.Session(proto, target="ncnn:cpu", allow_fallback=False) as sess:

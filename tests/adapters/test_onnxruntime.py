@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import facade
 from facade.policy import load_policy, resolve_policy
-from tests import models
+from facade.zoo import small as models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_qnn_fp16_mode_leaking_into_later_fp32_sessions_is_caught():
     """Measured here: after one fp16 session, QNN HTP computes later "fp32" sessions in fp16 too."""
     code = """
 import facade
-from facade.weights import light_model
+from facade.zoo import light_model
 model = light_model("squeezenet")
 facade.Session(model, target="onnxruntime:qnn-htp").close()
 policy = {"targets": {"onnxruntime:qnn-htp": {"engine": {"soc_model": "60"}}}}

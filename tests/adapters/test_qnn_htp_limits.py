@@ -14,8 +14,8 @@ from onnx import TensorProto, helper
 import facade
 from facade.adapters.non_finite import NonFiniteWarning
 from facade.cli import main
-from facade.conformance.builtin import non_finite, non_finite_feeds
 from facade.errors import TargetError, UnsupportedModelError
+from facade.zoo.conformance import non_finite, non_finite_feeds
 
 HTP = "onnxruntime:qnn-htp"
 

@@ -23,12 +23,12 @@ from onnx import TensorProto, helper
 import facade
 from adapters.snpe import result_file
 from facade.cli import main
-from facade.metrics import relative_max_error
 from facade.devices import devices
 from facade.errors import FacadeError
 from facade.inputs import seeded_feeds
+from facade.metrics import relative_max_error
 from facade.router import target_availability
-from tests import models
+from facade.zoo import small as models
 from tests.adapters.snpe_sdk_double import ARCH_DIR, LOG_ENV, RUNTIMES_ENV, install
 
 

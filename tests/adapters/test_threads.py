@@ -16,7 +16,7 @@ import pytest
 
 import facade
 from facade.errors import TargetError
-from tests.models import conv_relu
+from facade.zoo.small import conv_relu
 
 TARGETS = ["onnxruntime:cpu", "native:cpu", "native:opencl", "ncnn:cpu", "ncnn:vulkan", "mnn:cpu", "litert:cpu"]
 THREADS = 8

@@ -6,8 +6,8 @@ import pytest
 
 from facade.cli import main
 from facade.conformance import cases
-from facade.conformance.builtin import BUILTIN, several_outputs
 from facade.errors import InputError
+from facade.zoo.conformance import MODELS, several_outputs
 
 
 def test_light_models_get_realistic_weights():
@@ -32,7 +32,7 @@ def test_node_suite_ships_inputs_and_expected_outputs():
 def test_builtin_set_covers_what_it_says():
     dyn = next(c for c in cases.builtin_cases() if c.model == "dynamic_shapes").build()
     assert dyn.feeds["x"].shape[0] == dyn.feeds["x"].shape[2] > 1
-    assert len(several_outputs().graph.output) == 4 and len(BUILTIN) >= 6
+    assert len(several_outputs().graph.output) == 4 and len(MODELS) >= 6
 
 
 def test_user_files_with_inputs_beside(tmp_path, capsys):

@@ -3,10 +3,10 @@ import copy
 import pytest
 
 from facade.conformance import gate
-from facade.conformance.builtin import broadcasting
 from facade.conformance.report import Report
 from facade.conformance.verdicts import FAIL
 from facade.session import Session
+from facade.zoo.conformance import broadcasting
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import facade
-from tests import bad_corpus, models
+from facade.zoo import small as models
+from tests import bad_corpus
 
 
 @pytest.fixture(scope="module")

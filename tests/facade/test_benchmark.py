@@ -7,10 +7,10 @@ import time
 import numpy as np
 
 from facade import benchmark
-from facade.adapters.base import LoadOptions
 from facade.devices import devices
 from facade.model import load_model
-from tests import models
+from facade.targets import LoadOptions
+from facade.zoo import small as models
 
 
 class _Clock:

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from facade.builtin_models import builtin_model_path
 from facade.cli import main
-from tests import models
+from facade.zoo import model_path
+from facade.zoo import small as models
 
 DESIGN_TARGETS = {
     "onnxruntime:cpu", "onnxruntime:qnn-htp", "onnxruntime:qnn-gpu", "onnxruntime:nnapi", "onnxruntime:coreml",
@@ -80,7 +80,7 @@ def test_demo_routes_runs_and_agrees_with_native(capsys):
     data = run_json(capsys, "demo", "--repeat", "2")
     assert data["target"] == "onnxruntime:cpu" and data["latency_ms_median"] > 0
     assert data["agreement_with_native"]["output"] < 1e-4
-    assert builtin_model_path("mobilenet_v2").exists()
+    assert model_path("mobilenet_v2").exists()
 
 
 def test_run_input_errors_say_what_the_user_passed_and_what_was_filled(capsys, tmp_path):

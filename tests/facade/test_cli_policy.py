@@ -6,7 +6,7 @@ import re
 import pytest
 
 from facade.cli import main
-from tests import models
+from facade.zoo import small as models
 
 
 @pytest.fixture

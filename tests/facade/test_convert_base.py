@@ -9,7 +9,7 @@ from facade.convert import cache, get_converter
 from facade.convert.prepare import MIN_OPSET, upgraded
 from facade.inputs import seeded_feeds
 from facade.model import load_model
-from tests import models
+from facade.zoo import small as models
 
 
 def _run(proto, feeds):

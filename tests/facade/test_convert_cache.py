@@ -17,7 +17,7 @@ from facade.errors import ConversionError, FacadeError
 from facade.model import load_model
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from tests import models
+from facade.zoo import small as models
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.models import conv_relu
+from facade.zoo.small import conv_relu
 
 STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed (scripts/setup installs it)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import models
+from facade.zoo import small as models
 
 ADAPTER_DIR = Path(__file__).with_name("probe_adapter")
 APP = """

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from facade.cli import build_parser, main
-from tests import models
+from facade.zoo import small as models
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FAST_TARGETS = "onnxruntime:cpu,native:cpu"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import facade
-from tests import models
+from facade.zoo import small as models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -97,7 +97,7 @@ def test_a_per_target_engine_option_reaches_the_execution_provider():
     """
     code = """
 import facade
-from tests import models
+from facade.zoo import small as models
 fp16 = {"prefer": ["onnxruntime:qnn-htp"], "precision": "fp16",
         "targets": {"onnxruntime:qnn-htp": {"engine": {"soc_model": "60"}}}}
 with facade.Session(models.conv_relu(), policy=fp16, precision="fp16") as s:

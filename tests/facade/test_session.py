@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import facade
-from tests import models
+from facade.zoo import small as models
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from facade.cache import PRIVATE_DIR, PRIVATE_FILE, atomic_write, umask
 from facade.cli import main
 from facade.cli.plot import plot_latency
-from tests import models
+from facade.zoo import small as models
 
 
 def mode(path: Path) -> int:

@@ -11,12 +11,11 @@ import onnx
 import pytest
 from conftest import ort_run
 
-from facade import native_fallback, weights
-from facade.native_fallback import models
+from facade import native_fallback, zoo
 
 #: Models whose 100M+ fully-connected weights take 10-25 s each to build and run twice on 2 cores.
 _HEAVY = {"bvlc_alexnet", "vgg19", "zfnet512"}
-_NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n for n in models.light_names()]
+_NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in _HEAVY else n for n in zoo.light_names()]
 
 
 def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
@@ -25,9 +24,9 @@ def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name", _NAMES)
 def test_light_model_matches_onnxruntime(name: str) -> None:
-    model = weights.light_model(name)
+    model = zoo.light_model(name)
     onnx.checker.check_model(model)  # still a valid model (IR 3 wants initializers listed as inputs)
-    feeds = models.sample_input(model)
+    feeds = zoo.sample_input(model)
     want = ort_run(model, feeds)[0]
     prog = native_fallback.compile(model)
     assert _rel_err(prog.run(feeds)[prog.output_names[0]], want) <= 1e-4
@@ -37,12 +36,12 @@ def test_light_model_matches_onnxruntime(name: str) -> None:
 
 
 def test_mobilenet_v2_matches_onnxruntime() -> None:
-    model = models.mobilenet_v2()
-    feeds = models.sample_input(model)
+    model = zoo.calibrated_mobilenet_v2()
+    feeds = zoo.sample_input(model)
     prog = native_fallback.compile(model)
     assert _rel_err(prog.run(feeds)[prog.output_names[0]], ort_run(model, feeds)[0]) <= 1e-4
 
 
 def test_light_weights_are_materialized_once_at_compile_time() -> None:
-    prog = native_fallback.compile(models.light_model("squeezenet"))
+    prog = native_fallback.compile(zoo.shipped_light_model("squeezenet"))
     assert not any(s.node.op_type == "ConstantOfShape" for s in prog.steps)

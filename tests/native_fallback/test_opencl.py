@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from facade import native_fallback
-from facade.native_fallback import models, node_suite
+from facade import native_fallback, zoo
+from facade.native_fallback import node_suite
 
 OK, REASON = native_fallback.opencl_available()
 pytestmark = pytest.mark.skipif(not OK, reason=f"no OpenCL here: {REASON}")
@@ -36,8 +36,8 @@ def test_claimed_node_cases_pass(case: node_suite.Case) -> None:
 
 @pytest.mark.parametrize("name", ["squeezenet", "mobilenetv2"])
 def test_model_runs_mostly_on_device_and_matches_numpy(name: str) -> None:
-    model = models.benchmark_model(name)
-    feeds = models.sample_input(model)
+    model = zoo.benchmark_model(name)
+    feeds = zoo.sample_input(model)
     prog = native_fallback.compile(model, device="opencl")
     got = prog.run(feeds)[prog.output_names[0]]
     want = native_fallback.compile(model).run(feeds)[prog.output_names[0]]

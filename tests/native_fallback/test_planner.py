@@ -7,8 +7,8 @@ import pytest
 from conftest import make_model
 from onnx import helper
 
-from facade import native_fallback
-from facade.native_fallback import models, planner
+from facade import native_fallback, zoo
+from facade.native_fallback import planner
 from facade.native_fallback.ir import Node
 
 
@@ -50,8 +50,8 @@ def test_memory_report_after_first_run() -> None:
 
 @pytest.mark.parametrize("name", ["resnet50", "densenet121"])
 def test_planned_peak_is_at_most_half_of_no_reuse(name: str) -> None:
-    model = models.light_model(name)  # weights need not be realistic: shapes decide the plan
+    model = zoo.shipped_light_model(name)  # weights need not be realistic: shapes decide the plan
     prog = native_fallback.compile(model)
-    prog.run(models.sample_input(model))
+    prog.run(zoo.sample_input(model))
     report = prog.memory_report()
     assert report["planned_peak_bytes"] <= report["no_reuse_bytes"] / 2
