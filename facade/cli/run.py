@@ -14,6 +14,7 @@ from facade.errors import InputError, format_message
 from facade.inputs import seeded_feeds
 from facade.session import Session
 from facade.tables import format_table
+from facade.tolerances import PRECISIONS
 
 
 def _session_args(p) -> None:
@@ -21,7 +22,7 @@ def _session_args(p) -> None:
     p.add_argument("--target", help="force a target, e.g. onnxruntime:cpu")
     p.add_argument("--threads", type=int, help="intra-op threads")
     p.add_argument("--policy", metavar="FILE", help="ops policy file (default: FACADE_POLICY, project, user config)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="lowest precision allowed (default fp32)")
     add_json_flag(p)
 
