@@ -52,7 +52,7 @@ def _bench_here(model: bytes, chosen: list[str], budget_s: float, fingerprint: s
     import socket
     import tempfile
 
-    from facade.cli.bench import candidates, measure_rows
+    from facade.cli.measure import candidates, measure_rows
     from facade.devices import devices
     from facade.model import load_model
 
@@ -69,7 +69,7 @@ def bench(args, chosen: list[str], model_name: str) -> int:
     """``facade bench --cluster``: every selected node measures the model on its own targets; a table per node."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from facade.cli.bench import exit_status, latency_table
+    from facade.cli.measure import exit_status, latency_table
     from facade.conformance.fleet import FleetError, alive_nodes, connect, selected
     from facade.errors import format_message
     from facade.progress import Progress
