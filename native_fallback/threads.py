@@ -27,6 +27,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+import numpy as np
+
 _LOCK = threading.Lock()
 _pools: dict[int, Pool] = {}
 _holders = 0
@@ -93,9 +95,11 @@ class Pool:
             raise job.error
 
 
-#: Per kernel kind, the fewest output elements worth one piece: waking a worker and handing it a piece
-#: costs 10-30 us, so a piece must carry at least tens of microseconds of work (measured; see notes).
-MIN_PIECE = {"gemm": 1 << 15, "depthwise": 1 << 15, "elementwise": 1 << 17, "pool": 1 << 16,
+#: Per kernel kind, the least work worth one piece, in multiply-adds for "gemm" (a convolution's
+#: output elements times its reduction length: a 7x7 output with K = 4608 is heavy though small) and
+#: in output elements for the others. Waking a worker and handing it a piece costs 10-30 us, so a
+#: piece must carry at least tens of microseconds: 2M multiply-adds is ~40 us of one core's sgemm.
+MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 15, "elementwise": 1 << 17, "pool": 1 << 16,
              "reduce": 1 << 17}
 _local = threading.local()
 
@@ -108,8 +112,8 @@ def running(p: Pool | None) -> Pool | None:
 
 
 def split(kind: str, size: int, most: int | None = None) -> tuple[Pool | None, int]:
-    """The running program's pool and how many pieces a ``kind`` kernel of ``size`` output elements
-    should be cut into (1: run it whole on this thread). ``most`` caps the count (e.g. rows)."""
+    """The running program's pool and how many pieces a ``kind`` kernel of ``size`` work (see
+    :data:`MIN_PIECE`) should be cut into (1: run it whole on this thread). ``most`` caps the count."""
     p = getattr(_local, "pool", None)
     if p is None or p.threads == 1:
         return None, 1
@@ -170,10 +174,21 @@ def ranges(total: int, count: int) -> list[tuple[int, int]]:
 
 def over_ranges(kind: str, size: int, total: int, body: Callable[[int, int], None]) -> None:
     """``body(start, stop)`` over ``0 .. total`` cut into as many ranges as :func:`split` says
-    for a ``kind`` kernel of ``size`` output elements (one call on this thread when it says 1)."""
+    for a ``kind`` kernel of ``size`` work (one call on this thread when it says 1)."""
     p, count = split(kind, size, total)
     if p is None:
         body(0, total)
         return
     parts = ranges(total, count)
     p.map(lambda k: body(*parts[k]), len(parts))
+
+
+def in_place(fn: Callable[[np.ndarray], object], y: np.ndarray) -> np.ndarray:
+    """``fn`` (an in-place elementwise function, e.g. a fused activation) over ``y`` in ranges of
+    its flat view on the engine's threads; ``y`` whole when it is small or not contiguous."""
+    if not y.flags.c_contiguous:
+        fn(y)
+        return y
+    flat = y.reshape(-1)
+    over_ranges("elementwise", flat.size, flat.size, lambda a, b: fn(flat[a:b]))
+    return y

@@ -29,7 +29,17 @@ def reshape_shape(shape: list[int], in_shape: tuple[int, ...], allowzero: bool) 
 def reshape(node: Node, opset: int):
     """Reshape by a shape tensor."""
     allowzero = bool(node.attrs.get("allowzero", 0))
-    return lambda x, shape: (x.reshape(reshape_shape(_ints(shape), x.shape, allowzero)),)
+    resolved: dict[tuple, list[int]] = {}  # (input shape, shape bytes) -> target: a constant shape resolves once
+
+    def run(x, shape):
+        key = (x.shape, shape.dtype.char, shape.tobytes())
+        target = resolved.get(key)
+        if target is None:
+            if len(resolved) > 64:  # a shape fed at run time: keep the table small
+                resolved.clear()
+            target = resolved[key] = reshape_shape(_ints(shape), x.shape, allowzero)
+        return (x.reshape(target),)
+    return run
 
 
 def flatten_shape(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
@@ -148,7 +158,12 @@ def slice_(node: Node, opset: int):
 def gather(node: Node, opset: int):
     """Gather along ``axis`` with negative indices allowed."""
     axis = node.attrs.get("axis", 0)
-    return lambda x, idx: (np.take(x, np.where(idx < 0, idx + x.shape[axis], idx), axis=axis),)
+    def run(x, idx):
+        if idx.ndim == 0:  # one index (a transformer's token or head pick): no index arrays built
+            i = int(idx)
+            return (np.take(x, i + x.shape[axis] if i < 0 else i, axis=axis),)
+        return (np.take(x, np.where(idx < 0, idx + x.shape[axis], idx), axis=axis),)
+    return run
 
 
 @registry.register("GatherElements", 11)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ... import threads
 from ...ir import Node
 from .cache import WeightCache
 from .depthwise import depthwise, depthwise_last
@@ -62,7 +63,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
         into[...] = out
         out = into
     out = out.reshape(p.result)
-    return out if act is None else act(out)
+    return out if act is None else threads.in_place(act, out)
 
 
 def add_bias(out: np.ndarray, b: np.ndarray, last: int, channels_last: bool, w: np.ndarray,

@@ -67,7 +67,7 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
             np.matmul(rhs.T, lhs.T, out=o[i, gi, :, pixels])
 
     # The engine's threads take blocks of output rows (BLAS stays at one thread): at least one block each.
-    pool, count = threads.split("gemm", out.size, n * group * rows)
+    pool, count = threads.split("gemm", out.size * k, n * group * rows)
     if pool is not None:
         block = min(block, max(1, -(-n * group * rows // count) // (n * group)))
     tasks = [(i, gi, r0, min(rows, r0 + block)) for i in range(n) for gi in range(group)

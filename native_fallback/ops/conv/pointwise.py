@@ -60,5 +60,5 @@ def pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np
             else:
                 np.matmul(w3, xs, out=oi[:, p0:p1].reshape(group, mg, -1))
 
-        threads.over_ranges("gemm", oi.size, pixels, run)
+        threads.over_ranges("gemm", oi.size * cg, pixels, run)
     return fold

@@ -53,8 +53,8 @@ def pointwise_phases(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Ca
 
             def gemm(p0: int, p1: int, lhs: np.ndarray = lhs, flat: np.ndarray = flat) -> None:
                 np.matmul(lhs[p0:p1], wb.T, out=flat[p0:p1])  # the engine's threads take pixel ranges
-            threads.over_ranges("gemm", flat.size, rows * cols, gemm)
-        phases.append(phase if act is None else act(phase))
+            threads.over_ranges("gemm", flat.size * k, rows * cols, gemm)
+        phases.append(phase if act is None else threads.in_place(act, phase))
     return phases
 
 
@@ -107,5 +107,5 @@ def pointwise_depthwise_kernel(node: Node, opset: int):
         if b2 is not None:
             add_bias(out, b2, p2.g.out_shape[-1], flags2["out_last"], w2, cache2)
         out = out.reshape(p2.result)
-        return (out if act2 is None else act2(out),)
+        return (out if act2 is None else threads.in_place(act2, out),)
     return run

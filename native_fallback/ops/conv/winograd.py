@@ -57,7 +57,7 @@ def winograd_conv(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: n
     def band(a: int, b: int) -> None:  # tile rows a..b: output rows 2a..2b, input rows 2a..2b+2
         _winograd(xp[:, :, 2 * a: 2 * b + 2], u, (min(oh, 2 * b) - 2 * a, ow), out4[:, :, 2 * a: 2 * b])
 
-    threads.over_ranges("gemm", out.size, th, band)
+    threads.over_ranges("gemm", out.size * u.shape[2] * 4, th, band)  # 16 products per 4 outputs
 
 
 def _winograd(xp: np.ndarray, u: np.ndarray, out_hw: tuple[int, int], out: np.ndarray) -> None:
