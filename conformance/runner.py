@@ -82,13 +82,14 @@ class Runner:
 
     def __init__(self, columns: Sequence[Column], *, tolerances: Tolerances | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, progress: bool = True, fingerprint: str | None = None,
-                 seed: int = 0):
+                 seed: int = 0, calibration: str | None = None):
         self.columns = list(columns)
         self.tolerances = tolerances or Tolerances()
         self.timeout = timeout
         self.progress = progress
         self.fingerprint = fingerprint
         self.seed = seed
+        self.calibration = calibration  # samples for @int8 columns: each engine's own int8 artifact, gated
 
     def run(self, cases: Sequence[Case], skipped: dict[str, str] | None = None) -> Report:
         started = time.perf_counter()
@@ -167,7 +168,8 @@ class Runner:
         out = work / "outputs.npz"
         out.unlink(missing_ok=True)
         reply = child.ask({"case": case.id, "model": str(model_path), "feeds": str(feeds_path), "inputs": names,
-                           "out": str(out)}, self.timeout)
+                           "out": str(out), "calibration": self.calibration if col.precision == "int8" else None},
+                          self.timeout)
         if isinstance(reply, ChildFailure):
             return CaseResult(case.id, col.target, col.precision, ERROR, error=reply.error, signal=reply.signal)
         timing = {k: reply.get(k) for k in ("load_ms", "run_ms", "engine_precision")}

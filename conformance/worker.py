@@ -44,7 +44,8 @@ def run_case(target: str, precision: str, request: dict) -> dict:
     reply: dict = {"case": request["case"], "stage": "load"}
     try:
         start = time.perf_counter()
-        with Session(request["model"], target=target, precision=precision, allow_fallback=False) as sess:
+        with Session(request["model"], target=target, precision=precision, allow_fallback=False,
+                     calibration=request.get("calibration")) as sess:
             loaded = time.perf_counter()
             reply["stage"] = "run"
             with np.load(request["feeds"], allow_pickle=True) as data:  # written by our parent

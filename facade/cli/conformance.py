@@ -24,6 +24,8 @@ def register(sub) -> None:
                    help="builtin, light, onnx-node or all (repeat or comma-separate; default builtin without models)")
     add_targets_option(r, "all, or targets with optional @precision (ncnn:cpu@fp16)", default="all")
     r.add_argument("--precision", default="fp32", help="precision asked of targets without @precision")
+    r.add_argument("--calibration", metavar="DATA",
+                   help="samples for @int8 columns (see facade quantize): each engine's int8 artifact from them")
     r.add_argument("--filter", help="only case ids matching this glob, e.g. 'onnx-node/test_conv*'")
     r.add_argument("--seed", type=int, default=0, help="seed of generated inputs and weights (replayable)")
     r.add_argument("--timeout", type=float, default=120.0, help="seconds one case may take on one target")
@@ -89,7 +91,7 @@ def cmd_run(args) -> int:
     started = time.perf_counter()
     report = runner.Runner(runner.parse_columns(targets, args.precision), tolerances=tolerances,
                            timeout=args.timeout, progress=not args.no_progress, fingerprint=args.fingerprint,
-                           seed=args.seed).run(found, skipped)
+                           seed=args.seed, calibration=args.calibration).run(found, skipped)
     path = report.save(args.out)
     if not args.no_store:
         gate.store(report)
