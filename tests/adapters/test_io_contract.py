@@ -101,3 +101,26 @@ def test_outputs_come_back_in_onnx_order_and_dtype_as_arrays_the_caller_owns():
     assert out["first"].dtype == F32
     buffer[:] = 7
     assert not out["first"].any()
+
+
+def test_outputs_are_copied_unless_the_engine_hands_out_fresh_arrays():
+    buffer = np.arange(6, dtype=np.float32).reshape(2, 3)  # an engine that reuses this buffer on every call
+    binding = (Binding(spec("y", 2, 3), "y"),)
+    reused = IOContract(inputs=(), outputs=binding)
+    fresh = IOContract(inputs=(), outputs=binding, fresh_outputs=True)
+    assert not np.shares_memory(reused.run({}, lambda _: {"y": buffer}, "here")["y"], buffer)
+    assert fresh.run({}, lambda _: {"y": buffer}, "here")["y"] is buffer
+
+
+def test_an_input_is_transposed_and_cast_in_one_copy_and_only_wanted_outputs_are_mapped():
+    binding = Binding(spec("x", 1, 3, 2, 2), "x", perm=(0, 2, 3, 1), engine_dtype=np.dtype(np.float16))
+    arr = np.arange(12, dtype=np.float32).reshape(1, 3, 2, 2)
+    moved = binding.to_engine(arr)
+    assert moved.dtype == np.float16 and moved.flags.c_contiguous and moved.shape == (1, 2, 2, 3)
+    np.testing.assert_array_equal(moved, arr.transpose(0, 2, 3, 1).astype(np.float16))
+    same = Binding(spec("x", 2, 3), "x")
+    kept = np.zeros((2, 3), np.float32)
+    assert same.to_engine(kept) is kept  # nothing to change: no copy
+    contract = IOContract(inputs=(), outputs=(Binding(spec("p", 2), "p"), Binding(spec("q", 2), "q")))
+    out = contract.run({}, lambda _: {"p": np.zeros(2, np.float32), "q": np.ones(2, np.float32)}, "here", ("q",))
+    assert list(out) == ["q"]
