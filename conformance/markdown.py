@@ -9,13 +9,18 @@ from facade.conformance.summary import columns, counts, pass_rate
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, UNAVAILABLE
 
 MAX_ROWS = 30
-REASON_CHARS = 100  # an unavailable column's reason
+REASON_CHARS = 160  # an unavailable column's reason, in the list under the table
 WHY_CHARS = 240  # why a result did not pass; the causes lead (facade/convert/causes.py), so they survive the cut
 
 
+def _short(text: str, width: int) -> str:
+    """``text`` on one line, cut at a word boundary with an ellipsis."""
+    return textwrap.shorten(text, width, placeholder=" …")
+
+
 def _cell(text: str, width: int) -> str:
-    """``text`` as one table cell: one line, pipes escaped, cut at a word boundary with an ellipsis."""
-    return textwrap.shorten(text, width, placeholder=" …").replace("|", "\\|")
+    """``text`` as one table cell: :func:`_short`, pipes escaped."""
+    return _short(text, width).replace("|", "\\|")
 
 
 def to_markdown(report: Report) -> str:
@@ -25,14 +30,20 @@ def to_markdown(report: Report) -> str:
              "| device | column | pass | lower precision | fail | error | unavailable | pass rate |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     by_column = counts(report)
+    unavailable: dict[tuple[str, str], list[str]] = {}  # (device, reason) -> columns
     for key, col in columns(report):
         if not col["available"]:
-            lines.append(f"| {key.device} | {key.label} | | | | | all | - ({_cell(col['reason'], REASON_CHARS)}) |")
+            unavailable.setdefault((key.device, col["reason"]), []).append(key.label)
             continue
         c = by_column[key]
         rate = pass_rate(c)
         lines.append(f"| {key.device} | {key.label} | {c[PASS]} | {c[LOWER]} | {c[FAIL]} | {c[ERROR]} | "
                      f"{c[UNAVAILABLE]} | {'-' if rate is None else f'{rate:.1%}'} |")
+    if unavailable:  # one line per device and reason: most of the known targets exist on few devices
+        n = sum(map(len, unavailable.values()))
+        lines += ["", f"Unavailable here ({n} column(s)):", ""]
+        lines += [f"- {device}: {', '.join(labels)}: {_short(reason, REASON_CHARS)}"
+                  for (device, reason), labels in unavailable.items()]
     bad = [(fp, r) for fp, r in report.results() if r.verdict in (FAIL, ERROR, LOWER)]
     if bad:
         lines += ["", f"### Not passing at fp32 ({len(bad)})", "", "| device | case | column | verdict | why |",
