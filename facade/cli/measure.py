@@ -17,6 +17,7 @@ from pathlib import Path
 
 from facade import benchmark, childproc, plan
 from facade.devices import devices
+from facade.errors import FacadeError, TargetUnavailableError, format_message
 from facade.inputs import seeded_feeds
 from facade.progress import Progress
 from facade.tables import format_table
@@ -77,6 +78,25 @@ def measure_in_child(model_path: str, target: str, budget_s: float) -> dict:
     return {"target": target, "ok": False, "error": why}
 
 
+def _check_available(chosen: list[str], here: list[str]) -> None:
+    """Refuse, before anything is measured, a requested target this device does not have (no child started).
+
+    Raises:
+        TargetUnavailableError: naming each such target with its reason, and the targets available here.
+    """
+    from facade.router import target_availability
+
+    missing = []
+    for target in chosen:
+        avail, _, _ = target_availability(target, devices())
+        if not avail.ok:
+            missing.append(f"{target} ({avail.reason})")
+    if missing:
+        raise TargetUnavailableError(format_message(
+            "Not available on this device, so nothing was measured", where="bench --targets",
+            received="; ".join(missing), expected="targets available here", available=here))
+
+
 def candidates(model, chosen: list[str]) -> tuple[list[str], list[dict]]:
     """The targets to measure here (``chosen``, else every candidate the router ranks), and the refused rows.
 
@@ -84,6 +104,7 @@ def candidates(model, chosen: list[str]) -> tuple[list[str], list[dict]]:
     artifact) is not a candidate, but it is listed with its reason: never dropped silently.
     """
     trace = plan(model, devices())
+    _check_available(chosen, [e.target for e in trace.ranked()])
     targets = chosen or [e.target for e in trace.ranked()]
     refused = [] if chosen else [{"target": e.target, "ok": False, "refused": True, "error": e.reason}
                                  for e in trace.entries if e.status == FAILED]
@@ -125,5 +146,8 @@ def exit_status(rows: list[dict]) -> int:
 
 if __name__ == "__main__":
     path, target, budget, result = sys.argv[1:5]
-    row = _child_measure(path, target, float(budget))
+    try:
+        row = _child_measure(path, target, float(budget))
+    except FacadeError as e:  # the row says why, in facade's words (not a traceback's last line)
+        row = {"target": target, "ok": False, "error": str(e)}
     Path(result).write_text(json.dumps(row))
