@@ -92,7 +92,8 @@ def _devices(report: Report) -> str:
 def _summary(report: Report) -> str:
     by_column, reasons = counts(report), error_reasons(report)
     head = "".join(f"<th>{v}</th>" for v in VERDICTS)
-    span = len(VERDICTS) + 2
+    with_why = bool(reasons)  # no empty "why" column when nothing errored
+    span = len(VERDICTS) + 1 + with_why
     rows = []
     for key, col in columns(report):
         lead = f"<td class=dev>{escape(key.device)}</td><td>{escape(key.label)}</td>"
@@ -111,8 +112,8 @@ def _summary(report: Report) -> str:
             cls += " v-error" if every_case_errored(c) else ""
         rows.append(f"<tr>{lead}" + "".join(f"<td class=num>{c[v]}</td>" for v in VERDICTS)
                     + f"<td class=num>{'-' if rate is None else f'{rate:.1%}'}</td>"
-                    + f"<td class='{cls}'>{escape(why)}</td></tr>")
-    return (f"<table><tr><th>device</th><th>column</th>{head}<th>pass rate</th><th>why</th></tr>"
+                    + (f"<td class='{cls}'>{escape(why)}</td>" if with_why else "") + "</tr>")
+    return (f"<table><tr><th>device</th><th>column</th>{head}<th>pass rate</th>{'<th>why</th>' * with_why}</tr>"
             + "".join(rows) + "</table>")
 
 
