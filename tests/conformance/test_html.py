@@ -1,6 +1,7 @@
 """The HTML page: unavailable columns hidden behind a toggle, an all-errored column's reason in the summary,
 tolerance labels that do not overlap."""
 
+import copy
 import itertools
 import re
 import shutil
@@ -80,7 +81,7 @@ def test_unavailable_columns_are_hidden_by_default_behind_a_toggle(errored_repor
 
 
 def test_a_page_with_every_column_available_has_no_toggle(small_report):
-    data = small_report.to_dict()
+    data = copy.deepcopy(small_report.to_dict())  # the fixture is shared by the session
     data["runs"][0]["columns"] = [c for c in data["runs"][0]["columns"] if c["available"]]
     page = to_html(type(small_report)(data))
     assert "show-unavailable'" not in page.split("<style>")[0] and "id=show-unavailable" not in page
