@@ -8,7 +8,6 @@ way their digest goes into the report, and the seed replays them.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 import onnx
 
 from facade.errors import InputError, ModelError, format_message
+from facade.globs import glob_match
 from facade.inputs import seeded_feeds
 from facade.model import load_model, onnx_specs
 from facade.zoo.conformance import DYNAMIC_SIZE, MODELS, non_finite, non_finite_feeds
@@ -179,7 +179,7 @@ def collect(models: Sequence[str | Path] = (), suites: Sequence[str] = (), *, se
         "builtin": lambda: builtin_cases(seed), "light": lambda: light_cases(seed),
         "onnx-node": lambda: node_cases(skipped)}
     cases = file_cases(models, seed) + [c for s in suites for c in sources[s]()]
-    return [c for c in cases if pattern is None or fnmatch.fnmatchcase(c.id, pattern)]
+    return [c for c in cases if pattern is None or glob_match(pattern, c.id)]
 
 
 def iter_materialized(cases: Sequence[Case]) -> Iterator[tuple[Case, Materialized | Exception]]:

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import os
+import socket
 import tempfile
 import time
 from collections import deque
@@ -36,6 +36,7 @@ from facade.conformance.cases import Case, Materialized
 from facade.conformance.report import Report
 from facade.conformance.runner import Column
 from facade.errors import FacadeError, format_message
+from facade.globs import glob_match
 from facade.progress import Progress
 
 INSTALL_HINT = "pip install 'facade-runtime[fleet]'"
@@ -46,6 +47,8 @@ FINGERPRINT_LABEL = "facade.fingerprint"
 HELLO_TIMEOUT_S = 300.0
 #: The partial report is replaced at most this often while results arrive (and at every loss, and at the end).
 SAVE_EVERY_S = 0.5
+#: Seconds the cluster's address may take to accept a TCP connection.
+CONNECT_TIMEOUT_S = 5.0
 #: Environment for Ray in this process: no usage stats are sent home.
 OFFLINE_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -68,6 +71,22 @@ def _is_loopback(address: str) -> bool:
     resolved = _recorded_address() if address == "auto" else address
     host = (resolved or "").removeprefix("ray://").rpartition(":")[0].strip("[]")
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _check_answers(address: str) -> None:
+    """A HOST:PORT (or what ``auto`` resolves to) that refuses a TCP connection is named at once; Ray itself
+    would retry it for minutes."""
+    resolved = _recorded_address() if address == "auto" else address
+    if not resolved or resolved.startswith("ray://"):
+        return  # auto without a recorded cluster: Ray says so at once
+    host, _, port = resolved.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as e:
+        raise FleetError(format_message("No Ray cluster answers", where="--cluster",
+                                        received=f"{address}" + (f" ({resolved})" if resolved != address else "")
+                                        + f": {e}", expected="auto, HOST:PORT or ray://HOST:PORT of a running "
+                                        "cluster (ray start --head)")) from e
 
 
 def import_ray(loopback: bool = False):
@@ -95,6 +114,7 @@ def connect(address: str):
     """
     loopback = _is_loopback(address)
     ray = import_ray(loopback)
+    _check_answers(address)
     options: dict = {"log_to_driver": False, "logging_level": "WARNING"}
     if not address.startswith("ray://"):
         options["include_dashboard"] = False
@@ -137,7 +157,7 @@ def alive_nodes(ray) -> list[Node]:
 
 def selected(names: Sequence[str], patterns: Sequence[str]) -> bool:
     """Whether one of a node's ``names`` matches one of the ``--nodes`` patterns (a glob or a prefix); all match none."""
-    return not patterns or any(fnmatch.fnmatchcase(n, p) or n.startswith(p) for n in names for p in patterns)
+    return not patterns or any(glob_match(p, n) or n.startswith(p) for n in names for p in patterns)
 
 
 class _Built:
