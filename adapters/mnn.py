@@ -109,6 +109,8 @@ class MnnAdapter(ConvertingAdapter):
             inputs=tuple(Binding(s, in_names[s.name], engine_dtype=int32 if s.dtype.kind in "iu" else None)
                          for s in model.inputs),
             outputs=tuple(Binding(s, out_names[s.name]) for s in model.outputs))
+        # Not fresh_outputs: Var.read() returns a view of MNN's own buffer (measured with MNN 3: a write to it
+        # shows in the next read()), so the contract copies each output once.
 
         def invoke(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             # const() reads its data as float unless told: int32 ids (int64 narrowed by the contract) need F.int.
