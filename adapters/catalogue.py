@@ -52,5 +52,5 @@ def lookup(name: str, *, where: str | None = None) -> TargetInfo:
         return info
     raise UnknownTargetError(format_message(
         "Unknown target name", where=where or name, received=repr(name),
-        expected="a target written engine:unit, e.g. onnxruntime:cpu", available=list(known),
-        hint=target_suggestion(name, known)))
+        expected="a target written engine:unit, as `facade targets` lists them",
+        hint=target_suggestion(name, known)))  # the hint lists the engines, or the engine's units
