@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -192,3 +193,22 @@ def in_place(fn: Callable[[np.ndarray], object], y: np.ndarray) -> np.ndarray:
     flat = y.reshape(-1)
     over_ranges("elementwise", flat.size, flat.size, lambda a, b: fn(flat[a:b]))
     return y
+
+
+_scratch = threading.local()
+
+
+def scratch(key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A per-thread working array for ``key`` (never returned to a caller: its contents die with the
+    piece that asked). Pieces on several threads that allocated fresh blocks each call made every
+    thread page-fault in new memory, which the kernel serialises on the process's memory map; a
+    buffer kept per thread and key is faulted in once."""
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    dtype = np.dtype(dtype)
+    need = math.prod(shape) * dtype.itemsize
+    held = buffers.get(key)
+    if held is None or held.size < need:
+        held = buffers[key] = np.empty(max(need, 1), dtype=np.uint8)
+    return held[:need].view(dtype).reshape(shape)

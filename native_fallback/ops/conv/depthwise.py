@@ -52,7 +52,7 @@ def depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray,
 
     def run(a: int, z: int) -> None:
         """Flat run positions a..z (flat mode) or channels a..z: the engine's threads take ranges."""
-        tmp = np.empty((n, z - a) if flat else (n, z - a, span), dtype=out.dtype)
+        tmp = threads.scratch("depthwise", (n, z - a) if flat else (n, z - a, span), out.dtype)
         for tap, phase, off in taps:
             if flat:
                 src, weight, dst = phases[phase][:, off + a: off + z], expanded[tap, a:z], acc[:, a:z]
@@ -102,7 +102,7 @@ def depthwise_phases(phases: list[np.ndarray], w: np.ndarray, g: ConvGeometry, o
 
     def rows(i: int, h0: int, h1: int) -> None:
         """Output rows h0..h1 of image i, every tap (the engine's threads take ranges of rows)."""
-        tmp = np.empty((h1 - h0, ow * c), dtype=out.dtype) if len(plan) > 1 else None
+        tmp = threads.scratch("depthwise", (h1 - h0, ow * c), out.dtype) if len(plan) > 1 else None
         dst = acc[i, h0:h1]
         for k, (phase, (c0, dc, nc), weights) in enumerate(plan):
             whole = phases[phase]  # contiguous (n, rows, cols, c): the taps' grid as a direct strided view

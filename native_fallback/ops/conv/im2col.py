@@ -49,14 +49,14 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
         pixels = slice(r0 * inner, r1 * inner)
         if in_last:  # (pixels, K [+ ones]): GEMM operands swap sides
             patch = view[i, r0:r1, ..., channels]
-            cols = np.empty(((r1 - r0) * inner, k + biased), dtype=out.dtype)
+            cols = threads.scratch("im2col", ((r1 - r0) * inner, k + biased), out.dtype)
             cols[:, :k].reshape(patch.shape)[...] = patch
             if biased:
                 cols[:, k] = 1
             lhs, rhs = cols, w3[gi].T
         else:
             patch = view[(i, channels, *(slice(None),) * nd, slice(r0, r1))]
-            cols = np.empty((k + biased, (r1 - r0) * inner), dtype=out.dtype)
+            cols = threads.scratch("im2col", (k + biased, (r1 - r0) * inner), out.dtype)
             cols[:k].reshape(patch.shape)[...] = patch
             if biased:
                 cols[k] = 1

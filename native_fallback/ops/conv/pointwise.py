@@ -41,7 +41,7 @@ def pointwise(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np
 
         def run(p0: int, p1: int, xi: np.ndarray = xi, oi: np.ndarray = oi) -> None:
             if fold:  # the input's copy beside a ones vector, in its own layout: (pixels, K+1) or (K+1, pixels)
-                xb = np.empty((p1 - p0, cg + 1) if in_last else (cg + 1, p1 - p0), dtype=out.dtype)
+                xb = threads.scratch("pointwise", (p1 - p0, cg + 1) if in_last else (cg + 1, p1 - p0), out.dtype)
                 if in_last:
                     xb[:, :cg], xb[:, cg], lhs = xi[p0:p1], 1, xb
                 else:
