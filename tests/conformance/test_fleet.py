@@ -30,7 +30,7 @@ HEAD = {**NODE, "_system_config": {"health_check_period_ms": 300, "health_check_
 CLI = [sys.executable, "-c", "import sys; from facade.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
-CASES = "onnx-node/test_[ef]*"
+CASES = "onnx-node/test_c*"  # 104 cases: b (two targets) takes seconds, long enough to die mid-run
 STRACE = shutil.which("strace")
 ADDRESS = re.compile(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"')
 
@@ -70,23 +70,23 @@ ORT = {"facade.target.onnxruntime:cpu": 1}
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Four nodes. ``a`` (head) offers onnxruntime:cpu and native:cpu; ``b``, ``c`` and ``d`` offer
-    onnxruntime:cpu only. ``b`` and ``c`` share a fingerprint (identical devices, one queue); ``d`` is alone."""
+    """Three nodes. ``b`` offers onnxruntime:cpu and native:cpu; ``a`` (head) and ``c`` offer onnxruntime:cpu
+    only. ``c`` has ``a``'s fingerprint (identical devices, one queue); ``b`` is alone."""
     os.environ.update(OFFLINE)  # read by Ray at import, and inherited by every node it starts
     pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={
-        **HEAD, "resources": {**ORT, "facade.target.native:cpu": 1}, **_labels("a", "sim-a")})
-    cluster.by_label = {label: cluster.add_node(**NODE, resources=ORT, **_labels(label, fingerprint))
-                        for label, fingerprint in (("b", "sim-b"), ("c", "sim-b"), ("d", "sim-d"))}
+    cluster = Cluster(initialize_head=True, head_node_args={**HEAD, "resources": ORT, **_labels("a", "sim-a")})
+    cluster.by_label = {label: cluster.add_node(**NODE, resources=resources, **_labels(label, fingerprint))
+                        for label, fingerprint, resources in (
+                            ("b", "sim-b", {**ORT, "facade.target.native:cpu": 1}), ("c", "sim-a", ORT))}
     yield cluster
     cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
 def fleet(cluster, tmp_path_factory) -> FleetRun:
-    """One conformance run across the four nodes; ``c`` and ``d`` are removed mid-run."""
+    """One conformance run across the three nodes; ``b`` and ``c`` are each removed after their first result."""
     nodes = {n["NodeID"] for n in cluster.global_state.node_table()}
     tmp = tmp_path_factory.mktemp("fleet")
     out, trace = tmp / "fleet.json", tmp / "driver.strace"
@@ -95,15 +95,15 @@ def fleet(cluster, tmp_path_factory) -> FleetRun:
                       "--no-progress", trace=trace)
     seen: dict[str, int] = {}
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None and len(seen) < 2:
         if out.exists():  # the partial report, replaced as results arrive
-            seen = {k: len(v["results"]) for k, v in by_label(json.loads(out.read_text())).items()}
-            if seen.get("c", 0) >= 1 and seen.get("d", 0) >= 1:
-                break
+            runs = by_label(json.loads(out.read_text()))
+            for label in ("b", "c"):
+                if label not in seen and runs.get(label, {}).get("results"):
+                    seen[label] = len(runs[label]["results"])
+                    cluster.remove_node(cluster.by_label[label], allow_graceful=False)
         time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before a node could be removed: " + finish(proc)[2][-2000:]
-    cluster.remove_node(cluster.by_label["c"], allow_graceful=False)
-    cluster.remove_node(cluster.by_label["d"], allow_graceful=False)
+    assert len(seen) == 2, "the run ended before b and c could be removed: " + finish(proc)[2][-2000:]
     code, stdout, stderr = finish(proc)
     return FleetRun(out, code, stdout, stderr, seen, nodes, trace)
 
@@ -113,50 +113,53 @@ def test_the_report_has_one_run_per_node_with_its_identity(fleet):
 
     report = Report.load(fleet.path)  # validates against the schema
     runs = by_label(report.to_dict())
-    assert set(runs) == {"a", "b", "c", "d"}, fleet.stderr[-3000:]
+    assert set(runs) == {"a", "b", "c"}, fleet.stderr[-3000:]
     for label, run in runs.items():
         device = run["device"]
         assert device["node"]["id"] in fleet.nodes and device["node"]["host"]
-        assert device["fingerprint"] == {"c": "sim-b"}.get(label, f"sim-{label}")
+        assert device["fingerprint"] == {"c": "sim-a"}.get(label, f"sim-{label}")
         assert device["fingerprint_source"] == "override"
         assert device["detected_fingerprint"] == device["facts"]["fingerprint"]  # each node's own detection
-    cases = {c["id"] for c in runs["a"]["cases"]}
-    assert len(cases) > 20 and runs["a"]["lost"] == []
-    assert {(r["case"], r["target"]) for r in runs["a"]["results"]} == {
-        (c, t) for c in cases for t in ("onnxruntime:cpu", "native:cpu")}
     assert {r["verdict"] for r in runs["a"]["results"] if r["target"] == "onnxruntime:cpu"} >= {"pass"}
     assert "nodes:" in fleet.stdout and "a (" in fleet.stdout
 
 
 def test_a_target_a_node_does_not_advertise_is_not_scheduled_there(fleet):
     runs = by_label(json.loads(fleet.path.read_text()))
-    for label in "bcd":
+    mine = {r["case"] for r in runs["b"]["results"]}
+    assert {(r["case"], r["target"]) for r in runs["b"]["results"]} == {
+        (c, t) for c in mine for t in ("onnxruntime:cpu", "native:cpu")}
+    for label in "ac":
         assert {r["target"] for r in runs[label]["results"]} == {"onnxruntime:cpu"}
         native = next(c for c in runs[label]["columns"] if c["target"] == "native:cpu")
         assert not native["available"] and "facade.target.native:cpu" in native["reason"]
 
 
+def _every(runs: dict) -> set[str]:
+    """Every case of the run: what a and c (one queue) ran between them."""
+    return {c["id"] for c in runs["a"]["cases"] + runs["c"]["cases"]}
+
+
 def test_a_node_removed_mid_run_loses_only_what_it_had_not_finished(fleet):
-    """``d`` died alone: what it finished stays, the rest is lost with the reason; exit status 1."""
+    """``b`` died alone: what it finished stays, the rest is lost with the reason; exit status 1."""
     assert fleet.code == 1, fleet.stdout[-3000:] + fleet.stderr[-3000:]
     runs = by_label(json.loads(fleet.path.read_text()))
-    every = {c["id"] for c in runs["a"]["cases"]}
-    done = {r["case"] for r in runs["d"]["results"]}
-    lost = {x["id"] for x in runs["d"]["lost"]}
-    assert len(runs["d"]["results"]) >= fleet.seen["d"]
-    assert lost, "d died mid-run but nothing is reported lost"
-    assert all("node d" in x["reason"] and "left the cluster" in x["reason"] for x in runs["d"]["lost"])
-    assert done | lost == every and not done & lost
-    assert "lost: d " in fleet.stdout
+    done = {r["case"] for r in runs["b"]["results"]}
+    lost = {x["id"] for x in runs["b"]["lost"]}
+    assert len(runs["b"]["results"]) >= fleet.seen["b"]
+    assert lost, "b died mid-run but nothing is reported lost"
+    assert all("node b" in x["reason"] and "left the cluster" in x["reason"] for x in runs["b"]["lost"])
+    assert done | lost == _every(runs) and not done & lost
+    assert "lost: b " in fleet.stdout
 
 
 def test_a_node_with_a_sibling_of_its_fingerprint_loses_nothing(fleet):
-    """``c`` died too, but ``b`` has its fingerprint: its case was retried there, nothing is lost."""
+    """``c`` died too, but ``a`` has its fingerprint: c's case was retried there, nothing is lost."""
     runs = by_label(json.loads(fleet.path.read_text()))
-    assert runs["b"]["lost"] == [] and runs["c"]["lost"] == []
+    assert runs["a"]["lost"] == [] and runs["c"]["lost"] == []
     assert len(runs["c"]["results"]) >= fleet.seen["c"]
-    done = [r["case"] for r in runs["b"]["results"] + runs["c"]["results"]]
-    assert sorted(done) == sorted({c["id"] for c in runs["a"]["cases"]})  # each case once, all of them
+    done = [r["case"] for r in runs["a"]["results"] + runs["c"]["results"] if r["target"] == "onnxruntime:cpu"]
+    assert len(_every(runs)) > 20 and sorted(done) == sorted(_every(runs))  # each case once, all of them
     assert "retried:" in fleet.stdout and "from c" in fleet.stdout
 
 
@@ -166,7 +169,7 @@ def test_show_and_html_read_the_fleet_report(fleet, tmp_path):
                                              "--markdown"))
     assert code == 0, stderr
     page = html.read_text()
-    for fingerprint in ("sim-a", "sim-b", "sim-d"):
+    for fingerprint in ("sim-a", "sim-b"):
         assert fingerprint in stdout and fingerprint in page
 
 
@@ -212,8 +215,10 @@ def test_ray_is_imported_only_under_cluster():
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # 20 s: a Ray worker and a measuring child per node
 def test_bench_prints_one_latency_table_per_node(cluster, fleet, tmp_path):
-    """After the run, ``a`` and ``b`` are alive: each measures the model on its own target."""
+    """``a`` (alive after the run) and a new node ``e`` each measure the model on their own target."""
+    cluster.add_node(**NODE, resources=ORT, **_labels("e", "sim-e"))
     import onnx
     from onnx import TensorProto, helper
 
@@ -226,8 +231,18 @@ def test_bench_prints_one_latency_table_per_node(cluster, fleet, tmp_path):
     assert code == 0, stdout[-2000:] + stderr[-2000:]
     data = json.loads(stdout)
     tables = {t["label"]: t for t in data["nodes"]}
-    assert set(tables) == {"a", "b"} and data["unreachable"] == []
-    assert tables["a"]["device_fingerprint"] == "sim-a" and tables["b"]["device_fingerprint"] == "sim-b"
+    assert set(tables) == {"a", "e"} and data["unreachable"] == []
+    assert tables["a"]["device_fingerprint"] == "sim-a" and tables["e"]["device_fingerprint"] == "sim-e"
     for t in tables.values():
         (row,) = t["results"]
         assert row["target"] == "onnxruntime:cpu" and row["ok"] and row["runs"] >= 1 and row["p50_ms"] > 0
+
+
+def test_an_address_where_no_cluster_answers_is_named_at_once(tmp_path):
+    pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
+    started = time.monotonic()
+    code, _, stderr = finish(facade_cli("conformance", "run", "builtin", "--filter", "builtin/nhwc_conv",
+                                        "--targets", "onnxruntime:cpu", "--cluster", "127.0.0.1:1",
+                                        "--out", str(tmp_path / "r.json")), timeout=60)
+    assert code == 2 and "No Ray cluster answers" in stderr and "127.0.0.1:1" in stderr, stderr
+    assert time.monotonic() - started < 30  # Ray alone retries such an address for minutes
