@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from facade.adapters import registry
-from facade.errors import UnknownTargetError, format_message
+from facade.errors import TargetUnavailableError, UnknownTargetError, format_message
 from facade.suggest import target_suggestion
 from facade.targets import TargetInfo
 
@@ -45,11 +45,16 @@ def lookup(name: str, *, where: str | None = None) -> TargetInfo:
 
     Raises:
         UnknownTargetError: no such target; the hint names the wrong part (engine or unit) and what exists.
+        TargetUnavailableError: the engine's adapter is registered but failed to import (its units are
+            then unknown); the message gives the import error.
     """
     known = catalogue()
     info = known.get(name)
     if info is not None:
         return info
+    broken = registry.broken().get(name.partition(":")[0])
+    if broken is not None:
+        raise TargetUnavailableError(format_message(broken, where=where or name))
     raise UnknownTargetError(format_message(
         "Unknown target name", where=where or name, received=repr(name),
         expected="a target written engine:unit, as `facade targets` lists them",

@@ -64,3 +64,10 @@ def test_an_unknown_target_is_answered_by_engine_and_unit(name, hint):
         facade.Session(_relu(), target=name)
     assert hint in str(info.value)
     assert "Did you mean 'litert:gpu'" not in str(info.value)  # raw spelling distance said this for tensorrt:gpu
+
+
+def test_a_target_of_an_adapter_that_fails_to_import_says_why(isolated_registry):
+    registry.register_adapter("facade_no_such_module:Adapter", engine="gone")
+    registry.get_adapter("gone")
+    with pytest.raises(facade.TargetUnavailableError, match=r"gone:x .*failed to import: ModuleNotFoundError"):
+        catalogue.lookup("gone:x")
