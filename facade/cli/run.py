@@ -81,6 +81,12 @@ def provenance(given: dict[str, str], names: list[str]) -> str:
     return f"Passed with --input: {passed}; filled with seeded random values: {filled}"
 
 
+def inputs_note(filled: list[str]) -> str:
+    """Said whenever the CLI made up inputs, so nobody reads outputs of random data as their own."""
+    return (f"inputs {', '.join(filled)}: seeded random values (seed 0); "
+            f"pass --input {filled[0]}=FILE.npy to use your own")
+
+
 def repeated(sess: Session, feeds: dict, repeat: int) -> tuple[dict, list[float]]:
     """Run ``repeat`` times, none of them a hidden warm-up; return the last outputs and every latency in ms."""
     out: dict = {}
@@ -100,12 +106,16 @@ def cmd_run(args) -> int:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             for name, arr in out.items():
                 np.save(Path(args.save) / f"{name.replace('/', '_')}.npy", arr)
+        names = [s.name for s in sess.inputs]
+        filled = [n for n in names if n not in given]
         data = {"model": sess.model.name, "target": sess.target, "precision": sess.precision,
-                "latency_ms": statistics.median(times), "outputs": {k: summarize(v) for k, v in out.items()}}
+                "latency_ms": statistics.median(times), "inputs": {"given": given, "random": filled},
+                "outputs": {k: summarize(v) for k, v in out.items()}}
         rows = [(k, v["shape"], v["dtype"], *(f"{v[s]:.4g}" if v[s] is not None else "-" for s in ("min", "max", "mean")))
                 for k, v in data["outputs"].items()]
         emit(args, data, lambda: "\n".join([
-            f"target {sess.target} ({sess.precision}), median latency {data['latency_ms']:.3f} ms", "",
+            f"target {sess.target} ({sess.precision}), median latency {data['latency_ms']:.3f} ms",
+            *([inputs_note(filled)] if filled else []), "",
             *format_table(("output", "shape", "dtype", "min", "max", "mean"), rows)]))
     return 0
 

@@ -58,6 +58,13 @@ def test_run_with_input_file_and_save(capsys, tmp_path, model_file):
                     "--target", "onnxruntime:cpu", "--save", str(tmp_path / "out"))
     assert data["target"] == "onnxruntime:cpu" and data["outputs"]["y"]["shape"] == [1, 4, 8, 8]
     assert np.load(tmp_path / "out" / "y.npy").shape == (1, 4, 8, 8)
+    assert data["inputs"] == {"given": {"x": str(tmp_path / "x.npy")}, "random": []}
+
+
+def test_run_says_which_inputs_it_made_up(capsys, model_file):
+    assert main(["run", str(model_file), "--target", "onnxruntime:cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "inputs x: seeded random values (seed 0); pass --input x=FILE.npy" in out
 
 
 def test_explain(capsys, model_file):
