@@ -28,6 +28,11 @@ RULE_KEYS = ("name", "reason", "match", *ACTION_KEYS)
 MATCH_KEYS = ("os", "arch", "cpu", "cpu_features", "soc", "vendor", "gpu_vendor", "gpu_name", "gpu_driver",
               "npu", "android_api", "fingerprint", "model", "sha256")
 # min_cosine, max_top1_drop, calibration: the int8 accuracy gate's bounds and data (facade.quantization.gate).
+# Words users bring from other rule formats (CI matrices, firewall rules): by meaning, not spelling,
+# because string distance answers "when" with "deny".
+SYNONYMS = {"when": "match", "if": "match", "on": "match", "where": "match", "condition": "match",
+            "block": "deny", "exclude": "deny", "forbid": "deny", "order": "prefer", "priority": "prefer",
+            "only": "allow", "include": "allow"}
 TARGET_KEYS = ("threads", "precision", "engine", "min_cosine", "max_top1_drop", "calibration")
 T = TypeVar("T")
 _API_LEVEL = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
@@ -154,7 +159,8 @@ class Validator:
             raise self.fail(path, "Expected a table", repr(table), "a table of keys")
         for key in table:
             if key not in allowed:
-                guess = closest(str(key), allowed)
+                meant = SYNONYMS.get(str(key).lower())
+                guess = meant if meant in allowed else closest(str(key), allowed)
                 self.problems.append(self.fail(
                     (*path, key), f"Unknown key {key!r}", repr(key), f"a key allowed in {_key_path(path)}",
                     available=list(allowed), hint=f"Did you mean {guess!r}?" if guess else None))

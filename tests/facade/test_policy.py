@@ -44,6 +44,8 @@ def test_a_typo_in_a_key_names_the_key_its_line_and_the_allowed_keys(tmp_path):
     ('[targets."onnxruntime:cpu"]\nthread = 2\n', 2, "Did you mean 'threads'"),
     ('[[rules]]\nmatch = { android_api = "newest" }\n', 2, '">=29"'),
     ('colour = "red"\n', 1, "Unknown key 'colour'"),
+    ('[[rules]]\nwhen = { os = "linux" }\n', 2, "Did you mean 'match'?"),  # by meaning: not 'deny'
+    ('block = ["ncnn:*"]\n', 1, "Did you mean 'deny'?"),
 ])
 def test_bad_values_name_line_and_allowed_values(tmp_path, body, line, needle):
     path = write(tmp_path, body)
