@@ -1,11 +1,12 @@
 """``facade conformance run --cluster``: a real Ray cluster of several nodes on this machine.
 
-Each node is a real raylet started by ``ray.cluster_utils.Cluster`` with its own labels
-(``facade.label``, and ``facade.fingerprint`` for a distinct device identity, recorded as
-an override) and its own advertised targets (``facade.target.*`` resources). The CLI runs
-as a separate driver process, as a user would run it. Nodes are small (one CPU, 80 MB of
-object store) and Ray is kept off the network: usage stats and the dashboard off, every
-address on loopback.
+Each node is a real raylet started by ``ray.cluster_utils.Cluster`` (in its own process,
+:mod:`tests.conformance.fleet_cluster`) with its own labels (``facade.label``, and
+``facade.fingerprint`` for a distinct device identity, recorded as an override) and its own
+advertised targets (``facade.target.*`` resources). The CLI runs as a separate driver
+process, as a user would run it. Nodes are small (one CPU, 80 MB of object store); the
+cluster and the driver both run under strace, and no process of either connects anywhere
+but loopback.
 """
 
 from __future__ import annotations
@@ -22,11 +23,8 @@ from pathlib import Path
 
 import pytest
 
-OFFLINE = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-NODE = {"num_cpus": 1, "object_store_memory": 80 * 1024**2, "include_dashboard": False,
-        "node_ip_address": "127.0.0.1"}
-# A node that dies is noticed within about a second (Ray's default is 15 s).
-HEAD = {**NODE, "_system_config": {"health_check_period_ms": 300, "health_check_failure_threshold": 3}}
+from tests.conformance.fleet_cluster import OFFLINE
+
 CLI = [sys.executable, "-c", "import sys; from facade.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
@@ -50,44 +48,54 @@ def by_label(report: dict) -> dict[str, dict]:
     return {run["device"]["node"]["label"]: run for run in report["runs"]}
 
 
+class LocalCluster:
+    """The cluster process of :mod:`tests.conformance.fleet_cluster`, traced; commands answered in order."""
+
+    def __init__(self, trace: Path):
+        self.trace = trace
+        strace = [STRACE, "-f", "-qq", "-e", "trace=connect", "-o", str(trace)] if STRACE else []
+        self.proc = subprocess.Popen([*strace, sys.executable, "-m", "tests.conformance.fleet_cluster"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=Path(__file__).resolve().parents[2], env={**os.environ, **OFFLINE})
+        hello = json.loads(self.proc.stdout.readline() or "null")
+        assert hello, "the test cluster did not start"
+        self.address, self.nodes = hello["address"], hello["nodes"]
+
+    def ask(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        self.nodes = json.loads(self.proc.stdout.readline())["nodes"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three nodes. ``b`` offers onnxruntime:cpu and native:cpu; ``a`` (head) and ``c`` offer onnxruntime:cpu
+    only. ``c`` has ``a``'s fingerprint (identical devices, one queue); ``b`` is alone."""
+    pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
+    local = LocalCluster(tmp_path_factory.mktemp("cluster") / "cluster.strace")
+    yield local
+    local.close()
+
+
 @dataclasses.dataclass
 class FleetRun:
     path: Path
     code: int
     stdout: str
     stderr: str
-    seen: dict[str, int]  # results per node in the partial report when c and d were removed
+    seen: dict[str, int]  # results per node in the partial report when b and c were removed
     nodes: set[str]  # Ray node ids of the cluster
     trace: Path
-
-
-def _labels(label: str, fingerprint: str) -> dict:
-    return {"labels": {"facade.label": label, "facade.fingerprint": fingerprint}}
-
-
-ORT = {"facade.target.onnxruntime:cpu": 1}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """Three nodes. ``b`` offers onnxruntime:cpu and native:cpu; ``a`` (head) and ``c`` offer onnxruntime:cpu
-    only. ``c`` has ``a``'s fingerprint (identical devices, one queue); ``b`` is alone."""
-    os.environ.update(OFFLINE)  # read by Ray at import, and inherited by every node it starts
-    pytest.importorskip("ray", reason="the fleet extra is not installed (pip install 'facade-runtime[fleet]')")
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={**HEAD, "resources": ORT, **_labels("a", "sim-a")})
-    cluster.by_label = {label: cluster.add_node(**NODE, resources=resources, **_labels(label, fingerprint))
-                        for label, fingerprint, resources in (
-                            ("b", "sim-b", {**ORT, "facade.target.native:cpu": 1}), ("c", "sim-a", ORT))}
-    yield cluster
-    cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
 def fleet(cluster, tmp_path_factory) -> FleetRun:
     """One conformance run across the three nodes; ``b`` and ``c`` are each removed after their first result."""
-    nodes = {n["NodeID"] for n in cluster.global_state.node_table()}
+    nodes = set(cluster.nodes.values())
     tmp = tmp_path_factory.mktemp("fleet")
     out, trace = tmp / "fleet.json", tmp / "driver.strace"
     proc = facade_cli("conformance", "run", "--suite", "onnx-node", "--filter", CASES, "--targets",
@@ -101,7 +109,7 @@ def fleet(cluster, tmp_path_factory) -> FleetRun:
             for label in ("b", "c"):
                 if label not in seen and runs.get(label, {}).get("results"):
                     seen[label] = len(runs[label]["results"])
-                    cluster.remove_node(cluster.by_label[label], allow_graceful=False)
+                    cluster.ask(f"remove {label}")
         time.sleep(0.05)
     assert len(seen) == 2, "the run ended before b and c could be removed: " + finish(proc)[2][-2000:]
     code, stdout, stderr = finish(proc)
@@ -174,12 +182,15 @@ def test_show_and_html_read_the_fleet_report(fleet, tmp_path):
 
 
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed (scripts/setup installs it)")
-def test_the_fleet_driver_connects_to_loopback_only(fleet):
-    """The CLI ran under strace: every connect() is to a Unix socket or a loopback address."""
-    calls = [ln for ln in fleet.trace.read_text().splitlines() if "connect(" in ln and "sa_family=" in ln]
-    assert any("AF_INET" in ln for ln in calls), "the driver never reached the cluster?"
+@pytest.mark.parametrize("who", ["driver", "cluster"])
+def test_the_fleet_connects_to_loopback_only(cluster, fleet, who):
+    """The CLI (driver) and every process of the cluster (GCS, raylets, Ray's workers, facade's column children)
+    ran under strace -f: every connect() is to a Unix socket or a loopback address."""
+    trace = fleet.trace if who == "driver" else cluster.trace
+    calls = [ln for ln in trace.read_text().splitlines() if "connect(" in ln and "sa_family=" in ln]
+    assert any("AF_INET" in ln for ln in calls), f"the {who} never used a TCP socket?"
     outside = [ln for ln in calls if "AF_UNIX" not in ln and not _loopback(ln)]
-    assert not outside, "the fleet driver connected outside loopback:\n" + "\n".join(outside)
+    assert not outside, f"the fleet's {who} connected outside loopback:\n" + "\n".join(outside)
 
 
 def _loopback(line: str) -> bool:
@@ -218,7 +229,7 @@ def test_ray_is_imported_only_under_cluster():
 @pytest.mark.slow  # 20 s: a Ray worker and a measuring child per node
 def test_bench_prints_one_latency_table_per_node(cluster, fleet, tmp_path):
     """``a`` (alive after the run) and a new node ``e`` each measure the model on their own target."""
-    cluster.add_node(**NODE, resources=ORT, **_labels("e", "sim-e"))
+    cluster.ask("add e sim-e")
     import onnx
     from onnx import TensorProto, helper
 
