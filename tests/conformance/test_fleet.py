@@ -33,9 +33,13 @@ STRACE = shutil.which("strace")
 ADDRESS = re.compile(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"')
 
 
+def traced(trace: Path | None) -> list[str]:
+    """The strace prefix that logs every connect() of a process tree (seccomp-bpf: cheap), or none."""
+    return [STRACE, "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect", "-o", str(trace)] if trace and STRACE else []
+
+
 def facade_cli(*argv: str, trace: Path | None = None) -> subprocess.Popen:
-    strace = [STRACE, "-f", "-qq", "-e", "trace=connect", "-o", str(trace)] if trace and STRACE else []
-    return subprocess.Popen([*strace, *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([*traced(trace), *CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **OFFLINE})
 
 
@@ -53,8 +57,7 @@ class LocalCluster:
 
     def __init__(self, trace: Path):
         self.trace = trace
-        strace = [STRACE, "-f", "-qq", "-e", "trace=connect", "-o", str(trace)] if STRACE else []
-        self.proc = subprocess.Popen([*strace, sys.executable, "-m", "tests.conformance.fleet_cluster"],
+        self.proc = subprocess.Popen([*traced(trace), sys.executable, "-m", "tests.conformance.fleet_cluster"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      cwd=Path(__file__).resolve().parents[2], env={**os.environ, **OFFLINE})
         hello = json.loads(self.proc.stdout.readline() or "null")
