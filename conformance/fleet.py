@@ -217,9 +217,7 @@ class FleetRunner:
         self.out, self.patterns, self.progress, self.fingerprint = out, list(nodes), progress, fingerprint
 
     def run(self, cases: Sequence[Case], skipped: dict[str, str] | None = None) -> FleetRun:
-        members, unreachable = self._start([n for n in alive_nodes(self.ray) if selected(n.names(), self.patterns)])
-        members = [m for m in members if selected([*m.node.names(), m.run["device"]["fingerprint"]], self.patterns)
-                   or self._drop(m)]
+        members, unreachable = self._start(alive_nodes(self.ray))
         if not members:
             raise FleetError(format_message("No node of the cluster can run this job", where="--cluster",
                                             received=unreachable or "no alive node matches --nodes",
@@ -249,7 +247,8 @@ class FleetRunner:
     # -- nodes -------------------------------------------------------------------------------------
 
     def _start(self, nodes: Sequence[Node]) -> tuple[list[_Member], list[dict]]:
-        """An actor on each node; its identity, then its columns, each awaited with a timeout."""
+        """An actor on each node and its identity; the nodes ``--nodes`` selects (by name or by the fingerprint
+        the node detected) then open their columns. Each step is awaited with a timeout."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from facade.conformance.fleet_worker import NodeRunner
@@ -262,14 +261,21 @@ class FleetRunner:
                                    scheduling_strategy=NodeAffinitySchedulingStrategy(node.id, soft=False)).remote(
                 {"id": node.id, "label": node.label}, wanted, tolerances=self.tolerances, timeout=self.timeout,
                 fingerprint=node.fingerprint or self.fingerprint, seed=self.seed)
-            pending[node.id] = (node, actor, actor.identify.remote(), actor.open.remote())
-        members, unreachable = [], []
-        for node, actor, ident, columns in pending.values():
-            try:
-                run, opened = self.ray.get([ident, columns], timeout=HELLO_TIMEOUT_S)
-            except Exception as e:  # facade missing on the node, the node gone, a timeout: it sits out
-                unreachable.append({"label": node.label, "id": node.id, "reason": _first_line(e)})
+            pending[node.id] = (node, actor, actor.identify.remote())
+        chosen, unreachable = [], []
+        for node, actor, ident in pending.values():
+            run = self._await(node, actor, ident, unreachable)
+            if run is None:
+                continue
+            if selected([*node.names(), run["device"]["fingerprint"], run["device"]["detected_fingerprint"]],
+                        self.patterns):
+                chosen.append((node, actor, run, actor.open.remote()))
+            else:
                 self.ray.kill(actor)
+        members = []
+        for node, actor, run, columns in chosen:
+            opened = self._await(node, actor, columns, unreachable)
+            if opened is None:
                 continue
             not_offered = [{"target": c.target, "precision": c.precision, "available": False,
                             "reason": "this node does not advertise it (no resource "
@@ -279,9 +285,14 @@ class FleetRunner:
             members.append(_Member(node, actor, run))
         return members, unreachable
 
-    def _drop(self, m: _Member) -> bool:
-        self._close(m)
-        return False
+    def _await(self, node: Node, actor, ref, unreachable: list[dict]):
+        """``ref``'s value; None when the node failed to answer (facade missing there, the node gone, a timeout)."""
+        try:
+            return self.ray.get(ref, timeout=HELLO_TIMEOUT_S)
+        except Exception as e:  # the node sits out, with the reason
+            unreachable.append({"label": node.label, "id": node.id, "reason": _first_line(e)})
+            self.ray.kill(actor)
+            return None
 
     def _close(self, m: _Member) -> None:
         with contextlib.suppress(Exception):  # a node that is gone has nothing left to close

@@ -260,3 +260,13 @@ def test_an_address_where_no_cluster_answers_is_named_at_once(tmp_path):
                                         "--out", str(tmp_path / "r.json")), timeout=60)
     assert code == 2 and "No Ray cluster answers" in stderr and "127.0.0.1:1" in stderr, stderr
     assert time.monotonic() - started < 30  # Ray alone retries such an address for minutes
+
+
+def test_nodes_are_selected_by_label_id_prefix_host_or_fingerprint():
+    from facade.conformance.fleet import selected
+
+    names = ["lab-1", "20e954bfaebe165e", "vm", "sim-a"]
+    assert selected(names, [])  # no --nodes: every node
+    assert selected(names, ["lab-*"]) and selected(names, ["20e954"]) and selected(names, ["vm"])
+    assert selected(names, ["board-7", "sim-a"])
+    assert not selected(names, ["board-*", "21"])
