@@ -109,7 +109,7 @@ def fleet(cluster, tmp_path_factory) -> FleetRun:
     while time.monotonic() < deadline and proc.poll() is None and len(seen) < 2:
         if out.exists():  # the partial report, replaced as results arrive
             runs = by_label(json.loads(out.read_text()))
-            for label in ("b", "c"):
+            for label in ("c", "b"):  # c first: a and c (one target each) finish their queue sooner
                 if label not in seen and runs.get(label, {}).get("results"):
                     seen[label] = len(runs[label]["results"])
                     cluster.ask(f"remove {label}")
