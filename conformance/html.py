@@ -25,6 +25,7 @@ from facade.conformance.summary import (
     counts,
     error_reasons,
     every_case_errored,
+    nodes,
     pass_rate,
 )
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, UNAVAILABLE, VERDICTS
@@ -85,8 +86,17 @@ def _devices(report: Report) -> str:
         rows.append(f"<tr><td class=dev>{escape(d['fingerprint'])}</td><td>{escape(d['fingerprint_source'])}</td>"
                     f"<td>{escape(facts['os'])} {escape(facts['arch'])}, {escape(str(facts['cpu_model']))}, "
                     f"{facts['cores']} cores</td><td>{escape(engines)}</td><td class=num>{run['wall_s']:.1f} s</td></tr>")
-    return ("<table><tr><th>device</th><th>fingerprint</th><th>hardware</th><th>engines</th><th>wall time</th></tr>"
-            + "".join(rows) + "</table>")
+    table = ("<table><tr><th>device</th><th>fingerprint</th><th>hardware</th><th>engines</th><th>wall time</th></tr>"
+             + "".join(rows) + "</table>")
+    fleet = nodes(report)
+    if not fleet:
+        return table
+    node_rows = "".join(
+        f"<tr><td class=dev>{escape(n.device)}</td><td>{escape(n.node)}</td>"
+        f"<td class='num{' v-error' if n.lost else ''}'>{n.lost}</td><td class=why>{escape(_short(n.lost_reason))}</td></tr>"
+        for n in fleet)
+    return (table + "<table><tr><th>device</th><th>node</th><th>cases lost</th><th>why</th></tr>"
+            + node_rows + "</table>")
 
 
 def _summary(report: Report) -> str:

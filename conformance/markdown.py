@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from facade.conformance.report import Report, describe
-from facade.conformance.summary import columns, counts, pass_rate
+from facade.conformance.summary import columns, counts, nodes, pass_rate
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, UNAVAILABLE
 
 MAX_ROWS = 30
@@ -44,6 +44,10 @@ def to_markdown(report: Report) -> str:
         lines += ["", f"Unavailable here ({n} column(s)):", ""]
         lines += [f"- {device}: {', '.join(labels)}: {_short(reason, REASON_CHARS)}"
                   for (device, reason), labels in unavailable.items()]
+    fleet = nodes(report)
+    if fleet:
+        lines += ["", "| device | node | cases lost | why |", "| --- | --- | ---: | --- |"]
+        lines += [f"| {n.device} | {n.node} | {n.lost} | {_cell(n.lost_reason, WHY_CHARS)} |" for n in fleet]
     bad = [(fp, r) for fp, r in report.results() if r.verdict in (FAIL, ERROR, LOWER)]
     if bad:
         lines += ["", f"### Not passing at fp32 ({len(bad)})", "", "| device | case | column | verdict | why |",

@@ -49,7 +49,6 @@ def pass_rate(c: Counter) -> float | None:
     return c[PASS] / total if total else None
 
 
-
 def error_reasons(report: Report) -> dict[ColumnKey, list[str]]:
     """The distinct error messages of each column, most frequent first (for the summary's "why" cell)."""
     found: dict[ColumnKey, Counter] = {}
@@ -62,3 +61,26 @@ def error_reasons(report: Report) -> dict[ColumnKey, list[str]]:
 def every_case_errored(c: Counter) -> bool:
     """A column that ran cases and got nothing but errors: its reason belongs in the summary, not the drill-down."""
     return bool(c) and c[ERROR] == sum(c.values())
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One fleet run's node and what it lost: two nodes of one fingerprint share the verdict rows (they are
+    the same kind of device), so which host ran, and which cases a dead node took with it, are said here."""
+
+    device: str
+    node: str
+    lost: int
+    lost_reason: str
+
+
+def nodes(report: Report) -> list[NodeRow]:
+    """A row per run from a fleet (``device.node`` or ``lost`` set); empty for a local report."""
+    rows = []
+    for run in report.runs:
+        node, lost = run["device"].get("node"), run.get("lost", [])
+        if node is None and not lost:
+            continue
+        where = f"{node['label']} (host {node['host']}, node {node['id'][:12]})" if node else "-"
+        rows.append(NodeRow(run["device"]["fingerprint"], where, len(lost), lost[0]["reason"] if lost else ""))
+    return rows

@@ -182,6 +182,12 @@ def test_show_and_html_read_the_fleet_report(fleet, tmp_path):
     page = html.read_text()
     for fingerprint in ("sim-a", "sim-b"):
         assert fingerprint in stdout and fingerprint in page
+    lost = len(by_label(json.loads(fleet.path.read_text()))["b"]["lost"])
+    for text in (stdout, page):  # which node ran, and what the dead one took with it
+        assert "cases lost" in text and "left the cluster" in text
+    assert "| sim-b | b (host " in stdout and f"| {lost} | " in stdout
+    for label in "ac":  # one fingerprint, two nodes: each named
+        assert f"<td class=dev>sim-a</td><td>{label} (host " in page
 
 
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed (scripts/setup installs it)")
