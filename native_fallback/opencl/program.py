@@ -51,6 +51,13 @@ class OpenCLProgram(Program):
             return self._uploaded[name]
         return self.device.upload(np.asarray(value))
 
+    @staticmethod
+    def _compiled(step: Step) -> tuple:
+        """Every step goes through :meth:`_execute`: a value may live on the device, and a numpy kernel
+        called directly from the compiled schedule would be handed a device array."""
+        kernel, ins, outs, frees, step = Program._compiled(step)
+        return None, ins, outs, frees, step
+
     def _execute(self, index: int, step: Step, args: list, env: dict, in_place: bool = True) -> tuple:
         found = self._cl.get(index)
         if found is not None:
