@@ -19,9 +19,9 @@ from importlib import metadata
 from pathlib import Path
 
 from facade.cache import atomic_write
-from facade.tolerances import CLASSES, Tolerances
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, CaseResult
 from facade.errors import FacadeError, format_message
+from facade.tolerances import CLASSES, Tolerances
 
 SCHEMA = "facade.conformance.report"
 VERSION = 1

@@ -20,11 +20,11 @@ from facade.adapters.catalogue import all_targets
 from facade.conformance.cases import Case, Materialized, feeds_digest, iter_materialized
 from facade.conformance.child import ChildFailure, ColumnProcess
 from facade.conformance.oracle import oracle_outputs
-from facade.progress import Progress
 from facade.conformance.report import Report, new_run
 from facade.conformance.verdicts import ERROR, UNAVAILABLE, CaseResult, judge
 from facade.devices import devices
 from facade.errors import FacadeError, InputError, format_message
+from facade.progress import Progress
 from facade.router import target_availability
 from facade.tolerances import CLASSES, Tolerances
 

@@ -17,15 +17,15 @@ from typing import ClassVar
 
 import onnx
 
-from facade.targets import Availability
 from facade.convert import causes
 from facade.convert import prepare as preparation
 from facade.convert.causes import LogPattern
 from facade.convert.child import ChildFailed, run_child, tail
 from facade.convert.prepare import MIN_OPSET, Limits, Prepared
-from facade.progress import elapsed
 from facade.errors import ConversionError, format_message
 from facade.model import Model
+from facade.progress import elapsed
+from facade.targets import Availability
 
 
 def output_shapes(static: onnx.ModelProto) -> dict[str, list[int] | None]:

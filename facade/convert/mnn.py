@@ -15,10 +15,10 @@ from pathlib import Path
 
 import onnx
 
-from facade.targets import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.causes import LogPattern
 from facade.devices import package_dir
+from facade.targets import Availability
 
 MODEL = "model.mnn"
 # Converter options (part of the version, hence of the cache key). MNN 3.6 computes an Erf-form GELU

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from facade.targets import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.causes import LogPattern
 from facade.devices import package_dir
 from facade.errors import ConversionError, format_message
+from facade.targets import Availability
 
 CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
 _FILES = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite", "int8": "model_full_integer_quant.tflite"}

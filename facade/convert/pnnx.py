@@ -19,10 +19,10 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
-from facade.targets import Availability
 from facade.convert.base import Converter, move, package_version
 from facade.convert.causes import LogPattern
 from facade.devices import package_dir
+from facade.targets import Availability
 
 PARAM, BIN, SCRIPT = "model.ncnn.param", "model.ncnn.bin", "model_ncnn.py"
 NO_BATCH = 233  # ncnn's "no batch axis" batch_index

@@ -351,9 +351,9 @@ class _Reference:
 
     def differs(self, after: onnx.ModelProto) -> str | None:
         """Why ``after`` does not compute what the current model computes (None when it does)."""
-        from facade.metrics import relative_max_error
         from facade.convert.verify import TOLERANCE
         from facade.inputs import seeded_feeds
+        from facade.metrics import relative_max_error
         from facade.model import onnx_specs
 
         shapes = {k: v.shape for k, v in seeded_feeds(onnx_specs(after)[0], SEED).items()}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import onnx
 
-from facade.targets import Availability
 from facade.convert.base import Converter, move
+from facade.targets import Availability
 
 DLC = "model.dlc"
 

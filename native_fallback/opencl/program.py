@@ -55,8 +55,7 @@ class OpenCLProgram(Program):
     def _compiled(step: Step) -> tuple:
         """Every step goes through :meth:`_execute`: a value may live on the device, and a numpy kernel
         called directly from the compiled schedule would be handed a device array."""
-        kernel, ins, outs, frees, step = Program._compiled(step)
-        return None, ins, outs, frees, step
+        return (None, *Program._compiled(step)[1:])
 
     def _execute(self, index: int, step: Step, args: list, env: dict, in_place: bool = True) -> tuple:
         found = self._cl.get(index)

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from facade.tolerances import Tolerances, load_overrides, parse_overrides
 from facade.conformance.verdicts import ERROR, FAIL, LOWER, PASS, CaseResult, judge
 from facade.errors import InputError
+from facade.tolerances import Tolerances, load_overrides, parse_overrides
 
 
 def _judge(scaled: float, tolerances: Tolerances | None = None, target: str = "t:cpu") -> CaseResult:
