@@ -112,19 +112,30 @@ def load(model: Model, options: LoadOptions, open_int8: Opener, open_float: Call
     except _NO_INT8 as e:
         runner, how, why = None, "artifact", f"unavailable: {' '.join(str(e).split())[:500]}"
     else:
-        try:
-            ok, why = request.bounds.judge(_accuracy(runner, model, data, artifact))
-        except BaseException:
-            runner.close()
-            raise
-        if ok:
-            runner.precision = "int8"
-            runner.notes.insert(0, f"precision int8 ({how}): {why}")
-            return runner
-        runner.close()
+        kept, why = _judged(runner, request.bounds, lambda: _accuracy(runner, model, data, artifact),
+                            f"int8 ({how})")
+        if kept is not None:
+            kept.precision = "int8"
+            return kept
     fallback = open_float(dataclasses.replace(options, precision="fp16", calibration=None))
     fallback.notes.insert(0, f"precision int8 ({how}) not used: {why}; running {fallback.precision}")
     return fallback
+
+
+def _judged(runner: Runner, bounds: Bounds, accuracy: Callable[[], Accuracy], label: str
+            ) -> tuple[Runner | None, str]:
+    """``runner`` (its note saying the figure and bound) if ``accuracy()`` is within ``bounds``; else None,
+    with ``runner`` closed: the one keep-or-drop rule of the int8 and fp16 gates."""
+    try:
+        ok, why = bounds.judge(accuracy())
+    except BaseException:
+        runner.close()
+        raise
+    if ok:
+        runner.notes.insert(0, f"precision {label}: {why}")
+        return runner, why
+    runner.close()
+    return None, why
 
 
 def qdq(adapter, unit: str) -> Opener:
@@ -179,15 +190,9 @@ def checked(runner: Runner, model: Model, options: LoadOptions, reload: Callable
     if runner.precision != "fp16" or request is None or model.proto is None:
         return runner
     _, held_out = load_calibration(request.data, model).split()
-    try:
-        ok, why = request.bounds.judge(measure(runner.run, ort_cpu(model.proto), held_out))
-    except BaseException:
-        runner.close()
-        raise
-    if ok:
-        runner.notes.insert(0, f"precision fp16: {why}")
-        return runner
-    runner.close()
+    kept, why = _judged(runner, request.bounds, lambda: measure(runner.run, ort_cpu(model.proto), held_out), "fp16")
+    if kept is not None:
+        return kept
     fallback = reload(dataclasses.replace(options, precision="fp32", calibration=None))
     fallback.notes.insert(0, f"precision fp16 not used: {why}; running {fallback.precision}")
     return fallback
