@@ -1,0 +1,107 @@
+"""C kernels compiled on this machine at first use and called through ctypes.
+
+Why: numpy costs about a microsecond a call and holds the GIL between calls. A
+kernel spelled as ten numpy calls over a 4k-element tensor (erf, a layer norm, a
+depthwise tap loop) pays ten dispatches and, on the engine's threads, runs its
+Python glue one piece at a time. A C loop does the whole kernel in one call, and
+ctypes releases the GIL for its duration, so the pool's pieces run side by side.
+
+Why at run time (tinygrad's ClangCompiler pattern) and not at install time: the
+core install stays pure Python with no build step, it still works where no
+compiler exists, and the code is compiled with ``-march=native`` for the CPU it
+runs on. The shared object is cached under facade's cache directory, keyed by the
+source, the flags, the compiler's version and this CPU's feature flags, and is
+written to a temporary file and renamed into place (see :mod:`.build`).
+
+Where no C compiler is found, compiling fails, or ``FACADE_NATIVE_KERNELS=numpy``
+is set, every kernel keeps its numpy path (the tests run both and compare them);
+:func:`status` says which is in use and why. The C kernels are float32 only: a
+float64 program (the conformance oracle) always computes with numpy.
+
+    lib = compiled.library("activation", {"hardswish_f32": "ppl"})
+    if lib is not None and x.dtype == np.float32:
+        lib.hardswish_f32(ptr(x), ptr(out), x.size)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import build
+
+#: ``numpy`` turns the C kernels off (every kernel then takes its numpy path); read when a program is built.
+ENV_VAR = "FACADE_NATIVE_KERNELS"
+_SOURCES = Path(__file__).resolve().parent
+#: Signature letters: p a pointer (an array's data), l int64, i int32, f float, d double.
+_TYPES = {"p": ctypes.c_void_p, "l": ctypes.c_int64, "i": ctypes.c_int32, "f": ctypes.c_float,
+          "d": ctypes.c_double}
+_LOCK = threading.Lock()
+_loaded: dict[str, ctypes.CDLL | str] = {}
+
+
+def enabled() -> bool:
+    """False when ``FACADE_NATIVE_KERNELS=numpy`` asks for the numpy kernels only."""
+    return os.environ.get(ENV_VAR, "").strip().lower() != "numpy"
+
+
+def _load(name: str) -> ctypes.CDLL | str:
+    """The loaded library of ``NAME.c`` (compiled or taken from the cache), or why it is not available."""
+    with _LOCK:
+        found = _loaded.get(name)
+        if found is None:
+            try:
+                found = ctypes.CDLL(str(build.shared_object(_SOURCES / f"{name}.c")))
+            except build.BuildError as e:
+                found = str(e)
+            except OSError as e:  # a cached object this loader cannot map
+                found = f"loading the compiled {name}.c failed: {e}"
+            _loaded[name] = found
+        return found
+
+
+def library(name: str, signatures: Mapping[str, str]) -> SimpleNamespace | None:
+    """The functions of ``native_fallback/compiled/NAME.c`` with their ctypes signatures, or None when
+    the C kernels are off or unavailable here (the caller then uses numpy; :func:`status` says why).
+
+    ``signatures`` maps each function to its argument letters (see ``_TYPES``); every function
+    returns void.
+    """
+    if not enabled():
+        return None
+    lib = _load(name)
+    if isinstance(lib, str):
+        return None
+    functions = {}
+    for fn, letters in signatures.items():
+        f = getattr(lib, fn)
+        f.argtypes, f.restype = [_TYPES[c] for c in letters], None
+        functions[fn] = f
+    return SimpleNamespace(**functions)
+
+
+def status() -> dict[str, str]:
+    """Per C source: ``compiled <path>`` or why its numpy path is used (for ``facade info`` and bug reports)."""
+    if not enabled():
+        return {p.stem: f"off: {ENV_VAR}=numpy" for p in sorted(_SOURCES.glob("*.c"))}
+    out = {}
+    for path in sorted(_SOURCES.glob("*.c")):
+        lib = _load(path.stem)
+        out[path.stem] = f"unavailable: {lib}" if isinstance(lib, str) else f"compiled {lib._name}"
+    return out
+
+
+def ptr(a: np.ndarray) -> int:
+    """The address of ``a``'s data, for a ``p`` argument (``a`` must stay alive during the call)."""
+    return a.ctypes.data
+
+
+def f32(a: np.ndarray) -> bool:
+    """Whether ``a`` can go to a float32 C kernel as it is: float32 and C-contiguous."""
+    return a.dtype == np.float32 and a.flags.c_contiguous
