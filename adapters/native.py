@@ -47,7 +47,9 @@ class NativeAdapter(Adapter):
 
     def available(self, unit: str, facts: DeviceFacts) -> Availability:
         if unit == "cpu":
-            return Availability.yes("numpy")
+            from facade.native_fallback import compiled
+
+            return Availability.yes(compiled.summary())
         base = self.installed(("pyopencl",))
         if not base:
             return base

@@ -97,6 +97,21 @@ def status() -> dict[str, str]:
     return out
 
 
+def summary() -> str:
+    """One line on which kernels the engine will use, without compiling anything (for ``native:cpu``'s
+    availability, read by ``facade targets`` and ``explain``)."""
+    if not enabled():
+        return f"numpy kernels only ({ENV_VAR}=numpy)"
+    try:
+        _, version = build.compiler()
+    except build.BuildError as e:
+        return f"numpy kernels only: {e}"
+    failed = sorted(name for name, lib in _loaded.items() if isinstance(lib, str))
+    if failed:
+        return f"numpy kernels, C kernels failed to build ({', '.join(failed)}: see compiled.status())"
+    return f"numpy and C kernels for this CPU ({version})"
+
+
 def ptr(a: np.ndarray) -> int:
     """The address of ``a``'s data, for a ``p`` argument (``a`` must stay alive during the call)."""
     return a.ctypes.data
