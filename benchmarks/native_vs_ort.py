@@ -1,13 +1,16 @@
 """native:cpu against onnxruntime:cpu: latency ratios per thread count, quiet and busy, and the max error.
 
-    python benchmarks/native_vs_ort.py [--threads 1,2] [--runs 15] [--models squeezenet,...,whisper_encoder]
-                                       [--busy] [--model-dir DIR] [--save-models DIR]
+    python benchmarks/native_vs_ort.py [--threads 1,2] [--runs 15] [--repeat 3] [--models squeezenet,...]
+                                       [--busy] [--model-dir DIR] [--save-models DIR] [--kernels numpy]
 
 For each thread count N, both engines run in this one process with N intra-op
 threads (native: its own pool, BLAS at one thread; ORT: ``intra_op_num_threads``),
 timed in alternation (native, ORT, native, ...) so both see the same machine
-load; a figure is the median of ``--runs`` timed runs after a warm-up. Ratios > 1
-mean native is slower. ``--busy`` repeats every measurement with a CPU-bound
+load; a figure is the median of ``--runs`` timed runs after a warm-up, and with
+``--repeat K`` the median of K such measurements (fresh sessions each, spread over
+the whole run so that a passing burst of load on a shared machine moves one of them,
+not all). Ratios > 1 mean native is slower. ``--kernels numpy`` measures native with
+its numpy kernels only (``FACADE_NATIVE_KERNELS=numpy``: no runtime-compiled C). ``--busy`` repeats every measurement with a CPU-bound
 competitor running (``--competitors`` spinning processes, one per core by default,
 started before and stopped after that phase) and prints the busy ratio over the quiet one.
 
@@ -15,7 +18,9 @@ Models: the large CNNs (``squeezenet``, ``resnet50``, ``shufflenet``: the onnx
 wheel's light models with seeded weights; ``mobilenetv2``: facade's builtin) and
 small corpus models (``mobilenet_v3``, ``transformer_encoder``, ``whisper_encoder``,
 ``vit``, from ``tests/corpus``), where the cost per node rather than the arithmetic
-dominates. ``--save-models DIR`` writes every selected model and its feeds to DIR
+dominates. The run ends with issue 17's done-when checks per model (1-thread ceiling,
+2 threads faster than 1, the ratio at 2 threads no worse than at 1, at 4 threads at
+most 1.2x the 1-thread ratio, busy within 1.5x of quiet). ``--save-models DIR`` writes every selected model and its feeds to DIR
 (``NAME.onnx``, ``NAME.npz``); ``--model-dir DIR`` reads them from there first (a
 machine without torch, or without the corpus cache).
 """
@@ -34,6 +39,7 @@ import numpy as np
 import onnx
 
 from facade import native_fallback, zoo
+from facade.native_fallback import compiled
 
 LARGE = ("squeezenet", "resnet50", "shufflenet", "mobilenetv2")
 SMALL = ("mobilenet_v3", "transformer_encoder", "whisper_encoder")
@@ -142,10 +148,40 @@ def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: 
     return row
 
 
+def median_row(rows: list[dict]) -> dict:
+    """Per figure, the median over repeated measurements."""
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def verdicts(name: str, by_threads: dict[int, dict], busy: bool) -> list[str]:
+    """Issue 17's done-when checks for one model, as ``check: figures -> ok|MISSED`` lines."""
+    ratio = {t: r["native"] / r["ort"] for t, r in by_threads.items()}
+    lines = []
+
+    def check(what: str, figures: str, ok: bool) -> None:
+        lines.append(f"  {what}: {figures} -> {'ok' if ok else 'MISSED'}")
+    if 1 in ratio and name in TARGETS:
+        check("1-thread ratio", f"{ratio[1]:.2f} (ceiling {TARGETS[name]})", ratio[1] <= TARGETS[name])
+    if 1 in ratio and 2 in ratio:
+        check("2 threads faster than 1", f"{by_threads[2]['native']:.2f} vs {by_threads[1]['native']:.2f} ms",
+              by_threads[2]["native"] < by_threads[1]["native"])
+        check("ratio at 2 <= at 1", f"{ratio[2]:.2f} vs {ratio[1]:.2f}", ratio[2] <= ratio[1])
+    if 1 in ratio and 4 in ratio:
+        check("ratio at 4 <= 1.2x at 1", f"{ratio[4]:.2f} vs {1.2 * ratio[1]:.2f}", ratio[4] <= 1.2 * ratio[1])
+    if busy:
+        for t, r in by_threads.items():
+            b = (r["busy_native"] / r["busy_ort"]) / ratio[t]
+            check(f"busy/quiet at {t} thr", f"{b:.2f}", b <= 1.5)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1", help="thread counts, comma-separated (e.g. 1,2,4)")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=1, help="measurements per figure (their median is shown)")
+    parser.add_argument("--kernels", choices=("c", "numpy"), default="c",
+                        help="native's kernels: the runtime-compiled C ones where they apply (default), or numpy only")
     parser.add_argument("--models", default=",".join((*LARGE, *SMALL)))
     parser.add_argument("--busy", action="store_true", help="also measure with a CPU-bound competitor running")
     parser.add_argument("--competitors", type=int, default=os.cpu_count(), help="spinning processes for --busy")
@@ -153,6 +189,8 @@ def main() -> None:
     parser.add_argument("--save-models", type=Path)
     args = parser.parse_args()
     counts = [int(t) for t in args.threads.split(",")]
+    if args.kernels == "numpy":
+        os.environ[compiled.ENV_VAR] = "numpy"
     names = args.models.split(",")
     if args.save_models:
         args.save_models.mkdir(parents=True, exist_ok=True)
@@ -166,14 +204,24 @@ def main() -> None:
 
     blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} {i.get('threading_layer')}"
             for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"cpus {os.cpu_count()}; numpy BLAS: {'; '.join(blas) or 'none found'}; runs {args.runs}"
+    print(f"cpus {os.cpu_count()}; numpy BLAS: {'; '.join(blas) or 'none found'}; runs {args.runs} x {args.repeat}"
           + (f"; busy: {args.competitors} spinning processes" if args.busy else ""))
+    print(f"native kernels: {compiled.summary()}")
     head = f"{'model':20} {'thr':>3} {'native ms':>10} {'ort ms':>8} {'ratio':>6} {'target':>6} {'max err':>8}"
     print(head + (f" {'busy nat':>9} {'busy ort':>9} {'b.ratio':>7} {'b/q':>5}" if args.busy else ""))
+    models = {name: load_model(name, args.model_dir) for name in names}
+    rows: dict[tuple[str, int], list[dict]] = {}
+    for _ in range(args.repeat):  # whole rounds, so each repeat of a figure sees a different moment
+        for name, (model, feeds) in models.items():
+            for threads in counts:
+                rows.setdefault((name, threads), []).append(
+                    measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0))
+                print(f"measured {name} at {threads} thr", file=sys.stderr, flush=True)
+    checks = []
     for name in names:
-        model, feeds = load_model(name, args.model_dir)
-        for threads in counts:
-            r = measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0)
+        by_threads = {t: median_row(rows[name, t]) for t in counts}
+        checks += [name, *verdicts(name, by_threads, args.busy)]
+        for threads, r in by_threads.items():
             ratio = r["native"] / r["ort"]
             target = f"{TARGETS[name]:6.1f}" if threads == 1 and name in TARGETS else f"{'':6}"
             line = (f"{name:20} {threads:3d} {r['native']:10.2f} {r['ort']:8.2f} {ratio:6.2f} {target} "
@@ -182,6 +230,8 @@ def main() -> None:
                 busy_ratio = r["busy_native"] / r["busy_ort"]
                 line += f" {r['busy_native']:9.2f} {r['busy_ort']:9.2f} {busy_ratio:7.2f} {busy_ratio / ratio:5.2f}"
             print(line, flush=True)
+    print("\nissue 17 checks (medians):")
+    print("\n".join(checks))
 
 
 if __name__ == "__main__":
