@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 
-from .. import registry, threads
+from .. import compiled, registry, threads
 from ..ir import Node
 from ._util import bad_attr
 from .conv import ConvGeometry, conv_geometry, layout_flags, pad_spatial
+from .conv.epilogue import c_ready, library
 
 
 def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
@@ -228,12 +229,24 @@ def global_mean(x: np.ndarray) -> np.ndarray:
     return (rows @ weights).reshape(*x.shape[:2], *([1] * (x.ndim - 2)))
 
 
+def global_mean_c(lib, x: np.ndarray) -> np.ndarray:
+    """:func:`global_mean` by conv.c (float32, C-contiguous ``x``): one call over all (image, channel)
+    rows, or row ranges on the engine's threads; the GEMV's setup cost more than a small map's sum."""
+    rows = x.shape[0] * x.shape[1]
+    y = np.empty(x.shape[:2] + (1,) * (x.ndim - 2), dtype=x.dtype)
+    xp, yp, cols = compiled.ptr(x), compiled.ptr(y), x.size // max(rows, 1)
+    threads.over_ranges("reduce", x.size, rows, lambda r0, r1: lib.row_mean(xp, yp, r0, r1, cols))
+    return y
+
+
 def _global(kind: str):
     def build(node: Node, opset: int):
+        lib = library() if kind == "GlobalAveragePool" else None
+
         def run(x):
             axes = tuple(range(2, x.ndim))
             if kind == "GlobalAveragePool":
-                return (global_mean(x),)
+                return (global_mean_c(lib, x) if c_ready(lib, x) and x.ndim > 2 and x.size else global_mean(x),)
             if kind == "GlobalMaxPool":
                 return (x.max(axis=axes, keepdims=True),)
             p = node.attrs.get("p", 2)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...ir import Node
+from .epilogue import library
 from .plan import ConvPlan, plan_conv
 
 
@@ -25,13 +26,18 @@ def gemm_weights(w: np.ndarray, group: int, b: np.ndarray | None, dtype: np.dtyp
 class WeightCache:
     """Per-kernel cache of arrays derived from a weight (Winograd's U, depthwise tap plans, weights
     with a bias column), and of the plan resolved for each input shape (tens of microseconds of
-    Python a call, which add up over the many small convolutions of mobile networks).
+    Python a call, which add up over the many small convolutions of mobile networks); it also
+    holds the C library the kernel uses, which is why builders make it.
 
     Weight entries are dropped when a different weight array arrives (a weight fed at run time);
     an entry built from a bias too is rebuilt when a different bias array arrives.
     """
 
     def __init__(self) -> None:
+        #: conv.c's kernels for this node (None: numpy), looked up once as the kernel is built.
+        self.lib = library()
+        #: Per input shape, weight and bias: the specialised closure of ``fast.py`` (or None).
+        self.fast: dict = {}
         self._weight: np.ndarray | None = None
         self._values: dict = {}
         self._plans: dict = {}

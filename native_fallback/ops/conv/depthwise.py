@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from ... import threads
+from ... import compiled, threads
 from ..padding import pad_end
 from .cache import WeightCache
+from .epilogue import Activation, act_args
 from .geometry import ConvGeometry
 
 #: Depthwise "flat" mode keeps kh*kw expanded weight copies; only planes small enough for this budget.
 DEPTHWISE_EXPANDED_BYTES = 6 << 20
+
+
+def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry,
+                out: np.ndarray, in_last: bool, out_last: bool, act: Activation | None, cache: WeightCache) -> bool:
+    """Depthwise 2-D convolution by conv.c: taps, bias and activation in one pass from the unpadded
+    input (taps in the padding are skipped), any kernel, stride, padding and dilation. Returns
+    whether it applied ``act`` (False when C lacks it: the caller runs it).
+
+    Channels-last input: the engine's threads take ranges of output rows (a row of OW*C
+    accumulators, the inner loop over contiguous channels); N,C,H,W: ranges of (image, channel)
+    planes. An N,C,H,W input wanted channels-last is transposed first (no model seen does this).
+    All arrays must be float32 and C-contiguous.
+    """
+    if out_last and not in_last:
+        x, in_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
+    n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
+    q = c_operands(x, w, b, g, in_last, out_last, act, cache)
+    xp, yp = compiled.ptr(x), compiled.ptr(out)
+    if in_last:
+        def rows(r0: int, r1: int) -> None:
+            """Output rows r0..r1 counted over all images."""
+            for i in range(r0 // oh, -(-r1 // oh)):
+                lib.dw_nhwc(xp, yp, q, i, max(r0 - i * oh, 0), min(r1 - i * oh, oh))
+        threads.over_ranges("depthwise", out.size, n * oh, rows)
+    else:
+        threads.over_ranges("depthwise", out.size, n * c, lambda p0, p1: lib.dw_nchw(xp, yp, q, p0, p1))
+    return act is None or act.code is not None
+
+
+def c_operands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, in_last: bool, out_last: bool,
+               act: Activation | None, cache: WeightCache) -> int:
+    """The address of conv.c's parameter block for a depthwise convolution of inputs like ``x`` (see
+    ``Q_*`` in conv.c), built once per weight, bias and input shape and kept alive by ``cache``."""
+    def make() -> tuple:
+        c, _, kh, kw = w.shape
+        wk = w.reshape(c, kh, kw)
+        wk = np.ascontiguousarray(wk.transpose(1, 2, 0) if in_last else wk, dtype=np.float32)
+        bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+        code, a, bb = act_args(act if act is not None and act.code is not None else None)
+        q = np.array([*(x.shape[1:3] if in_last else x.shape[2:]), c, *g.out_shape, kh, kw, *g.strides,
+                      *g.dilations, *g.pads_begin, out_last, code, compiled.ptr(wk),
+                      0 if bias is None else compiled.ptr(bias), *np.array([a, bb], np.float32).view(np.int32)],
+                     dtype=np.int64)
+        return (wk, bias, q), compiled.ptr(q)  # the arrays kept alive beside the block that points at them
+    return cache.get(w, ("depthwise_c", in_last, out_last, x.shape), make, also=b)[1]
 
 
 def depthwise(xp: np.ndarray, w: np.ndarray, g: ConvGeometry, out: np.ndarray,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from ... import threads
+from ... import compiled, threads
 from ...ir import Node
 from .cache import WeightCache
-from .depthwise import depthwise, depthwise_last
+from .depthwise import c_operands, depthwise, depthwise_c, depthwise_last
+from .epilogue import Activation, bias_act, c_ready
+from .fast import Fast, specialise
 from .geometry import pad_spatial
 from .im2col import im2col_gemm
 from .plan import plan_conv
@@ -17,7 +17,7 @@ from .pointwise import pointwise
 from .winograd import transform_weights, winograd_conv
 
 
-def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Callable | None = None,
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None = None,
          cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False,
          into: np.ndarray | None = None) -> np.ndarray:
     """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32).
@@ -28,6 +28,9 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
     of a larger one (``ConvConcat``). The GEMM paths write a non-contiguous one
     directly; the others reshape their output across rows, so they write a
     temporary and copy it.
+
+    With conv.c (``cache.lib``, float32, a contiguous output) depthwise convolutions run
+    there whole, and the GEMM paths' bias and activation run as one C pass after the GEMM.
     """
     if into is not None and x.dtype != into.dtype:
         raise ValueError(f"output dtype {into.dtype} for input dtype {x.dtype}")
@@ -38,6 +41,9 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
             return y.astype(np.float16)
         into[...] = y.reshape(into.shape)  # the same element order: ``into`` has the pixels flattened
         return into.reshape(y.shape)
+    fast = _specialised(x, w, b, node, act, cache, in_last, out_last) if into is None and cache is not None else None
+    if fast is not None:
+        return fast(x)
     p = (plan_conv(node, x.shape, w.shape, x.dtype.kind == "f", in_last, out_last, False) if cache is None
          else cache.plan(node, x.shape, x.dtype, w, in_last, out_last))
     g, path = p.g, p.path
@@ -45,9 +51,12 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
         raise ValueError(f"cannot write a convolution of shape {p.alloc} into {into.shape}")
     direct = into is not None and (into.flags.c_contiguous or path in ("pointwise", "im2col"))
     out = into if direct else np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
-    biased = False
+    lib = cache.lib if cache is not None and c_ready(cache.lib, w, b, out) else None
+    biased = acted = False
     if path == "pointwise":
         biased = pointwise(x, w, p.group, g, out, in_last, out_last, b, cache)
+    elif path.startswith("depthwise") and lib is not None and compiled.f32(x):
+        acted, biased = depthwise_c(lib, x, w, b, g, out, in_last, out_last, act, cache), True
     elif path == "depthwise_last":
         depthwise_last(x, w, g, out, in_last, out_last, cache)
     elif path == "depthwise":
@@ -57,13 +66,36 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ca
     else:
         biased = im2col_gemm(pad_spatial(x, g, channels_last=in_last), w, p.group, g, out, in_last, out_last,
                               b, cache)
+    if lib is not None and not acted:  # the GEMM paths' bias and activation, one C pass
+        acted, biased = bias_act(lib, out, None if biased else b, act, out_last), True
     if b is not None and not biased:
         add_bias(out, b, g.out_shape[-1], out_last, w, cache)
     if into is not None and not direct:
         into[...] = out
         out = into
     out = out.reshape(p.result)
-    return out if act is None else threads.in_place(act, out)
+    return out if act is None or acted else threads.in_place(act, out)
+
+
+#: Specialised closures kept per kernel before the memo is cleared (weights fed at run time vary).
+FAST_MEMO_MAX = 8
+
+
+def _specialised(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None,
+                 cache: WeightCache, in_last: bool, out_last: bool) -> Fast | None:
+    """:func:`fast.specialise`'s closure for this input shape, weight and bias, made at their first call."""
+    key = (x.shape, x.dtype, x.flags.c_contiguous, id(w), id(b))
+    hit = cache.fast.get(key)
+    if hit is None:
+        fn = None
+        if c_ready(cache.lib, x, w, b):
+            p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
+            fn = specialise(p, x, w, b, act, in_last, out_last, cache.lib,
+                            lambda: c_operands(x, w, b, p.g, in_last, out_last, act, cache))
+        if len(cache.fast) >= FAST_MEMO_MAX:
+            cache.fast.clear()
+        hit = cache.fast[key] = (w, b, fn)  # w and b held: their ids stay theirs while the entry lives
+    return hit[2]
 
 
 def add_bias(out: np.ndarray, b: np.ndarray, last: int, channels_last: bool, w: np.ndarray,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ... import registry
 from ...ir import Node
-from ..activation import in_place_activation
 from .cache import WeightCache
+from .epilogue import Activation, fused_activation
 from .forward import conv
 from .geometry import layout_flags
 
@@ -21,11 +19,11 @@ def conv_kernel(node: Node, opset: int):
     return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts),)
 
 
-def activation_of(node: Node) -> Callable | None:
-    """The in-place activation a FusedConv carries (None for a plain Conv)."""
+def activation_of(node: Node) -> Activation | None:
+    """The activation a FusedConv carries (None for a plain Conv): in place in numpy, or in conv.c."""
     if "activation" not in node.attrs:
         return None
-    return in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
+    return fused_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
 
 
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)

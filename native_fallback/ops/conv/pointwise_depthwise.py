@@ -70,8 +70,9 @@ def pointwise_depthwise_kernel(node: Node, opset: int):
     pass ``pointwise_depthwise``): the 1x1's GEMM writes the depthwise's padded input phases.
 
     Inputs are (x, w, b) of the 1x1 then (w, b) of the depthwise, b empty when absent;
-    ``node.attrs["convs"]`` holds both nodes. A float16 input, or padding too large for
-    the spatial size, runs the two convolutions one after the other.
+    ``node.attrs["convs"]`` holds both nodes. A float16 input, padding too large for the
+    spatial size, or a float32 input with conv.c available (its depthwise kernel needs no padded
+    copy, so there is none to save) runs the two convolutions one after the other.
     """
     first, second = node.attrs["convs"]
     act1, act2 = activation_of(first), activation_of(second)
@@ -87,6 +88,8 @@ def pointwise_depthwise_kernel(node: Node, opset: int):
         p2 = cache2.plan(second, (x.shape[0], h, wd, m), x.dtype, w2, **flags2)
         cols, parts = phase_columns(wd, p2.g)
         padded = (h + p2.g.pads_begin[0] + p2.g.pads_end[0]) * cols * len(parts)
+        if cache2.lib is not None and x.dtype == np.float32:
+            return None  # conv.c's depthwise reads the unpadded 1x1 output, skipping taps in the padding
         if (x.dtype not in (np.float32, np.float64) or w1.dtype != x.dtype or p1.path != "pointwise"
                 or any(st != 1 for st in p1.g.strides) or p2.path != "depthwise_last"
                 or padded > PHASES_MAX_PADDED_RATIO * h * wd):

@@ -1,0 +1,195 @@
+/* Convolution kernels in one pass each: depthwise convolution (either layout) with its bias and fused
+ * activation, a GEMM output's bias + activation epilogue, and global average pooling.
+ *
+ * Why C: numpy spends a call per kernel tap (kh*kw multiply-adds over strided views) and one or two more
+ * for the bias and the activation, each holding the GIL between them, so the engine's threads ran their
+ * pieces' glue one at a time. Here a piece is one call that reads the unpadded input (taps falling in the
+ * padding are skipped, so no padded copy is made) and ctypes releases the GIL for all of it.
+ *
+ * Activations (the `act` argument, see ops/conv/epilogue.py): 0 none, 1 Relu, 2 Clip(a, b), 3 LeakyRelu(a),
+ * 4 HardSigmoid(a, b), 5 HardSwish, 6 Sigmoid. Comparisons are written so that NaN passes through as numpy's
+ * clip and maximum pass it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include "vmath.h"
+
+enum { ACT_NONE, ACT_RELU, ACT_CLIP, ACT_LEAKY, ACT_HARDSIGMOID, ACT_HARDSWISH, ACT_SIGMOID };
+
+/* The activation over n contiguous values: one loop per kind, each vectorized by GCC. */
+static void activate(float *restrict y, int64_t n, int64_t act, float a, float b) {
+    switch (act) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+        break;
+    case ACT_CLIP:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] < a ? a : y[i];
+            y[i] = v > b ? b : v;
+        }
+        break;
+    case ACT_LEAKY:
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] >= 0.0f ? y[i] : y[i] * a;
+        break;
+    case ACT_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] * a + b;
+            v = v < 0.0f ? 0.0f : v;
+            y[i] = v > 1.0f ? 1.0f : v;
+        }
+        break;
+    case ACT_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) {
+            float g = y[i] / 6.0f + 0.5f;
+            g = g < 0.0f ? 0.0f : g;
+            g = g > 1.0f ? 1.0f : g;
+            y[i] = y[i] * g;
+        }
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + v_expf(-y[i]));
+        break;
+    default:
+        break;
+    }
+}
+
+/* Everything a depthwise convolution fixes once per weight and input shape, as the int64 array `q` the
+ * callers pass (one pointer instead of a dozen ctypes arguments, each of which costs a conversion per call):
+ * H, W, C (input), OH, OW (output), KH, KW, SH, SW (strides), DH, DW (dilations), PT, PL (leading pads),
+ * whether the output is channels-last, the activation, the addresses of the weights and of the bias (0: none),
+ * and the activation's two parameters as float32 bit patterns. */
+enum { Q_H, Q_W, Q_C, Q_OH, Q_OW, Q_KH, Q_KW, Q_SH, Q_SW, Q_DH, Q_DW, Q_PT, Q_PL, Q_OUT_LAST, Q_ACT, Q_WEIGHTS,
+       Q_BIAS, Q_A, Q_B };
+
+static float q_float(const int64_t *q, int k) {
+    int32_t bits = (int32_t)q[k];
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* The taps t in [0, K) whose position start + t*D lies in [0, N): t in [*lo, *hi). */
+static void inside(int64_t start, int64_t K, int64_t D, int64_t N, int64_t *lo, int64_t *hi) {
+    int64_t l = start >= 0 ? 0 : (-start + D - 1) / D;
+    int64_t h = N - 1 - start < 0 ? 0 : (N - 1 - start) / D + 1;
+    *hi = h < K ? h : K;
+    *lo = l < *hi ? l : *hi;
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+static inline v8f ld8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void st8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+
+/* Depthwise convolution of one image `img`, output rows h0..h1, from an N,H,W,C input.
+ * Weights (KH, KW, C); output N,OH,OW,C or N,C,OH,OW. Per output pixel, blocks of 8 channels accumulate
+ * in a register over every tap inside the image (GCC's vector extension: AVX, or two SSE/NEON halves),
+ * the rest one channel at a time; a row of OW*C results is then activated and stored (transposed for
+ * an N,C,H,W output). */
+void dw_nhwc(const float *restrict x, float *restrict y, const int64_t *q, int64_t img, int64_t h0, int64_t h1) {
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OH = q[Q_OH], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
+    const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const int64_t out_last = q[Q_OUT_LAST];
+    const float *w = (const float *)(intptr_t)q[Q_WEIGHTS], *bias = (const float *)(intptr_t)q[Q_BIAS];
+    const float *xi = x + img * H * W * C;
+    float *buf = out_last ? NULL : malloc(sizeof(float) * OW * C);
+    if (!out_last && !buf) return;
+    for (int64_t oh = h0; oh < h1; oh++) {
+        float *row = out_last ? y + ((img * OH + oh) * OW) * C : buf;
+        int64_t r0, r1;
+        inside(oh * SH - PT, KH, DH, H, &r0, &r1);
+        for (int64_t o = 0; o < OW; o++) {
+            int64_t s0, s1;
+            inside(o * SW - PL, KW, DW, W, &s0, &s1);
+            const int64_t at = ((oh * SH - PT) * W + (o * SW - PL)) * C;  /* tap (0, 0), maybe outside */
+            float *dst = row + o * C;
+            int64_t c = 0;
+            for (; c + 8 <= C; c += 8) {
+                v8f acc = bias ? ld8(bias + c) : (v8f){0};
+                for (int64_t r = r0; r < r1; r++)
+                    for (int64_t s = s0; s < s1; s++)
+                        acc += ld8(xi + at + (r * DH * W + s * DW) * C + c) * ld8(w + (r * KW + s) * C + c);
+                st8(dst + c, acc);
+            }
+            for (; c < C; c++) {
+                float acc = bias ? bias[c] : 0.0f;
+                for (int64_t r = r0; r < r1; r++)
+                    for (int64_t s = s0; s < s1; s++) acc += xi[at + (r * DH * W + s * DW) * C + c] * w[(r * KW + s) * C + c];
+                dst[c] = acc;
+            }
+        }
+        activate(row, OW * C, q[Q_ACT], q_float(q, Q_A), q_float(q, Q_B));
+        if (!out_last) {
+            float *yi = y + img * C * OH * OW + oh * OW;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t o = 0; o < OW; o++) yi[c * OH * OW + o] = row[o * C + c];
+        }
+    }
+    free(buf);
+}
+
+/* Depthwise convolution of the (image, channel) planes p0..p1 of an N,C,H,W input into N,C,OH,OW.
+ * Weights (C, KH, KW). Each tap adds a weight times a strided input run to an output row, over only the
+ * output columns whose input column lies inside the image. */
+void dw_nchw(const float *restrict x, float *restrict y, const int64_t *q, int64_t p0, int64_t p1) {
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OH = q[Q_OH], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
+    const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const float *w = (const float *)(intptr_t)q[Q_WEIGHTS], *bias = (const float *)(intptr_t)q[Q_BIAS];
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t c = p % C;
+        const float *xp = x + p * H * W;
+        float *yp = y + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *out = yp + oh * OW;
+            const float b0 = bias ? bias[c] : 0.0f;
+            for (int64_t o = 0; o < OW; o++) out[o] = b0;
+            int64_t r0, r1;
+            inside(oh * SH - PT, KH, DH, H, &r0, &r1);
+            for (int64_t r = r0; r < r1; r++) {
+                const int64_t ih = oh * SH - PT + r * DH;
+                for (int64_t s = 0; s < KW; s++) {
+                    const int64_t off = s * DW - PL;  /* input column of output column o: o*SW + off */
+                    int64_t lo, hi;
+                    inside(off, OW, SW, W, &lo, &hi);
+                    const float wv = w[(c * KH + r) * KW + s];
+                    const float *xr = xp + ih * W + off;
+                    if (SW == 1)
+                        for (int64_t o = lo; o < hi; o++) out[o] += xr[o] * wv;
+                    else
+                        for (int64_t o = lo; o < hi; o++) out[o] += xr[o * SW] * wv;
+                }
+            }
+            activate(out, OW, q[Q_ACT], q_float(q, Q_A), q_float(q, Q_B));
+        }
+    }
+}
+
+/* A GEMM output's epilogue over rows r0..r1 of a (rows, cols) array: add the bias (per column when
+ * per_col, else bias[r % m] per row), then the activation, while each row is in cache. */
+void bias_act(float *restrict y, const float *restrict bias, int64_t r0, int64_t r1, int64_t cols, int64_t m,
+              int64_t per_col, int64_t act, float a, float b) {
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = y + r * cols;
+        if (bias && per_col)
+            for (int64_t j = 0; j < cols; j++) row[j] += bias[j];
+        else if (bias)
+            for (int64_t j = 0; j < cols; j++) row[j] += bias[r % m];
+        activate(row, cols, act, a, b);
+    }
+}
+
+/* The mean of each of rows r0..r1 of a (rows, cols) array into y, in 8 interleaved partial sums
+ * (which vectorize, and round less than one running sum over a large map). */
+void row_mean(const float *restrict x, float *restrict y, int64_t r0, int64_t r1, int64_t cols) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = x + r * cols;
+        float part[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8)
+            for (int k = 0; k < 8; k++) part[k] += row[j + k];
+        float s = 0.0f;
+        for (; j < cols; j++) s += row[j];
+        s += ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+        y[r] = s / (float)cols;
+    }
+}
