@@ -16,42 +16,57 @@
 
 enum { ACT_NONE, ACT_RELU, ACT_CLIP, ACT_LEAKY, ACT_HARDSIGMOID, ACT_HARDSWISH, ACT_SIGMOID };
 
-/* The activation over n contiguous values: one loop per kind, each vectorized by GCC. */
-static void activate(float *restrict y, int64_t n, int64_t act, float a, float b) {
-    switch (act) {
-    case ACT_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
-        break;
-    case ACT_CLIP:
-        for (int64_t i = 0; i < n; i++) {
-            float v = y[i] < a ? a : y[i];
-            y[i] = v > b ? b : v;
-        }
-        break;
-    case ACT_LEAKY:
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] >= 0.0f ? y[i] : y[i] * a;
-        break;
-    case ACT_HARDSIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float v = y[i] * a + b;
-            v = v < 0.0f ? 0.0f : v;
-            y[i] = v > 1.0f ? 1.0f : v;
-        }
-        break;
-    case ACT_HARDSWISH:
-        for (int64_t i = 0; i < n; i++) {
-            float g = y[i] / 6.0f + 0.5f;
-            g = g < 0.0f ? 0.0f : g;
-            g = g > 1.0f ? 1.0f : g;
-            y[i] = y[i] * g;
-        }
-        break;
-    case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + v_expf(-y[i]));
-        break;
-    default:
-        break;
+/* One value of each activation (written so that NaN passes, as through numpy's clip and maximum). */
+static inline float f_none(float v, float a, float b) { (void)a; (void)b; return v; }
+static inline float f_relu(float v, float a, float b) { (void)a; (void)b; return v < 0.0f ? 0.0f : v; }
+static inline float f_clip(float v, float a, float b) { v = v < a ? a : v; return v > b ? b : v; }
+static inline float f_leaky(float v, float a, float b) { (void)b; return v >= 0.0f ? v : v * a; }
+static inline float f_hardsigmoid(float v, float a, float b) {
+    v = v * a + b;
+    v = v < 0.0f ? 0.0f : v;
+    return v > 1.0f ? 1.0f : v;
+}
+static inline float f_hardswish(float v, float a, float b) {
+    (void)a; (void)b;
+    float g = v / 6.0f + 0.5f;
+    g = g < 0.0f ? 0.0f : g;
+    return v * (g > 1.0f ? 1.0f : g);
+}
+static inline float f_sigmoid(float v, float a, float b) { (void)a; (void)b; return 1.0f / (1.0f + v_expf(-v)); }
+
+/* y[i] = f(y[i] + bias[i]) with a bias vector, or f(y[i] + bs) with a scalar (-0.0f adds nothing, even
+ * to -0.0): one load and one store per value, a loop per activation so that each vectorizes. */
+#define EPILOGUE(F)                                                                                      \
+    static void epi_##F(float *restrict y, int64_t n, const float *restrict bv, float bs, float a, float b) { \
+        if (bv)                                                                                          \
+            for (int64_t i = 0; i < n; i++) y[i] = f_##F(y[i] + bv[i], a, b);                            \
+        else                                                                                             \
+            for (int64_t i = 0; i < n; i++) y[i] = f_##F(y[i] + bs, a, b);                               \
     }
+EPILOGUE(none)
+EPILOGUE(relu)
+EPILOGUE(clip)
+EPILOGUE(leaky)
+EPILOGUE(hardsigmoid)
+EPILOGUE(hardswish)
+EPILOGUE(sigmoid)
+
+static void epilogue(float *y, int64_t n, const float *bv, float bs, int64_t act, float a, float b) {
+    switch (act) {
+    case ACT_RELU: epi_relu(y, n, bv, bs, a, b); break;
+    case ACT_CLIP: epi_clip(y, n, bv, bs, a, b); break;
+    case ACT_LEAKY: epi_leaky(y, n, bv, bs, a, b); break;
+    case ACT_HARDSIGMOID: epi_hardsigmoid(y, n, bv, bs, a, b); break;
+    case ACT_HARDSWISH: epi_hardswish(y, n, bv, bs, a, b); break;
+    case ACT_SIGMOID: epi_sigmoid(y, n, bv, bs, a, b); break;
+    default:
+        if (bv || bs != 0.0f || !signbit(bs)) epi_none(y, n, bv, bs, a, b);
+    }
+}
+
+/* The activation alone over n contiguous values. */
+static void activate(float *y, int64_t n, int64_t act, float a, float b) {
+    if (act != ACT_NONE) epilogue(y, n, NULL, -0.0f, act, a, b);
 }
 
 /* Everything a depthwise convolution fixes once per weight and input shape, as the int64 array `q` the
@@ -164,18 +179,13 @@ void dw_nchw(const float *restrict x, float *restrict y, const int64_t *q, int64
     }
 }
 
-/* A GEMM output's epilogue over rows r0..r1 of a (rows, cols) array: add the bias (per column when
- * per_col, else bias[r % m] per row), then the activation, while each row is in cache. */
-void bias_act(float *restrict y, const float *restrict bias, int64_t r0, int64_t r1, int64_t cols, int64_t m,
+/* A GEMM output's epilogue over a (rows, cols) block whose rows are ld floats apart (a piece of an
+ * output, or a channel slice of a joined one): add the bias (bias[j] per column when per_col, else
+ * bias[r] per row; NULL: none), then the activation, while the block is still in cache. */
+void bias_act(float *restrict y, const float *restrict bias, int64_t rows, int64_t cols, int64_t ld,
               int64_t per_col, int64_t act, float a, float b) {
-    for (int64_t r = r0; r < r1; r++) {
-        float *row = y + r * cols;
-        if (bias && per_col)
-            for (int64_t j = 0; j < cols; j++) row[j] += bias[j];
-        else if (bias)
-            for (int64_t j = 0; j < cols; j++) row[j] += bias[r % m];
-        activate(row, cols, act, a, b);
-    }
+    for (int64_t r = 0; r < rows; r++)
+        epilogue(y + r * ld, cols, bias && per_col ? bias : NULL, bias && !per_col ? bias[r] : -0.0f, act, a, b);
 }
 
 /* The mean of each of rows r0..r1 of a (rows, cols) array into y, in 8 interleaved partial sums

@@ -18,7 +18,7 @@ import numpy as np
 from ... import compiled, threads
 from ..activation import in_place_activation
 
-SIGNATURES = {"dw_nhwc": "ppplll", "dw_nchw": "pppll", "bias_act": "ppllllllff", "row_mean": "pplll"}
+SIGNATURES = {"dw_nhwc": "ppplll", "dw_nchw": "pppll", "bias_act": "pplllllff", "row_mean": "pplll"}
 
 #: The activations conv.c computes, by ONNX name: code and default parameters (a, b). Others
 #: (Tanh, Elu) run as numpy after the C kernel.
@@ -68,20 +68,45 @@ def c_ready(lib: SimpleNamespace | None, *arrays: np.ndarray | None) -> bool:
     return lib is not None and all(a is None or compiled.f32(a) for a in arrays)
 
 
-def bias_act(lib: SimpleNamespace, out: np.ndarray, b: np.ndarray | None, act: Activation | None,
-             channels_last: bool) -> bool:
-    """Add ``b`` (or nothing) and apply ``act`` over ``out`` (N, M, pixels), or (N, pixels, M) when
-    ``channels_last``, in one C pass per row range. Returns whether ``act`` was applied (False when
-    C lacks it: the caller runs it). ``out`` and ``b`` must pass :func:`c_ready`."""
-    done = act is None or act.code is not None
-    code, a, bb = act_args(act if done else None)
-    if b is None and code == 0:
-        return done
-    n, d1, d2 = out.shape
-    rows, cols, m = (n * d1, d2, d2) if channels_last else (n * d1, d2, d1)
-    y, bp = compiled.ptr(out), None if b is None else compiled.ptr(b)
+class Epilogue:
+    """A GEMM convolution's bias and activation as conv.c calls, over one image's output (a 2-D
+    (M, pixels) or (pixels, M) array or channel slice with unit inner stride): per piece of pixels
+    right after its GEMM wrote them, still in cache, or over the whole output. ``applies_act``: False
+    when C lacks the activation (the caller then runs it)."""
 
-    def run(r0: int, r1: int) -> None:
-        lib.bias_act(y, bp, r0, r1, cols, m, channels_last, code, a, bb)
-    threads.over_ranges("elementwise", out.size, rows, run)
-    return done
+    def __init__(self, lib: SimpleNamespace, b: np.ndarray | None, act: Activation | None,
+                 channels_last: bool) -> None:
+        self.lib, self.channels_last = lib, channels_last
+        self.applies_act = act is None or act.code is not None
+        self.act = act_args(act if self.applies_act else None)
+        self.bias, self.bp = b, None if b is None else compiled.ptr(b)
+
+    def without_bias(self) -> Epilogue:
+        """This epilogue for a GEMM that folded the bias in."""
+        if self.bias is None:
+            return self
+        e = Epilogue.__new__(Epilogue)
+        e.__dict__.update(self.__dict__, bias=None, bp=None)
+        return e
+
+    @property
+    def idle(self) -> bool:
+        return self.bias is None and self.act[0] == 0
+
+    def pixels(self, oi: np.ndarray, p0: int, p1: int) -> None:
+        """Apply to pixels p0..p1 of one image's output ``oi``."""
+        if self.idle:
+            return
+        ld = oi.strides[0] // oi.itemsize
+        if self.channels_last:
+            self.lib.bias_act(compiled.ptr(oi) + p0 * oi.strides[0], self.bp, p1 - p0, oi.shape[1], ld, 1, *self.act)
+        else:
+            self.lib.bias_act(compiled.ptr(oi) + p0 * oi.itemsize, self.bp, oi.shape[0], p1 - p0, ld, 0, *self.act)
+
+    def whole(self, out: np.ndarray) -> None:
+        """Apply to a whole (N, M, pixels) or (N, pixels, M) output, in pixel ranges on the engine's threads."""
+        if self.idle:
+            return
+        pixels = out.shape[1 if self.channels_last else 2]
+        for oi in out:
+            threads.over_ranges("elementwise", oi.size, pixels, lambda p0, p1, oi=oi: self.pixels(oi, p0, p1))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ... import compiled, threads
-from .epilogue import Activation, act_args
+from .epilogue import Activation, Epilogue
 from .plan import ConvPlan
 
 Fast = Callable[[np.ndarray], np.ndarray]
@@ -32,7 +32,6 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
     """
     if act is not None and act.code is None:
         return None
-    code, a, bb = act_args(act)
     n, alloc, result = x.shape[0], plan.alloc, plan.result
     kind = "gemm" if plan.path == "pointwise" else "depthwise"
     work = math.prod(alloc) * (w.shape[1] if kind == "gemm" else 1)
@@ -58,9 +57,8 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
     m, c = w.shape[:2]
     w2 = np.ascontiguousarray(w.reshape(m, c))
     rhs = w2.T if out_last else w2  # out (n, P, m) = x (n, P, c) @ w.T, or out (n, m, P) = w @ x (n, c, P)
-    bias = None if b is None else np.ascontiguousarray(b, np.float32)
-    bp = None if bias is None else compiled.ptr(bias)
-    rows, cols = (alloc[0] * alloc[1], alloc[2])
+    epilogue = Epilogue(lib, b, act, out_last)
+    pixels = alloc[1] if out_last else alloc[2]
 
     def pointwise(x: np.ndarray) -> np.ndarray:
         x3 = x.reshape(n, -1, c) if in_last else x.reshape(n, c, -1)
@@ -69,8 +67,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
             np.matmul(x3 if in_last else x3.transpose(0, 2, 1), rhs, out=out)
         else:
             np.matmul(rhs, x3.transpose(0, 2, 1) if in_last else x3, out=out)
-        if bp is not None or code:
-            lib.bias_act(compiled.ptr(out), bp, 0, rows, cols, cols if out_last else alloc[1], out_last, code, a, bb)
+        for oi in out:
+            epilogue.pixels(oi, 0, pixels)
         return out.reshape(result)
-    pointwise.held = (w2, bias)  # the addresses above point into these
     return pointwise

@@ -8,7 +8,7 @@ from ... import compiled, threads
 from ...ir import Node
 from .cache import WeightCache
 from .depthwise import c_operands, depthwise, depthwise_c, depthwise_last
-from .epilogue import Activation, bias_act, c_ready
+from .epilogue import Activation, Epilogue, c_ready
 from .fast import Fast, specialise
 from .geometry import pad_spatial
 from .im2col import im2col_gemm
@@ -51,12 +51,15 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
         raise ValueError(f"cannot write a convolution of shape {p.alloc} into {into.shape}")
     direct = into is not None and (into.flags.c_contiguous or path in ("pointwise", "im2col"))
     out = into if direct else np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
-    lib = cache.lib if cache is not None and c_ready(cache.lib, w, b, out) else None
+    lib = cache.lib if cache is not None and c_ready(cache.lib, w, b) and _unit_rows(out) else None
+    # conv.c's bias + activation after the GEMM paths (per piece, in cache), whole after the others
+    epi = None if lib is None else Epilogue(lib, b, act, out_last)
     biased = acted = False
     if path == "pointwise":
-        biased = pointwise(x, w, p.group, g, out, in_last, out_last, b, cache)
-    elif path.startswith("depthwise") and lib is not None and compiled.f32(x):
+        biased = pointwise(x, w, p.group, g, out, in_last, out_last, b, cache, epi)
+    elif path.startswith("depthwise") and lib is not None and compiled.f32(x) and out.flags.c_contiguous:
         acted, biased = depthwise_c(lib, x, w, b, g, out, in_last, out_last, act, cache), True
+        epi = None
     elif path == "depthwise_last":
         depthwise_last(x, w, g, out, in_last, out_last, cache)
     elif path == "depthwise":
@@ -65,9 +68,11 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
         winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
     else:
         biased = im2col_gemm(pad_spatial(x, g, channels_last=in_last), w, p.group, g, out, in_last, out_last,
-                              b, cache)
-    if lib is not None and not acted:  # the GEMM paths' bias and activation, one C pass
-        acted, biased = bias_act(lib, out, None if biased else b, act, out_last), True
+                              b, cache, epi)
+    if epi is not None:
+        if path not in ("pointwise", "im2col"):
+            epi.whole(out)
+        acted, biased = epi.applies_act, True
     if b is not None and not biased:
         add_bias(out, b, g.out_shape[-1], out_last, w, cache)
     if into is not None and not direct:
@@ -75,6 +80,12 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
         out = into
     out = out.reshape(p.result)
     return out if act is None or acted else threads.in_place(act, out)
+
+
+def _unit_rows(out: np.ndarray) -> bool:
+    """Whether conv.c's epilogue can write ``out``: float32 with unit-stride rows (a channel slice
+    of a joined output qualifies)."""
+    return out.dtype == np.float32 and out.strides[-1] == out.itemsize
 
 
 #: Specialised closures kept per kernel before the memo is cleared (weights fed at run time vary).

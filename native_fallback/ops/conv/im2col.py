@@ -8,6 +8,7 @@ import numpy as np
 
 from ... import threads
 from .cache import WeightCache, gemm_weights
+from .epilogue import Epilogue
 from .geometry import ConvGeometry, windows, windows_last
 
 #: im2col column matrices above this many bytes are built block by block. A block this size is still in
@@ -18,7 +19,7 @@ IM2COL_BLOCK_BYTES = 2 << 20
 
 def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
                  in_last: bool = False, out_last: bool = False, b: np.ndarray | None = None,
-                 cache: WeightCache | None = None) -> bool:
+                 cache: WeightCache | None = None, epilogue: Epilogue | None = None) -> bool:
     """General convolution: im2col in blocks of the first output axis, then GEMM.
 
     The column matrix is a copy anyway, so it gets one more row of ones and the
@@ -29,6 +30,8 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
     copy runs over kw*C values at a time instead of one output row's OW: 4-9% less
     time for im2col + GEMM on SqueezeNet's 3x3 expansions over 27x27 and 13x13 and
     ResNet's strided 3x3s (measured; the layout pass decides where it pays).
+    ``epilogue`` (the bias then rides in the GEMM anyway) runs the activation over each
+    block right after its GEMM (ungrouped), or over the whole output at the end (grouped).
     """
     kernel = tuple(w.shape[2:])
     n, c = xp.shape[0], xp.shape[-1 if in_last else 1]
@@ -43,6 +46,8 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
     block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, k * inner * xp.itemsize)))
     o = out.reshape(n, rows * inner, group, mg) if out_last else out.reshape(n, group, mg, rows * inner)
     nd = len(kernel)
+    after = None if epilogue is None else epilogue.without_bias() if biased else epilogue
+    per_block = after if group == 1 else None
 
     def run(i: int, gi: int, r0: int, r1: int) -> None:
         channels = slice(gi * cg, (gi + 1) * cg)
@@ -65,6 +70,8 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
             np.matmul(lhs, rhs, out=o[i, pixels, gi])
         else:
             np.matmul(rhs.T, lhs.T, out=o[i, gi, :, pixels])
+        if per_block is not None:
+            per_block.pixels(out[i], pixels.start, pixels.stop)
 
     # The engine's threads take blocks of output rows (BLAS stays at one thread): at least one block each.
     pool, count = threads.split("gemm", out.size * k, n * group * rows)
@@ -77,4 +84,6 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
             run(*task)
     else:
         pool.map(lambda t: run(*tasks[t]), len(tasks))
-    return biased
+    if after is not None and per_block is None:
+        after.whole(out)
+    return biased or after is not None
