@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
+from ._util import address, c_elementwise, transformer_kernels
 from .elementwise import clamp, erf
 
 
@@ -137,13 +138,31 @@ def swiglu(node: Node, opset: int):
     return lambda a, b: ((a * _sigmoid(a * a.dtype.type(alpha)) * b).astype(a.dtype),)
 
 
+def _exact_gelu(x: np.ndarray) -> np.ndarray:
+    """x * (1 + erf(x / sqrt 2)) / 2 with erf in float64 (the numpy path of every exact GELU)."""
+    return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype)
+
+
+def _exact_gelu_kernel():
+    """The exact GELU kernel: compiled/transformer.c's gelu_f32 for float32, else :func:`_exact_gelu`."""
+    lib = transformer_kernels()
+    return c_elementwise(lib and lib.gelu_f32, _exact_gelu)
+
+
 @registry.register("Gelu", 20)
 def gelu(node: Node, opset: int):
     """Gelu, exact (erf) or tanh approximation."""
     if node.attrs.get("approximate", "none") == "tanh":
         return lambda x: ((0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))))
                           .astype(x.dtype),)
-    return lambda x: ((0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype),)
+    return _exact_gelu_kernel()
+
+
+@registry.register("Gelu", 1, domain=registry.FACADE_DOMAIN)
+def fused_gelu(node: Node, opset: int):
+    """The exact GELU that the optimizer's gelu_fusion pass makes of the exported Div/Erf/Add/Mul/Mul chain,
+    one pass instead of five (any opset: the ONNX Gelu only exists from opset 20)."""
+    return _exact_gelu_kernel()
 
 
 def _flatten_2d(x: np.ndarray, axis: int) -> np.ndarray:
@@ -182,8 +201,38 @@ def _softmax_family(kind: str):
             np.put_along_axis(out, idx, 1, axis=ax)
             return out
 
-        return lambda x: (along(x).astype(x.dtype, copy=False),)
+        c_rows = _c_softmax(opset) if kind == "Softmax" else None
+
+        def run(x):
+            if not x.size:  # nothing to normalize (a max over an empty axis would raise)
+                return (np.empty_like(x),)
+            if c_rows is not None and x.dtype == np.float32 and x.ndim:
+                y = c_rows(x, axis % x.ndim)
+                if y is not None:
+                    return (y,)
+            return (along(x).astype(x.dtype, copy=False),)
+        return run
     return build
+
+
+def _c_softmax(opset: int) -> Callable[[np.ndarray, int], np.ndarray | None] | None:
+    """compiled/transformer.c's softmax over rows, or None without it. From opset 13 only the last axis
+    is rows (another axis returns None: numpy's path); before 13 the input is 2-D at ``axis``, which for
+    a C-ordered tensor is rows of everything from ``axis`` on."""
+    lib = transformer_kernels()
+    if lib is None:
+        return None
+    ptr = address
+
+    def rows(x: np.ndarray, ax: int) -> np.ndarray | None:
+        if opset >= 13 and ax != x.ndim - 1:
+            return None
+        x = np.ascontiguousarray(x)
+        size = math.prod(x.shape[ax:])
+        y = np.empty(x.shape, np.float32)
+        lib.softmax_f32(ptr(x), ptr(y), x.size // size, size)
+        return y
+    return rows
 
 
 for _name in ("Softmax", "LogSoftmax", "Hardmax"):

@@ -61,6 +61,17 @@ def matmul_kernel(node: Node, opset: int):
     return lambda a, b: (matmul(a, b),)
 
 
+@registry.register("FusedMatMul", 1, domain=registry.FACADE_DOMAIN)
+def fused_matmul_kernel(node: Node, opset: int):
+    """MatMul then a bias Add, from the optimizer's matmul_bias pass: the bias added in place on the
+    product (the same float operations as the two nodes)."""
+    def run(a, b, bias):
+        y = matmul(a, b)
+        y += bias
+        return (y,)
+    return run
+
+
 @registry.register("Einsum", 12)
 def einsum_kernel(node: Node, opset: int):
     """Einsum, with numpy choosing the contraction order."""

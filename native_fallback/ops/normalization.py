@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import registry
 from ..ir import Node
+from ._util import address, transformer_kernels
 
 
 def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
@@ -49,34 +51,95 @@ def instance_norm(node: Node, opset: int):
                              + _channel(b, x.ndim)).astype(x.dtype),)
 
 
+def _per_row(v: np.ndarray | None, shape: tuple[int, ...], ax: int) -> bool:
+    """Whether ``v`` (a LayerNorm scale or bias) is exactly one value per element of a normalized row:
+    its trailing dims equal ``shape[ax:]`` (missing leading ones count as 1) and any dims before are 1.
+    A scale that broadcasts within the row, or across rows, is not (numpy's path serves it)."""
+    if v is None:
+        return True
+    tail = shape[ax:]
+    cut = max(0, v.ndim - len(tail))
+    trailing = (1,) * (len(tail) - (v.ndim - cut)) + v.shape[cut:]
+    return v.ndim <= len(shape) and all(d == 1 for d in v.shape[:cut]) and trailing == tail
+
+
+def _c_layer_norm(eps: float, stats: bool) -> Callable | None:
+    """compiled/transformer.c's LayerNormalization over C-ordered rows (statistics in double), or None.
+
+    The mean and inverse deviation are written only when ``stats`` (the node asks for them). Scale and
+    bias are the node's constants in practice: their addresses are kept while the same arrays come in."""
+    lib = transformer_kernels()
+    if lib is None:
+        return None
+    last: list[tuple] = [(None, None, None, None)]  # (scale, bias as given, their C-ordered addresses)
+
+    def run(x, ax, scale, bias):
+        held = last[0]  # one read: a call on another thread swaps the whole tuple, never half of it
+        if scale is not held[0] or bias is not held[1]:
+            s, b = np.ascontiguousarray(scale), None if bias is None else np.ascontiguousarray(bias)
+            held = last[0] = (scale, bias, (s, address(s)), None if b is None else (b, address(b)))
+        x = np.ascontiguousarray(x)
+        size = math.prod(x.shape[ax:])
+        rows = x.size // size
+        y = np.empty(x.shape, np.float32)
+        mean, inv = (np.empty(rows, np.float32), np.empty(rows, np.float32)) if stats else (None, None)
+        stat_ptrs = (address(mean), address(inv)) if stats else (None, None)
+        lib.layernorm_f32(address(x), held[2][1], held[3] and held[3][1], address(y), *stat_ptrs, rows, size, eps)
+        return y, mean, inv
+    return run
+
+
+def _layer_norm_numpy(x: np.ndarray, ax: int, scale: np.ndarray, bias: np.ndarray | None, eps: float) -> tuple:
+    """(y, mean, inv_std) over rows of the normalized size, in place where it can: five numpy passes, not
+    eleven (a transformer's LayerNorms run on small tensors, where each numpy call is the cost)."""
+    xf = x.astype(np.float64) if x.dtype == np.float16 else x
+    size = math.prod(x.shape[ax:])
+    rows = xf.reshape(-1, size)
+    mean = np.add.reduce(rows, axis=1, keepdims=True)
+    mean *= 1.0 / size
+    y = rows - mean
+    var = np.einsum("ij,ij->i", y, y)[:, None]
+    var *= 1.0 / size
+    var += eps
+    inv = np.sqrt(var, out=var)
+    np.divide(1.0, inv, out=inv)
+    y *= inv
+    y = y.reshape(x.shape)
+    y *= scale
+    if bias is not None:
+        y += bias
+    return y.astype(x.dtype, copy=False), mean.astype(x.dtype, copy=False), inv.astype(x.dtype, copy=False)
+
+
 @registry.register("LayerNormalization", 17)
 def layer_norm(node: Node, opset: int):
-    """LayerNormalization with optional Mean and InvStdDev outputs."""
+    """LayerNormalization with optional Mean and InvStdDev outputs (float32 rows whose scale and bias have
+    one value per element go to C, see :func:`_per_row`)."""
     axis, eps = node.attrs.get("axis", -1), node.attrs.get("epsilon", 1e-5)
+    stats = len(node.outputs) > 1
+    c_rows = _c_layer_norm(eps, stats)
+    fits: dict[tuple, bool] = {}  # (x, scale, bias shapes and dtypes) -> whether C serves them
+
+    def in_c(x, ax, scale, bias) -> bool:
+        key = (x.shape, x.dtype, scale.shape, scale.dtype, None if bias is None else (bias.shape, bias.dtype))
+        ok = fits.get(key)
+        if ok is None:
+            if len(fits) > 64:  # shapes that change every run: keep the table small
+                fits.clear()
+            ok = fits[key] = (x.dtype == scale.dtype == np.float32 and (bias is None or bias.dtype == np.float32)
+                              and _per_row(scale, x.shape, ax) and _per_row(bias, x.shape, ax))
+        return ok
 
     def run(x, scale, bias=None):
-        # Over rows of the normalized size, in place where it can: five numpy passes, not eleven
-        # (a transformer's LayerNorms run on small tensors, where each numpy call is the cost).
         ax = axis % x.ndim
-        xf = x.astype(np.float64) if x.dtype == np.float16 else x
-        size = math.prod(x.shape[ax:])
-        rows = xf.reshape(-1, size)
-        mean = np.add.reduce(rows, axis=1, keepdims=True)
-        mean *= 1.0 / size
-        y = rows - mean
-        var = np.einsum("ij,ij->i", y, y)[:, None]
-        var *= 1.0 / size
-        var += eps
-        inv = np.sqrt(var, out=var)
-        np.divide(1.0, inv, out=inv)
-        y *= inv
-        y = y.reshape(x.shape)
-        y *= scale
-        if bias is not None:
-            y += bias
-        stats = x.shape[:ax] + (1,) * (x.ndim - ax)
-        return (y.astype(x.dtype, copy=False), mean.reshape(stats).astype(x.dtype, copy=False),
-                inv.reshape(stats).astype(x.dtype, copy=False))[: len(node.outputs)]
+        if c_rows is not None and x.size and in_c(x, ax, scale, bias):
+            y, mean, inv = c_rows(x, ax, scale, bias)
+        else:
+            y, mean, inv = _layer_norm_numpy(x, ax, scale, bias, eps)
+        if not stats:
+            return (y,)
+        kept = x.shape[:ax] + (1,) * (x.ndim - ax)
+        return (y, mean.reshape(kept), inv.reshape(kept))[: len(node.outputs)]
     return run
 
 

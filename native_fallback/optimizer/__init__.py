@@ -7,7 +7,8 @@ it, and the remaining activations fuse into their Conv.
 Programs for the CPU then take a layout pass (channels-last around depthwise
 convolutions) and let convolutions write into the Concat that joins them, and a
 1x1 convolution into the padded input of the depthwise one reading it: node forms
-the OpenCL kernels do not understand.
+the OpenCL kernels do not understand. So are the exported exact-GELU chain as one
+Gelu node and MatMul + bias Add as one FusedMatMul (a transformer's feed-forward).
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ from .concat_convs import concat_convs
 from .constant_folding import fold_constants
 from .conv_bn import fold_conv_bn
 from .dead_nodes import remove_dead, remove_identities
+from .gelu_fusion import fuse_gelu
+from .matmul_bias import fuse_matmul_bias
 from .pointwise_depthwise import pointwise_depthwise
 from .reshape_chain import simplify_chains
 from .shape_folding import fold_shapes
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "fold_constants", "fold_conv_bn", "fold_shapes",
-           "fuse_activations", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities", "simplify_chains",
+           "fuse_activations", "fuse_gelu", "fuse_matmul_bias", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities", "simplify_chains",
            "sink_activations"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise)
+CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, fuse_gelu, fuse_matmul_bias)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

@@ -1,0 +1,153 @@
+/* A transformer's per-row and per-element kernels in float32: Erf, exact GELU, LayerNormalization and
+ * Softmax over the last axis. As numpy they are 8-15 calls each (the erf table lookup alone is a dozen
+ * passes), which on a small encoder's 2k-element tensors costs 20-90 us a node; here each is one pass.
+ *
+ * Every loop is written to vectorize without -ffast-math (which would drop NaN and infinity): elementwise
+ * bodies are branch-free selects, and row reductions keep 8 partial accumulators that GCC turns into
+ * vector registers (a plain `s += x[i]` reduction stays scalar without reassociation).
+ */
+#include <stdint.h>
+
+#include "vmath.h"
+
+/* erf: below ERF_SPLIT, erf(a) = a + a * P(a^2); above it, erf(a) = 1 - exp(Q(a)) with Q fitted to
+ * log(erfc(a)) on [ERF_SPLIT, ERF_ONE]. Both are least-squares fits on Chebyshev nodes against math.erf,
+ * rounded to float32: within 1.1 ulp of math.erf in float32 arithmetic with an exact exp (measured
+ * over 4e5 points of [0, 4.2]); v_expf's error reaches the large side scaled by erfc/erf <= 0.19. Above
+ * ERF_ONE, erf rounds to 1 in float32. */
+#define ERF_SPLIT 1.0f
+#define ERF_ONE 3.95f
+
+static inline float erf_small(float a) { /* erf(a) for a in [0, ERF_SPLIT] */
+    float s = a * a;
+    float p = 7.882497448e-05f;
+    p = p * s - 8.018855006e-04f;
+    p = p * s + 5.189312156e-03f;
+    p = p * s - 2.685432881e-02f;
+    p = p * s + 1.128359735e-01f;
+    p = p * s - 3.761262596e-01f;
+    p = p * s + 1.283791661e-01f;
+    return a * p + a;
+}
+
+static inline float erfc_large(float a) { /* erfc(a) for a >= ERF_SPLIT (0 from ERF_ONE on) */
+    float t = v_min(v_max(a, ERF_SPLIT), ERF_ONE);
+    float q = 1.903947755e-08f;
+    q = q * t - 5.635178013e-07f;
+    q = q * t + 7.360453310e-06f;
+    q = q * t - 5.436747233e-05f;
+    q = q * t + 2.296973253e-04f;
+    q = q * t - 3.254418552e-04f;
+    q = q * t - 2.622497501e-03f;
+    q = q * t + 2.299061045e-02f;
+    q = q * t - 1.063417643e-01f;
+    q = q * t - 6.344605088e-01f;
+    q = q * t - 1.129152298e+00f;
+    q = q * t + 1.242320723e-04f;
+    return a < ERF_ONE ? v_expf(q) : 0.0f;
+}
+
+static inline float erf_one(float x) {
+    float a = fabsf(x);
+    float r = a < ERF_SPLIT ? erf_small(a) : 1.0f - erfc_large(a);
+    r = copysignf(r, x);
+    return x != x ? x : r;
+}
+
+void erf_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = erf_one(x[i]);
+}
+
+/* Exact GELU, x * (1 + erf(x / sqrt 2)) / 2. For x < 0 the factor 1 + erf(u) is erfc(|u|), taken from
+ * the exp directly instead of as 1 - (1 - erfc): the unfused graph loses it to cancellation (an
+ * absolute error of up to |x| * 3e-8), this keeps it to float32 rounding of erfc. */
+void gelu_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = v * 0.707106781186547524f;
+        float a = fabsf(u);
+        float small = erf_small(a), big = erfc_large(a);
+        float erf_a = a < ERF_SPLIT ? small : 1.0f - big;
+        float factor = u >= 0.0f ? 1.0f + erf_a : (a < ERF_SPLIT ? 1.0f - small : big);
+        y[i] = 0.5f * v * factor;
+    }
+}
+
+#define LANES 8
+
+/* Sum of a float row in double, in LANES partial sums (vectorized). */
+static double row_sum(const float *x, int64_t n) {
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) acc[k] += x[i + k];
+    double s = 0.0;
+    for (int k = 0; k < LANES; k++) s += acc[k];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* Sum of (x - mean)^2 in double, the two-pass variance (no cancellation of E[x^2] - E[x]^2). */
+static double row_sq_dev(const float *x, int64_t n, double mean) {
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double d = x[i + k] - mean;
+            acc[k] += d * d;
+        }
+    double s = 0.0;
+    for (int k = 0; k < LANES; k++) s += acc[k];
+    for (; i < n; i++) {
+        double d = x[i] - mean;
+        s += d * d;
+    }
+    return s;
+}
+
+/* LayerNormalization of `rows` rows of `size` each: y = (x - mean) * inv_std * scale (+ bias), with
+ * `bias` NULL for none. Mean, variance and the normalized value in double; mean_out and inv_out, unless NULL, get each row's
+ * statistics. */
+void layernorm_f32(const float *x, const float *scale, const float *bias, float *y, float *mean_out,
+                   float *inv_out, int64_t rows, int64_t size, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * size;
+        float *yr = y + r * size;
+        double mean = row_sum(xr, size) / (double)size;
+        double var = row_sq_dev(xr, size, mean) / (double)size;
+        double inv = 1.0 / sqrt(var + (double)eps);
+        if (mean_out) mean_out[r] = (float)mean;
+        if (inv_out) inv_out[r] = (float)inv;
+        /* x - mean in double: a float32 mean is off by half its ulp, which a row far from 0 with a small
+         * spread turns into ulps of every output. */
+        if (bias)
+            for (int64_t i = 0; i < size; i++) yr[i] = (float)((xr[i] - mean) * inv) * scale[i] + bias[i];
+        else
+            for (int64_t i = 0; i < size; i++) yr[i] = (float)((xr[i] - mean) * inv) * scale[i];
+    }
+}
+
+/* Softmax of `rows` rows of `size` each. A NaN or +inf in a row makes the whole row NaN (through the
+ * sum), a row of -inf is NaN (-inf - -inf), as numpy computes it; -inf entries elsewhere give 0. */
+void softmax_f32(const float *x, float *y, int64_t rows, int64_t size) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * size;
+        float *yr = y + r * size;
+        float acc[LANES];
+        for (int k = 0; k < LANES; k++) acc[k] = xr[0];
+        int64_t i = 0;
+        for (; i + LANES <= size; i += LANES)
+            for (int k = 0; k < LANES; k++) acc[k] = v_max(acc[k], xr[i + k]);
+        float m = acc[0];
+        for (int k = 1; k < LANES; k++) m = v_max(m, acc[k]);
+        for (; i < size; i++) m = v_max(m, xr[i]);
+        for (i = 0; i < size; i++) yr[i] = v_expf(xr[i] - m);
+        float sums[LANES] = {0};
+        for (i = 0; i + LANES <= size; i += LANES)
+            for (int k = 0; k < LANES; k++) sums[k] += yr[i + k];
+        float s = 0.0f;
+        for (int k = 0; k < LANES; k++) s += sums[k];
+        for (; i < size; i++) s += yr[i];
+        for (i = 0; i < size; i++) yr[i] /= s;
+    }
+}
