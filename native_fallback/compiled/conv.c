@@ -179,6 +179,74 @@ void dw_nchw(const float *restrict x, float *restrict y, const int64_t *q, int64
     }
 }
 
+/* im2col's parameter block `q` (int64): H, W, C (the group's channels), OH, OW, KH, KW, SH, SW, DH, DW,
+ * PT, PL as for the depthwise block, then the group's first channel and the input's channel count. */
+enum { I_C0 = 13, I_CTOTAL = 14 };
+
+/* The column matrix of image `img`, output rows r0..r1, from an unpadded N,C,H,W input: a (K [+1], P)
+ * matrix with K = C*KH*KW rows in (c, kh, kw) order and one column per output pixel; taps in the
+ * padding are zeros, and `ones` appends a row of ones (the GEMM's bias column). No padded copy of
+ * the input and no strided view: each row is a strided run of one input row, bounds computed once. */
+void im2col_nchw(const float *restrict x, float *restrict cols, const int64_t *q, int64_t img, int64_t r0,
+                 int64_t r1, int64_t ones) {
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
+    const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const int64_t P = (r1 - r0) * OW;
+    const float *xi = x + (img * q[I_CTOTAL] + q[I_C0]) * H * W;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < KH; i++)
+            for (int64_t j = 0; j < KW; j++) {
+                float *dst = cols + ((c * KH + i) * KW + j) * P;
+                const int64_t off = j * DW - PL;
+                int64_t lo, hi;
+                inside(off, OW, SW, W, &lo, &hi);
+                for (int64_t oh = r0; oh < r1; oh++) {
+                    float *row = dst + (oh - r0) * OW;
+                    const int64_t ih = oh * SH - PT + i * DH;
+                    if (ih < 0 || ih >= H) {
+                        for (int64_t o = 0; o < OW; o++) row[o] = 0.0f;
+                        continue;
+                    }
+                    const float *src = xi + (c * H + ih) * W + off;
+                    for (int64_t o = 0; o < lo; o++) row[o] = 0.0f;
+                    if (SW == 1)
+                        for (int64_t o = lo; o < hi; o++) row[o] = src[o];
+                    else
+                        for (int64_t o = lo; o < hi; o++) row[o] = src[o * SW];
+                    for (int64_t o = hi; o < OW; o++) row[o] = 0.0f;
+                }
+            }
+    if (ones)
+        for (int64_t p = 0; p < P; p++) cols[C * KH * KW * P + p] = 1.0f;
+}
+
+/* The column matrix of image `img`, output rows r0..r1, from an unpadded N,H,W,C input: a (P, K [+1])
+ * matrix, one row per output pixel with K = KH*KW*C values in (kh, kw, c) order (a tap's C channels
+ * are one contiguous copy), zeros for taps in the padding, and a 1 after them when `ones`. */
+void im2col_nhwc(const float *restrict x, float *restrict cols, const int64_t *q, int64_t img, int64_t r0,
+                 int64_t r1, int64_t ones) {
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
+    const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const int64_t CT = q[I_CTOTAL], K = KH * KW * C, ld = K + (ones != 0);
+    const float *xi = x + img * H * W * CT + q[I_C0];
+    for (int64_t oh = r0; oh < r1; oh++)
+        for (int64_t o = 0; o < OW; o++) {
+            float *dst = cols + ((oh - r0) * OW + o) * ld;
+            for (int64_t i = 0; i < KH; i++) {
+                const int64_t ih = oh * SH - PT + i * DH;
+                for (int64_t j = 0; j < KW; j++) {
+                    const int64_t iw = o * SW - PL + j * DW;
+                    float *tap = dst + (i * KW + j) * C;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                        memset(tap, 0, sizeof(float) * C);
+                    else
+                        memcpy(tap, xi + (ih * W + iw) * CT, sizeof(float) * C);
+                }
+            }
+            if (ones) dst[K] = 1.0f;
+        }
+}
+
 /* A GEMM output's epilogue over a (rows, cols) block whose rows are ld floats apart (a piece of an
  * output, or a channel slice of a joined one): add the bias (bias[j] per column when per_col, else
  * bias[r] per row; NULL: none), then the activation, while the block is still in cache. */

@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 
-from .. import compiled, registry, threads
+from .. import registry, threads
 from ..ir import Node
 from ._util import bad_attr
 from .conv import ConvGeometry, conv_geometry, layout_flags, pad_spatial
-from .conv.epilogue import c_ready, library
+from .conv.epilogue import addr, c_ready, library
 
 
 def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
@@ -234,7 +234,7 @@ def global_mean_c(lib, x: np.ndarray) -> np.ndarray:
     rows, or row ranges on the engine's threads; the GEMV's setup cost more than a small map's sum."""
     rows = x.shape[0] * x.shape[1]
     y = np.empty(x.shape[:2] + (1,) * (x.ndim - 2), dtype=x.dtype)
-    xp, yp, cols = compiled.ptr(x), compiled.ptr(y), x.size // max(rows, 1)
+    xp, yp, cols = addr(x), addr(y), x.size // max(rows, 1)
     threads.over_ranges("reduce", x.size, rows, lambda r0, r1: lib.row_mean(xp, yp, r0, r1, cols))
     return y
 

@@ -107,19 +107,27 @@ def test_depthwise_equals_numpy_and_ort_in_every_layout_and_split(geo, act, act_
                                    atol=1e-5, err_msg=f"numpy vs C, layout {layout}")
 
 
-# GEMM convolutions: a 1x1 (bias folded into an expansion or not), strided and grouped 1x1s, im2col.
+# GEMM convolutions: a 1x1 (bias folded into an expansion or not), strided and grouped 1x1s, im2col
+# (pads t, l, b, r; dilation d): im2col from the unpadded input in C, asymmetric pads and dilation included.
 GEMM_CONVS = [dict(c=16, m=24, k=1, s=1, p=0, g=1), dict(c=5, m=40, k=1, s=1, p=0, g=1),
               dict(c=16, m=24, k=1, s=2, p=0, g=4), dict(c=7, m=11, k=3, s=2, p=1, g=1),
-              dict(c=6, m=9, k=5, s=1, p=2, g=3)]
+              dict(c=6, m=9, k=5, s=1, p=2, g=3), dict(c=3, m=10, k=7, s=2, p=3, g=1),
+              dict(c=4, m=6, k=3, s=1, p=(0, 2, 1, 1), d=2, g=1), dict(c=5, m=7, k=3, s=(2, 1), p=(2, 0, 0, 1), g=1)]
+
+
+def _pairs(v) -> list:
+    return list(v) if isinstance(v, tuple) else [v] * 2
 
 
 @pytest.mark.parametrize(("act", "act_attrs"), ACTIVATIONS, ids=ACT_IDS)
-@pytest.mark.parametrize("p", GEMM_CONVS, ids=lambda p: "c{c}m{m}k{k}s{s}g{g}".format(**p))
-def test_gemm_epilogue_equals_numpy_and_ort(p, act, act_attrs, monkeypatch, rng, split_everything):
+@pytest.mark.parametrize("p", GEMM_CONVS, ids=lambda p: "c{c}m{m}k{k}s{s}g{g}".format(**p).replace(" ", ""))
+def test_gemm_convolution_equals_numpy_and_ort(p, act, act_attrs, monkeypatch, rng, split_everything):
     x = rng.standard_normal((2, p["c"], 9, 11)).astype(np.float32)
     w = rng.standard_normal((p["m"], p["c"] // p["g"], p["k"], p["k"])).astype(np.float32)
     b = rng.standard_normal(p["m"]).astype(np.float32)
-    attrs = dict(group=p["g"], kernel_shape=[p["k"]] * 2, strides=[p["s"]] * 2, pads=[p["p"]] * 4)
+    pads = list(p["p"]) if isinstance(p["p"], tuple) else [p["p"]] * 4
+    attrs = dict(group=p["g"], kernel_shape=[p["k"]] * 2, strides=_pairs(p["s"]), pads=pads,
+                 dilations=_pairs(p.get("d", 1)))
     expected = _ort_reference(x, w, b, attrs, act, act_attrs)
     layouts = LAYOUTS if p["k"] == 1 else [(False, False), (True, True)]
     for layout in layouts:

@@ -9,7 +9,7 @@ import numpy as np
 from ... import compiled, threads
 from ..padding import pad_end
 from .cache import WeightCache
-from .epilogue import Activation, act_args
+from .epilogue import Activation, act_args, addr
 from .geometry import ConvGeometry
 
 #: Depthwise "flat" mode keeps kh*kw expanded weight copies; only planes small enough for this budget.
@@ -31,7 +31,7 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
         x, in_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
     n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
     q = c_operands(x, w, b, g, in_last, out_last, act, cache)
-    xp, yp = compiled.ptr(x), compiled.ptr(out)
+    xp, yp = addr(x), addr(out)
     if in_last:
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ... import compiled, threads
-from .epilogue import Activation, Epilogue
+from ... import threads
+from .epilogue import Activation, Epilogue, addr
 from .plan import ConvPlan
 
 Fast = Callable[[np.ndarray], np.ndarray]
@@ -44,7 +44,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
 
         def depthwise(x: np.ndarray) -> np.ndarray:
             out = np.empty(alloc, np.float32)
-            xp, yp = compiled.ptr(x), compiled.ptr(out)
+            xp, yp = addr(x), addr(out)
             if in_last:
                 for i in range(n):
                     lib.dw_nhwc(xp, yp, q, i, 0, oh)

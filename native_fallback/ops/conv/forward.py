@@ -67,8 +67,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
     elif path == "winograd":
         winograd_conv(pad_spatial(x, g), cache.get(w, "winograd", lambda: transform_weights(w)), g.out_shape, out)
     else:
-        biased = im2col_gemm(pad_spatial(x, g, channels_last=in_last), w, p.group, g, out, in_last, out_last,
-                              b, cache, epi)
+        biased = im2col_gemm(x, w, p.group, g, out, in_last, out_last, b, cache, epi)
     if epi is not None:
         if path not in ("pointwise", "im2col"):
             epi.whole(out)

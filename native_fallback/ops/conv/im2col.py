@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from ... import threads
+from ... import compiled, threads
 from .cache import WeightCache, gemm_weights
-from .epilogue import Epilogue
-from .geometry import ConvGeometry, windows, windows_last
+from .epilogue import Epilogue, addr
+from .geometry import ConvGeometry, pad_spatial, windows, windows_last
 
 #: im2col column matrices above this many bytes are built block by block. A block this size is still in
 #: cache when its GEMM reads it: ResNet-50's 7x7 stem (a 7.4 MB column matrix) runs 1.3x faster than in
@@ -17,10 +17,10 @@ from .geometry import ConvGeometry, windows, windows_last
 IM2COL_BLOCK_BYTES = 2 << 20
 
 
-def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
+def im2col_gemm(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
                  in_last: bool = False, out_last: bool = False, b: np.ndarray | None = None,
                  cache: WeightCache | None = None, epilogue: Epilogue | None = None) -> bool:
-    """General convolution: im2col in blocks of the first output axis, then GEMM.
+    """General convolution of the unpadded ``x``: im2col in blocks of the first output axis, then GEMM.
 
     The column matrix is a copy anyway, so it gets one more row of ones and the
     bias rides in the GEMM as one more weight column (returns whether it did).
@@ -32,18 +32,26 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
     ResNet's strided 3x3s (measured; the layout pass decides where it pays).
     ``epilogue`` (the bias then rides in the GEMM anyway) runs the activation over each
     block right after its GEMM (ungrouped), or over the whole output at the end (grouped).
+    With conv.c (``cache.lib``, a float32 2-D convolution) a block's columns are one C call
+    from the unpadded input, zeros for taps in the padding: no padded copy, no strided view.
     """
     kernel = tuple(w.shape[2:])
-    n, c = xp.shape[0], xp.shape[-1 if in_last else 1]
+    n, c = x.shape[0], x.shape[-1 if in_last else 1]
     m = w.shape[0]
     cg, mg = c // group, m // group
     k = cg * math.prod(kernel)
     biased = b is not None
     w3 = gemm_weights(w, group, b, out.dtype, cache, in_last)
-    view = windows_last(xp, kernel, g) if in_last else windows(xp, kernel, g)
+    lib = None if cache is None or len(kernel) != 2 or not compiled.f32(x) or out.dtype != np.float32 else cache.lib
+    if lib is None:
+        xp = pad_spatial(x, g, channels_last=in_last)
+        view = windows_last(xp, kernel, g) if in_last else windows(xp, kernel, g)
+    else:
+        params, xa = _c_params(x, w, g, group, in_last, cache), addr(x)
+        im2col_c = lib.im2col_nhwc if in_last else lib.im2col_nchw
     rows = g.out_shape[0]
     inner = math.prod(g.out_shape[1:])
-    block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, k * inner * xp.itemsize)))
+    block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, k * inner * x.itemsize)))
     o = out.reshape(n, rows * inner, group, mg) if out_last else out.reshape(n, group, mg, rows * inner)
     nd = len(kernel)
     after = None if epilogue is None else epilogue.without_bias() if biased else epilogue
@@ -52,20 +60,21 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
     def run(i: int, gi: int, r0: int, r1: int) -> None:
         channels = slice(gi * cg, (gi + 1) * cg)
         pixels = slice(r0 * inner, r1 * inner)
-        if in_last:  # (pixels, K [+ ones]): GEMM operands swap sides
+        shape = ((r1 - r0) * inner, k + biased) if in_last else (k + biased, (r1 - r0) * inner)
+        cols = threads.scratch("im2col", shape, out.dtype)
+        if lib is not None:
+            im2col_c(xa, addr(cols), params[gi], i, r0, r1, biased)
+        elif in_last:  # (pixels, K [+ ones]): GEMM operands swap sides
             patch = view[i, r0:r1, ..., channels]
-            cols = threads.scratch("im2col", ((r1 - r0) * inner, k + biased), out.dtype)
             cols[:, :k].reshape(patch.shape)[...] = patch
             if biased:
                 cols[:, k] = 1
-            lhs, rhs = cols, w3[gi].T
         else:
             patch = view[(i, channels, *(slice(None),) * nd, slice(r0, r1))]
-            cols = threads.scratch("im2col", (k + biased, (r1 - r0) * inner), out.dtype)
             cols[:k].reshape(patch.shape)[...] = patch
             if biased:
                 cols[k] = 1
-            lhs, rhs = cols.T, w3[gi].T
+        lhs, rhs = (cols if in_last else cols.T), w3[gi].T
         if out_last:
             np.matmul(lhs, rhs, out=o[i, pixels, gi])
         else:
@@ -87,3 +96,16 @@ def im2col_gemm(xp: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out:
     if after is not None and per_block is None:
         after.whole(out)
     return biased or after is not None
+
+
+def _c_params(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, in_last: bool,
+              cache: WeightCache) -> list[int]:
+    """Per group, the address of conv.c's im2col parameter block for inputs like ``x`` (built once per
+    weight and input shape, kept alive by ``cache``)."""
+    def make() -> tuple:
+        c = x.shape[-1 if in_last else 1]
+        spatial = x.shape[1:3] if in_last else x.shape[2:]
+        blocks = [np.array([*spatial, c // group, *g.out_shape, *w.shape[2:], *g.strides, *g.dilations,
+                            *g.pads_begin, gi * (c // group), c], dtype=np.int64) for gi in range(group)]
+        return blocks, [addr(q) for q in blocks]
+    return cache.get(w, ("im2col_c", in_last, x.shape), make)[1]
