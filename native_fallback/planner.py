@@ -13,11 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .inplace import IN_PLACE_KERNELS
+from .inplace import FRESH_OUTPUT_OPS, IN_PLACE_KERNELS
 from .ir import Graph, Node, free_names
 
 #: Operators whose output may overwrite an input that dies at the same step (see inplace.py).
 IN_PLACE_OPS = frozenset(IN_PLACE_KERNELS)
+#: Operators whose kernels always allocate their outputs, so an output never shares an input's
+#: buffer: the in-place producers plus math that computes every element. Any other operator
+#: (Reshape, Transpose, Slice, Identity, Cast to the same type, Expand, sequences, control flow,
+#: or one not listed yet) is taken to return a view of its inputs: being wrong the other way round
+#: would be a wrong answer (see buffer_last_uses).
+ALLOCATING_OPS = FRESH_OUTPUT_OPS | {
+    "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Abs", "Erf", "Tanh", "Sigmoid", "Floor", "Ceil", "Round",
+    "Sin", "Cos", "Pow", "Min", "Max", "Sum", "Mean", "Clip", "Elu", "Selu", "Gelu", "HardSigmoid",
+    "Softplus", "Sign", "Where", "Equal", "Less", "Greater", "Not", "And", "Or", "ReduceMean", "ReduceSum",
+    "ReduceMax", "LayerNormalization", "InstanceNormalization", "AveragePool",
+}
 
 
 def node_reads(node: Node) -> list[str]:
@@ -41,6 +52,32 @@ def last_uses(nodes: list[Node], keep: Iterable[str]) -> dict[str, int]:
         for name in node_reads(node):
             last[name] = i
     return {n: i for n, i in last.items() if n not in keep}
+
+
+def buffer_last_uses(nodes: list[Node], keep: Iterable[str], fresh_ops: frozenset[str] = ALLOCATING_OPS,
+                     ) -> dict[str, int]:
+    """Step after which the *buffer* each value was allocated in is dead, for overwriting in place.
+
+    A value's name can die while its memory lives on: an operator outside ``fresh_ops``
+    (Reshape, Transpose, Slice, Squeeze, Identity, a sequence...) may return a view of any
+    input, so its output keeps its inputs' buffers alive, transitively. Writing over a dying
+    value is safe only once every possible view of it is dead too; otherwise a live view
+    changes under its next reader (a wrong answer, not a crash). Values in ``keep`` never die.
+    """
+    keep, never = set(keep), len(nodes)
+    last = last_uses(nodes, ())
+    owners: dict[str, set[str]] = {}  # value -> the values whose buffers it may share
+    for node in nodes:
+        views = set() if node.op_type in fresh_ops else set().union(*(owners.get(n, {n}) for n in node_reads(node)))
+        for name in node.outputs:
+            if name:
+                owners[name] = {name} | views
+    end: dict[str, int] = {}
+    for value, shared in owners.items():
+        at = never if value in keep else last.get(value, never)
+        for owner in shared:
+            end[owner] = max(end.get(owner, -1), at)
+    return end
 
 
 @dataclass

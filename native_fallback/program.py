@@ -102,13 +102,15 @@ class Program:
         self._constants = {k: self._promote(v) for k, v in graph.initializers.items()}
         keep = set(graph.outputs)
         last_use = planner.last_uses(graph.nodes, keep)
+        buffer_end = planner.buffer_last_uses(graph.nodes, keep)
         producer = {o: node.op_type for node in graph.nodes for o in node.outputs}
         self.steps = []
         for i, node in enumerate(graph.nodes):
             kernel, scoped = build_kernel(graph, node, float64)
             frees = tuple(n for n, at in last_use.items() if at == i and n not in self._constants)
             targets = tuple(k for k, n in enumerate(node.inputs)
-                            if n in frees and producer.get(n) in FRESH_OUTPUT_OPS and node.inputs.count(n) == 1)
+                            if n in frees and buffer_end.get(n) == i and producer.get(n) in FRESH_OUTPUT_OPS
+                            and node.inputs.count(n) == 1)
             fast = IN_PLACE_KERNELS.get(node.op_type) if node.domain in registry.DEFAULT_DOMAINS else None
             self.steps.append(Step(node, kernel, frees, scoped, fast if targets else None, targets))
         self._sizes: dict[str, int] | None = None

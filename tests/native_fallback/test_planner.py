@@ -55,3 +55,45 @@ def test_planned_peak_is_at_most_half_of_no_reuse(name: str) -> None:
     prog.run(zoo.sample_input(model))
     report = prog.memory_report()
     assert report["planned_peak_bytes"] <= report["no_reuse_bytes"] / 2
+
+
+_VIEWS = {  # a node making a possible view "v" of "m", and the initializers it needs
+    "Reshape": (helper.make_node("Reshape", ["m", "shape"], ["v"]), {"shape": np.array([4, 2], np.int64)}),
+    "Transpose": (helper.make_node("Transpose", ["m"], ["v"], perm=[1, 0]), {}),
+    "Flatten": (helper.make_node("Flatten", ["m"], ["v"], axis=0), {}),
+    "Identity": (helper.make_node("Identity", ["m"], ["v"]), {}),
+    "Unsqueeze": (helper.make_node("Unsqueeze", ["m", "axes"], ["v"]), {"axes": np.array([0], np.int64)}),
+    "Slice": (helper.make_node("Slice", ["m", "starts", "ends"], ["v"]),
+              {"starts": np.array([0], np.int64), "ends": np.array([1], np.int64)}),
+}
+
+
+@pytest.mark.parametrize("writer", ["Add", "Relu"])
+@pytest.mark.parametrize("view", sorted(_VIEWS))
+def test_a_live_view_of_a_dying_value_stops_the_in_place_write(view: str, writer: str) -> None:
+    """m's name dies at the in-place step, but a view of m is read after it: writing over m would
+    change the view (this returned -11 instead of -1 before buffers' lifetimes covered their views)."""
+    from conftest import ort_run
+
+    x = np.ones((2, 4), np.float32)
+    make_view, extra = _VIEWS[view]
+    write = (helper.make_node("Add", ["m", "c"], ["a"]) if writer == "Add" else helper.make_node("Relu", ["m"], ["a"]))
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), make_view, write,
+             helper.make_node("Neg", ["v"], ["nv"]), helper.make_node("Neg", ["a"], ["y"])]
+    inits = {"w": np.eye(4, dtype=np.float32) * -1, "c": np.full(4, 10, np.float32), **extra}
+    model = make_model(nodes, {"x": x}, ["y", "nv"], inits)
+    prog = native_fallback.compile(model, optimize=False)
+    for got, want in zip((prog.run({"x": x})[n] for n in ("y", "nv")), ort_run(model, {"x": x}), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_in_place_still_writes_over_a_value_whose_views_died_first() -> None:
+    x = np.ones((2, 4), np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Reshape", ["m", "flat"], ["v"]),
+             helper.make_node("Neg", ["v"], ["nv"]), helper.make_node("Reshape", ["nv", "back"], ["nb"]),
+             helper.make_node("Add", ["m", "nb"], ["a"]), helper.make_node("Add", ["a", "c"], ["y"])]
+    inits = {"w": np.eye(4, dtype=np.float32) * 3, "c": np.ones(4, np.float32),
+             "flat": np.array([8], np.int64), "back": np.array([2, 4], np.int64)}
+    prog = native_fallback.compile(make_model(nodes, {"x": x}, ["y"], inits), optimize=False)
+    assert [(s.node.op_type, s.targets) for s in prog.steps if s.in_place] == [("Add", (0,)), ("Add", (0,))]
+    np.testing.assert_array_equal(prog.run({"x": x})["y"], np.ones((2, 4), np.float32))
