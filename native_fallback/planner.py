@@ -24,11 +24,10 @@ IN_PLACE_OPS = frozenset(IN_PLACE_KERNELS)
 #: or one not listed yet) is taken to return a view of its inputs: being wrong the other way round
 #: would be a wrong answer (see buffer_last_uses).
 ALLOCATING_OPS = FRESH_OUTPUT_OPS | {
-    "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Abs", "Erf", "Tanh", "Sigmoid", "Floor", "Ceil", "Round",
-    "Sin", "Cos", "Pow", "Min", "Max", "Sum", "Mean", "Clip", "Elu", "Selu", "Gelu", "HardSigmoid",
-    "Softplus", "Sign", "Where", "Equal", "Less", "Greater", "Not", "And", "Or", "ReduceMean", "ReduceSum",
-    "ReduceMax", "LayerNormalization", "InstanceNormalization", "AveragePool",
-}
+    "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Abs", "Erf", "Tanh", "Floor", "Ceil", "Round", "Sin", "Cos",
+    "Pow", "Mean", "Clip", "Elu", "Selu", "HardSigmoid", "Softplus", "Sign", "Where", "Equal", "Less",
+    "Greater", "Not", "And", "Or", "LayerNormalization", "InstanceNormalization",
+}  # not Sum/Min/Max (one input comes back as it is) nor the Reduce ops (noop_with_empty_axes)
 
 
 def node_reads(node: Node) -> list[str]:

@@ -97,3 +97,29 @@ def test_in_place_still_writes_over_a_value_whose_views_died_first() -> None:
     prog = native_fallback.compile(make_model(nodes, {"x": x}, ["y"], inits), optimize=False)
     assert [(s.node.op_type, s.targets) for s in prog.steps if s.in_place] == [("Add", (0,)), ("Add", (0,))]
     np.testing.assert_array_equal(prog.run({"x": x})["y"], np.ones((2, 4), np.float32))
+
+
+def _degenerate_node(op: str):
+    """The node of ``op`` most likely to hand back its input: one input, no optional attributes."""
+    two = {"Pow", "Where", "Equal", "Less", "Greater", "And", "Or"}
+    if op == "Where":
+        return helper.make_node(op, ["b", "x", "x"], ["y"]), {"x": np.ones((2, 4), np.float32)}, {"b": np.ones((2, 4), bool)}
+    if op in {"Not", "And", "Or"}:
+        ins = ["b", "b"] if op in two else ["b"]
+        return helper.make_node(op, ins, ["y"]), {"b": np.ones((2, 4), bool)}, {}
+    if op in {"LayerNormalization", "InstanceNormalization"}:
+        scale = {"s": np.ones(4 if op == "LayerNormalization" else 2, np.float32)}
+        bias = {"t": np.zeros_like(scale["s"])}
+        return helper.make_node(op, ["x", "s", "t"], ["y"]), {"x": np.ones((1, 2, 4), np.float32)}, {**scale, **bias}
+    ins = ["x", "x"] if op in two else ["x"]
+    return helper.make_node(op, ins, ["y"]), {"x": np.ones((2, 4), np.float32)}, {}
+
+
+@pytest.mark.parametrize("op", sorted(planner.ALLOCATING_OPS - planner.FRESH_OUTPUT_OPS))
+def test_an_allocating_op_never_returns_its_input(op: str) -> None:
+    """ALLOCATING_OPS ends a view chain, so each must give fresh memory even in its most trivial form."""
+    node, feeds, inits = _degenerate_node(op)
+    prog = native_fallback.compile(make_model([node], feeds, ["y"], inits, opset=18), optimize=False)
+    args = [feeds.get(n, inits.get(n)) for n in node.input]
+    out = prog.steps[0].kernel(*args)[0]
+    assert not any(np.shares_memory(out, a) for a in args), f"{op} returned memory of its input"
