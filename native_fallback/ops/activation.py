@@ -143,7 +143,7 @@ def _exact_gelu(x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype)
 
 
-def _exact_gelu_kernel():
+def exact_gelu_kernel() -> Callable:
     """The exact GELU kernel: compiled/transformer.c's gelu_f32 for float32, else :func:`_exact_gelu`."""
     lib = transformer_kernels()
     return c_elementwise(lib and lib.gelu_f32, _exact_gelu)
@@ -155,14 +155,14 @@ def gelu(node: Node, opset: int):
     if node.attrs.get("approximate", "none") == "tanh":
         return lambda x: ((0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))))
                           .astype(x.dtype),)
-    return _exact_gelu_kernel()
+    return exact_gelu_kernel()
 
 
 @registry.register("Gelu", 1, domain=registry.FACADE_DOMAIN)
 def fused_gelu(node: Node, opset: int):
     """The exact GELU that the optimizer's gelu_fusion pass makes of the exported Div/Erf/Add/Mul/Mul chain,
     one pass instead of five (any opset: the ONNX Gelu only exists from opset 20)."""
-    return _exact_gelu_kernel()
+    return exact_gelu_kernel()
 
 
 def _flatten_2d(x: np.ndarray, axis: int) -> np.ndarray:

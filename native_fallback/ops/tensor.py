@@ -6,6 +6,7 @@ These are views or single numpy calls; none loops over elements in Python.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,8 +83,14 @@ def squeeze(node: Node, opset: int):
 
 
 def _unsqueeze(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``x`` with size-1 dims inserted at ``axes`` (of the output's rank), as a reshape: np.expand_dims
+    checks its arguments for 2 us a call."""
     rank = x.ndim + len(axes)
-    return np.expand_dims(x, tuple(sorted(a % rank for a in axes)))
+    inserted = {a % rank for a in axes}
+    if len(inserted) != len(axes):
+        raise ValueError(f"Unsqueeze axes {axes} repeat an axis")
+    dims = iter(x.shape)
+    return x.reshape([1 if i in inserted else next(dims) for i in range(rank)])
 
 
 @registry.register("Unsqueeze", 1, 12)
@@ -97,6 +104,43 @@ def unsqueeze_attr(node: Node, opset: int):
 def unsqueeze(node: Node, opset: int):
     """Unsqueeze with an ``axes`` input."""
     return lambda x, axes: (_unsqueeze(x, axes_input(axes)),)
+
+
+def _layout_step(step: tuple) -> Callable[[np.ndarray], np.ndarray]:
+    """One step of a Relayout chain (see optimizer/layout_chain.py) as a function of the array: what the
+    node's own kernel computes, its constant parameters bound."""
+    op, *params = step
+    if op == "Reshape":
+        shape, allowzero = params
+        if allowzero or 0 not in shape:
+            return lambda x: x.reshape(shape)
+        return lambda x: x.reshape(reshape_shape(list(shape), x.shape, allowzero))
+    if op == "Transpose":
+        perm = params[0]
+        return lambda x: x.transpose(perm)
+    if op == "Flatten":
+        axis = params[0]
+        return lambda x: x.reshape(flatten_shape(x.shape, axis))
+    if op == "Squeeze":
+        axes = params[0]
+        return lambda x: x.squeeze(axes)
+    if op == "Unsqueeze":
+        axes = params[0]
+        return lambda x: _unsqueeze(x, axes)
+    axis, index = params  # Gather of one index
+    return lambda x: np.take(x, index + x.shape[axis] if index < 0 else index, axis=axis)
+
+
+@registry.register("Relayout", 1, domain=registry.FACADE_DOMAIN)
+def relayout(node: Node, opset: int):
+    """A chain of shape-only nodes fused by the optimizer, applied in order in one step."""
+    steps = [_layout_step(s) for s in node.attrs["chain"]]
+
+    def run(x):
+        for step in steps:
+            x = step(x)
+        return (x,)
+    return run
 
 
 @registry.register("Concat", 1)

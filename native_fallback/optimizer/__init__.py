@@ -22,19 +22,23 @@ from .constant_folding import fold_constants
 from .conv_bn import fold_conv_bn
 from .dead_nodes import remove_dead, remove_identities
 from .gelu_fusion import fuse_gelu
+from .layout_chain import fuse_layout_chains
 from .matmul_bias import fuse_matmul_bias
 from .pointwise_depthwise import pointwise_depthwise
+from .redundancy import drop_unit_scaling, merge_duplicates
 from .reshape_chain import simplify_chains
 from .shape_folding import fold_shapes
 
-__all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "fold_constants", "fold_conv_bn", "fold_shapes",
-           "fuse_activations", "fuse_gelu", "fuse_matmul_bias", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities", "simplify_chains",
-           "sink_activations"]
+__all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
+           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias",
+           "merge_duplicates", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities",
+           "simplify_chains", "sink_activations"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, fuse_gelu, fuse_matmul_bias)
+CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, merge_duplicates, drop_unit_scaling,
+              fuse_gelu, fuse_matmul_bias, fuse_layout_chains)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

@@ -4,7 +4,8 @@ linear layer; a transformer exports every nn.Linear on a 3-D input this way).
 
 The numbers are those of the two nodes: the same product, then the same float additions. Only a bias of
 W's column count is taken (it broadcasts along rows and never changes the product's shape), with W a
-2-D constant of the bias's dtype.
+2-D constant of the bias's dtype. A fused exact GELU (gelu_fusion, which runs first) that alone reads the
+sum joins as the node's ``activation``.
 """
 
 from __future__ import annotations
@@ -40,5 +41,10 @@ def fuse_matmul_bias(graph: Graph) -> Graph:
         node.op_type, node.domain = "FusedMatMul", FACADE_DOMAIN
         node.inputs, node.outputs = [node.inputs[0], node.inputs[1], bias], list(add.outputs)
         removed.add(id(add))
+        gelu = single_consumer(graph, uses, node.outputs[0])
+        if gelu is not None and gelu.op_type == "Gelu" and gelu.domain == FACADE_DOMAIN:
+            node.attrs = {"activation": "Gelu"}  # the feed-forward's activation, applied to the product
+            node.outputs = list(gelu.outputs)
+            removed.add(id(gelu))
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
     return graph

@@ -314,7 +314,8 @@ def test_matmul_bias_leaves_other_adds_alone(rng, bias) -> None:
 @pytest.mark.parametrize(("name", "gelus", "linears"), [("transformer_encoder", 2, 6), ("whisper_encoder", 4, 10)])
 def test_exported_encoders_fuse_every_gelu_and_bias(programs, name, gelus, linears) -> None:
     """torch's exports of nn.TransformerEncoder and a Whisper encoder: every exact GELU becomes one node
-    and every nn.Linear on a 3-D input one FusedMatMul, and both kernel sets still match the oracle."""
+    and every nn.Linear on a 3-D input one FusedMatMul (with the feed-forward's GELU), and both kernel sets
+    still match the oracle."""
     from tests.corpus import registry, store
 
     failed = store.ensure([registry.lookup(name)])
@@ -323,7 +324,22 @@ def test_exported_encoders_fuse_every_gelu_and_bias(programs, name, gelus, linea
     built = store.load(name)
     with_c, numpy_only = programs(str(built.path))
     ops = [s.node.op_type for s in with_c.steps]
-    assert "Erf" not in ops and ops.count("Gelu") == gelus and ops.count("FusedMatMul") == linears
+    in_linear = sum(s.node.attrs.get("activation") == "Gelu" for s in with_c.steps if s.node.op_type == "FusedMatMul")
+    assert "Erf" not in ops and ops.count("Gelu") + in_linear == gelus and ops.count("FusedMatMul") == linears
+    assert in_linear == 2  # the feed-forward's GELU of each layer joins its first linear layer
     for program in (with_c, numpy_only):
         for out, value in program.run(built.feeds).items():
             np.testing.assert_allclose(value, built.oracle[out], rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_bias_gelu_is_one_step(programs, rng) -> None:
+    x = rng.standard_normal((2, 5, 16)).astype(np.float32)
+    nodes, inits = _torch_gelu()
+    nodes = [helper.make_node("MatMul", ["h", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["x"]), *nodes]
+    inits.update(w=rng.standard_normal((16, 24)).astype(np.float32), b=rng.standard_normal(24).astype(np.float32))
+    model = make_model(nodes, {"h": x}, ["y"], inits)
+    with_c, numpy_only = programs(model)
+    assert [(s.node.op_type, s.node.attrs.get("activation")) for s in with_c.steps] == [("FusedMatMul", "Gelu")]
+    want = ort_run(model, {"h": x})[0]
+    for program in (with_c, numpy_only):
+        np.testing.assert_allclose(program.run({"h": x})["y"], want, rtol=1e-5, atol=1e-6)
