@@ -112,9 +112,15 @@ def summary() -> str:
     return f"numpy and C kernels for this CPU ({version})"
 
 
+_FROM_BUFFER, _ADDRESSOF = ctypes.c_char.from_buffer, ctypes.addressof
+
+
 def ptr(a: np.ndarray) -> int:
-    """The address of ``a``'s data, for a ``p`` argument (``a`` must stay alive during the call)."""
-    return a.ctypes.data
+    """The address of ``a``'s data, for a ``p`` argument (``a`` must be C-contiguous and stay alive
+    during the call). ``a.ctypes.data`` builds a helper object each time (1.3 us); taking the address
+    of a ctypes view of the buffer costs 0.3 us, and a kernel passes up to six pointers a call. A
+    read-only or empty array (no writable buffer to view) takes the slow way."""
+    return _ADDRESSOF(_FROM_BUFFER(a)) if a.flags.writeable and a.size else a.ctypes.data
 
 
 def f32(a: np.ndarray) -> bool:

@@ -104,3 +104,12 @@ def test_summary_names_the_compiler_or_why_numpy_alone(tmp_path, monkeypatch):
         assert compiled.summary().startswith("numpy kernels only: the C compiler")
     finally:
         build.compiler.cache_clear()
+
+
+@pytest.mark.parametrize("make", [lambda: np.arange(6, dtype=np.float32), lambda: np.zeros((4, 3), np.float32)[1:],
+                                  lambda: np.zeros(0, np.float32), lambda: np.ones(3, np.float32)[None]])
+def test_ptr_is_the_data_address(make):
+    a = make()
+    assert compiled.ptr(a) == a.ctypes.data
+    a.flags.writeable = False
+    assert compiled.ptr(a) == a.ctypes.data
