@@ -223,3 +223,37 @@ def test_global_average_pool_equals_numpy_and_ort(shape, monkeypatch, rng, split
     for got in answers:
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def _fire(rng, size: int):
+    """SqueezeNet's fire module: a 1x1 squeeze, then a 1x1 and a 3x3 expansion joined by a channel
+    Concat (the CPU pass ``concat_convs`` makes them one ConvConcat writing channel slices), then a
+    max pool and a 1x1 as in the network, which make the joined output channels-last."""
+    x = rng.standard_normal((1, 12, size, size)).astype(np.float32)
+    inits = {"ws": rng.standard_normal((6, 12, 1, 1)).astype(np.float32), "bs": rng.standard_normal(6).astype(np.float32),
+             "w1": rng.standard_normal((10, 6, 1, 1)).astype(np.float32), "b1": rng.standard_normal(10).astype(np.float32),
+             "w3": rng.standard_normal((14, 6, 3, 3)).astype(np.float32), "b3": rng.standard_normal(14).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "ws", "bs"], ["s"]), helper.make_node("Relu", ["s"], ["sr"]),
+             helper.make_node("Conv", ["sr", "w1", "b1"], ["e1"]), helper.make_node("Relu", ["e1"], ["r1"]),
+             helper.make_node("Conv", ["sr", "w3", "b3"], ["e3"], pads=[1] * 4), helper.make_node("Relu", ["e3"], ["r3"]),
+             helper.make_node("Concat", ["r1", "r3"], ["c"], axis=1),
+             helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Conv", ["p", "ws2"], ["y"])]
+    inits["ws2"] = rng.standard_normal((5, 24, 1, 1)).astype(np.float32)
+    return make_model(nodes, {"x": x}, ["y"], inits), x
+
+
+@pytest.mark.parametrize("size", [13, 27])
+def test_joined_convolutions_write_their_channel_slices_through_c(size, monkeypatch, rng, split_everything):
+    model, x = _fire(rng, size)
+    expected = ort_run(model, {"x": x})[0]
+    for mode in ("c", "numpy"):
+        if mode == "numpy":
+            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+        for n_threads in (1, 2):
+            prog = native_fallback.compile(model, threads=n_threads)
+            joined = [s.node for s in prog.steps if s.node.op_type == "ConvConcat"]
+            assert joined and joined[0].attrs["convs"][0].attrs.get("channels_last_out")
+            np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-4, atol=1e-4,
+                                       err_msg=f"{mode}, {n_threads} threads")
+            prog.close()

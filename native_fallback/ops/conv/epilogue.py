@@ -16,7 +16,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from ... import compiled, threads
-from .._util import address
 from ..activation import in_place_activation
 
 SIGNATURES = {"dw_nhwc": "ppplll", "dw_nchw": "pppll", "bias_act": "pplllllff", "row_mean": "pplll",
@@ -61,9 +60,9 @@ def act_args(act: Activation | None) -> tuple[int, float, float]:
 
 
 def addr(a: np.ndarray) -> int:
-    """The data address of ``a`` for a C kernel, by the faster ``_util.address`` when ``a`` is C-contiguous
-    (a channel slice of a joined output is not: its own ``ctypes`` then)."""
-    return address(a) if a.flags.c_contiguous else compiled.ptr(a)
+    """The data address of ``a`` for a C kernel: ``compiled.ptr`` (fast, C-contiguous arrays only), or
+    ``a.ctypes`` for a channel slice of a joined output, whose rows the epilogue steps through itself."""
+    return compiled.ptr(a) if a.flags.c_contiguous else a.ctypes.data
 
 
 def library() -> SimpleNamespace | None:
