@@ -100,7 +100,9 @@ class Pool:
 #: output elements times its reduction length: a 7x7 output with K = 4608 is heavy though small) and
 #: in output elements for the others. Waking a worker and handing it a piece costs 10-30 us, so a
 #: piece must carry at least tens of microseconds: 2M multiply-adds is ~40 us of one core's sgemm.
-MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 15, "elementwise": 1 << 17, "pool": 1 << 16,
+#: "depthwise" is conv.c's one-pass kernel, ~1.6k 3x3 outputs a microsecond (3.6-4.6x numpy's tap loop,
+#: measured), so a piece is 128k outputs (~80 us); split finer, a late-waking worker cost more than it saved.
+MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 17, "elementwise": 1 << 17, "pool": 1 << 16,
              "reduce": 1 << 17}
 _local = threading.local()
 
