@@ -19,7 +19,7 @@ from .ops.elementwise import clamp
 FRESH_OUTPUT_OPS = frozenset({
     "Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid",
     "Tanh", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat", "LeakyRelu",
-    "HardSwish", "Softmax", "ConvTranspose", "ConvConcat", "PointwiseDepthwise",
+    "HardSwish", "Softmax", "ConvTranspose", "ConvConcat", "PointwiseDepthwise", "SqueezeExcite",
 })
 
 

@@ -256,18 +256,56 @@ void bias_act(float *restrict y, const float *restrict bias, int64_t rows, int64
         epilogue(y + r * ld, cols, bias && per_col ? bias : NULL, bias && !per_col ? bias[r] : -0.0f, act, a, b);
 }
 
-/* The mean of each of rows r0..r1 of a (rows, cols) array into y, in 8 interleaved partial sums
- * (which vectorize, and round less than one running sum over a large map). */
+/* The mean of `cols` contiguous values in 8 interleaved partial sums (which vectorize, and round less
+ * than one running sum over a large map). */
+static float mean_of(const float *restrict row, int64_t cols) {
+    float part[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8)
+        for (int k = 0; k < 8; k++) part[k] += row[j + k];
+    float s = 0.0f;
+    for (; j < cols; j++) s += row[j];
+    s += ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+    return s / (float)cols;
+}
+
+/* The mean of each of rows r0..r1 of a (rows, cols) array into y (global average pooling). */
 void row_mean(const float *restrict x, float *restrict y, int64_t r0, int64_t r1, int64_t cols) {
-    for (int64_t r = r0; r < r1; r++) {
-        const float *row = x + r * cols;
-        float part[8] = {0};
-        int64_t j = 0;
-        for (; j + 8 <= cols; j += 8)
-            for (int k = 0; k < 8; k++) part[k] += row[j + k];
-        float s = 0.0f;
-        for (; j < cols; j++) s += row[j];
-        s += ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
-        y[r] = s / (float)cols;
+    for (int64_t r = r0; r < r1; r++) y[r] = mean_of(x + r * cols, cols);
+}
+
+/* Squeeze-and-excite's parameter block (int64): channels C, pixels P, hidden width M, the addresses of
+ * w1 (M, C), b1 (M or 0), w2 (C, M), b2 (C or 0), then each 1x1's activation and its two float32
+ * parameters' bit patterns. */
+enum { S_C, S_P, S_M, S_W1, S_B1, S_W2, S_B2, S_ACT1, S_A1, S_B1P, S_ACT2, S_A2, S_B2P };
+
+/* A 1x1 convolution of a vector: out[j] = act(bias[j] + sum_k w[j][k] * v[k]). */
+static void matvec(const float *restrict w, const float *restrict bias, const float *restrict v, float *restrict out,
+                   int64_t rows, int64_t cols, const int64_t *q, int act_at) {
+    for (int64_t j = 0; j < rows; j++) {
+        float s = bias ? bias[j] : 0.0f;
+        for (int64_t k = 0; k < cols; k++) s += w[j * cols + k] * v[k];
+        out[j] = s;
     }
+    activate(out, rows, q[act_at], q_float(q, act_at + 1), q_float(q, act_at + 2));
+}
+
+/* Squeeze-and-excite of images i0..i1 of an N,C,H,W input: y = x * act2(w2 @ act1(w1 @ mean(x) + b1) + b2),
+ * the channel scale broadcast over each plane; GlobalAveragePool, two 1x1 convolutions and the Mul
+ * in one call (a MobileNetV3 block's four steps of microseconds each). */
+void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q, int64_t i0, int64_t i1) {
+    const int64_t C = q[S_C], P = q[S_P], M = q[S_M];
+    float *buf = malloc(sizeof(float) * (2 * C + M));
+    if (!buf) return;
+    float *mean = buf, *hidden = buf + C, *scale = buf + C + M;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xi = x + i * C * P;
+        float *yi = y + i * C * P;
+        for (int64_t c = 0; c < C; c++) mean[c] = mean_of(xi + c * P, P);
+        matvec((const float *)(intptr_t)q[S_W1], (const float *)(intptr_t)q[S_B1], mean, hidden, M, C, q, S_ACT1);
+        matvec((const float *)(intptr_t)q[S_W2], (const float *)(intptr_t)q[S_B2], hidden, scale, C, M, q, S_ACT2);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < P; p++) yi[c * P + p] = xi[c * P + p] * scale[c];
+    }
+    free(buf);
 }

@@ -28,16 +28,17 @@ from .pointwise_depthwise import pointwise_depthwise
 from .redundancy import drop_unit_scaling, merge_duplicates
 from .reshape_chain import simplify_chains
 from .shape_folding import fold_shapes
+from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
            "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias",
            "merge_duplicates", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities",
-           "simplify_chains", "sink_activations"]
+           "simplify_chains", "sink_activations", "squeeze_excite"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, merge_duplicates, drop_unit_scaling,
+CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, merge_duplicates, drop_unit_scaling,
               fuse_gelu, fuse_matmul_bias, fuse_layout_chains)
 
 

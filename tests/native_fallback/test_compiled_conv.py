@@ -257,3 +257,43 @@ def test_joined_convolutions_write_their_channel_slices_through_c(size, monkeypa
             np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-4, atol=1e-4,
                                        err_msg=f"{mode}, {n_threads} threads")
             prog.close()
+
+
+def _excite(rng, act1: str | None, act2: str | None, swap: bool, extra_reader: bool = False):
+    """x * act2(conv2(act1(conv1(GlobalAveragePool(x))))), as MobileNetV3 and EfficientNet spell it."""
+    x = rng.standard_normal((2, 13, 5, 7)).astype(np.float32)
+    inits = {"w1": rng.standard_normal((4, 13, 1, 1)).astype(np.float32), "b1": rng.standard_normal(4).astype(np.float32),
+             "w2": rng.standard_normal((13, 4, 1, 1)).astype(np.float32), "b2": rng.standard_normal(13).astype(np.float32)}
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Conv", ["g", "w1", "b1"], ["h"])]
+    nodes.append(helper.make_node(act1, ["h"], ["ha"]) if act1 else helper.make_node("Identity", ["h"], ["ha"]))
+    nodes.append(helper.make_node("Conv", ["ha", "w2", "b2"], ["s"]))
+    nodes.append(helper.make_node(act2, ["s"], ["sa"]) if act2 else helper.make_node("Identity", ["s"], ["sa"]))
+    nodes.append(helper.make_node("Mul", ["sa", "x"] if swap else ["x", "sa"], ["y"]))
+    outputs = ["y", "g"] if extra_reader else ["y"]
+    return make_model(nodes, {"x": x}, outputs, inits), x
+
+
+@pytest.mark.parametrize(("act1", "act2"), [("Relu", "HardSigmoid"), ("Relu", "Sigmoid"), (None, None),
+                                            ("HardSwish", "Tanh")])
+@pytest.mark.parametrize("swap", [False, True])
+def test_squeeze_excite_is_one_step_equal_to_numpy_and_ort(act1, act2, swap, monkeypatch, rng):
+    model, x = _excite(rng, act1, act2, swap)
+    expected = ort_run(model, {"x": x})[0]
+    for mode in ("c", "numpy"):
+        if mode == "numpy":
+            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+        for n_threads in (1, 2):
+            prog = native_fallback.compile(model, threads=n_threads)
+            assert [s.node.op_type for s in prog.steps] == ["SqueezeExcite"]
+            np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{mode}, {n_threads} threads")
+            prog.close()
+
+
+def test_squeeze_excite_is_not_folded_when_the_pooled_mean_has_another_reader(rng):
+    model, x = _excite(rng, "Relu", "HardSigmoid", False, extra_reader=True)
+    prog = native_fallback.compile(model)
+    assert "SqueezeExcite" not in [s.node.op_type for s in prog.steps]
+    got, expected = prog.run({"x": x}), ort_run(model, {"x": x})
+    np.testing.assert_allclose(got["y"], expected[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["g"], expected[1], rtol=1e-5, atol=1e-6)

@@ -13,12 +13,12 @@ needs N,C,H,W on both sides.
 Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cache``
 (derived weights, plans), one per algorithm (``pointwise``, ``depthwise``,
 ``im2col``, ``winograd``), ``forward`` (the dispatch), ``kernels`` (Conv, FusedConv,
-ConvConcat), ``pointwise_depthwise`` and ``transpose`` (ConvTranspose, Col2Im).
+ConvConcat), ``pointwise_depthwise``, ``squeeze_excite`` and ``transpose`` (ConvTranspose, Col2Im).
 """
 
 from __future__ import annotations
 
-from . import kernels, pointwise_depthwise, transpose  # noqa: F401  (imported for their registrations)
+from . import kernels, pointwise_depthwise, squeeze_excite, transpose  # noqa: F401  (imported for their registrations)
 from .cache import WeightCache
 from .forward import conv
 from .geometry import ConvGeometry, conv_geometry, layout_flags, pad_spatial
