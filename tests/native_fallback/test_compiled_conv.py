@@ -160,9 +160,10 @@ def test_c_kernels_follow_a_weight_fed_at_run_time(monkeypatch, rng):
     x = rng.standard_normal((1, 6, 7, 7)).astype(np.float32)
     node = _fused("Conv", dict(group=6, kernel_shape=[3, 3], pads=[1] * 4), "Relu", {}, (True, True))
     cache, numpy_only = _caches(monkeypatch)
-    for _ in range(3):
-        w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
-        b = rng.standard_normal(6).astype(np.float32)
+    pairs = [(rng.standard_normal((6, 1, 3, 3)).astype(np.float32), rng.standard_normal(6).astype(np.float32))
+             for _ in range(2)]
+    pairs.append((pairs[0][0], rng.standard_normal(6).astype(np.float32)))  # the first weight, another bias
+    for w, b in pairs * 3:  # each comes back: nothing may point into an entry built for another
         np.testing.assert_allclose(_run(node, x, w, b, (True, True), cache, split=False),
                                    _run(node, x, w, b, (True, True), numpy_only, split=False), rtol=1e-5, atol=1e-6)
 

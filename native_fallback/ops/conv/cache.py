@@ -59,4 +59,5 @@ class WeightCache:
         hit = self._values.get(key)
         if hit is None or hit[0] is not also:  # entries hold ``also``, so its identity cannot be reused
             hit = self._values[key] = (also, make())
+            self.fast.clear()  # a closure may hold the address of an entry just dropped
         return hit[1]

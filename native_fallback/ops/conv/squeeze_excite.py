@@ -13,8 +13,9 @@ from .forward import conv
 from .kernels import activation_of
 
 
-def _block(x: np.ndarray, convs: list, acts: list, weights: tuple, lib) -> int:
-    """The address of conv.c's parameter block for this block's weights and input shape (see ``S_*``)."""
+def _block(x: np.ndarray, acts: list, weights: tuple) -> tuple[tuple, int]:
+    """conv.c's parameter block for this block's weights and input shape (see ``S_*``): the arrays to
+    keep alive, and the block's address."""
     w1, b1, w2, b2 = weights
     m, c = w1.shape[:2]
     held = [np.ascontiguousarray(w1.reshape(m, c)), None if b1 is None else np.ascontiguousarray(b1),
@@ -45,14 +46,16 @@ def squeeze_excite_kernel(node: Node, opset: int):
 
     def run(x, w1, b1=None, w2=None, b2=None):
         weights = (w1, b1, w2, b2)
-        if (c_ready(lib, x, *weights) and x.ndim == 4 and all(a is None or a.code is not None for a in acts)
-                and x.size):
-            key = (x.shape, *map(id, weights))
-            if key not in blocks:
-                blocks.clear()  # one input shape at a time; holds the weights, so their ids stay theirs
-                blocks[key] = (weights, _block(x, convs, acts, weights, lib))
+        key = (x.shape, x.dtype, x.flags.c_contiguous, *map(id, weights))
+        hit = blocks.get(key)
+        if hit is None:
+            blocks.clear()  # one input shape at a time; the entry holds the weights, so their ids stay theirs
+            ready = (c_ready(lib, x, *weights) and x.ndim == 4 and x.size
+                     and all(a is None or a.code is not None for a in acts))
+            hit = blocks[key] = (weights, _block(x, acts, weights) if ready else None)
+        if hit[1] is not None:
             y = np.empty_like(x)
-            lib.squeeze_excite(addr(x), addr(y), blocks[key][1][1], 0, x.shape[0])
+            lib.squeeze_excite(addr(x), addr(y), hit[1][1], 0, x.shape[0])
             return (y,)
         s = global_mean(x)
         for part, act, cache, w, b in zip(convs, acts, caches, (w1, w2), (b1, b2), strict=True):
