@@ -13,7 +13,8 @@ from .. import compiled
 from ..ir import Node
 
 #: compiled/transformer.c's functions and their argument letters (see ``compiled.library``).
-_TRANSFORMER = {"erf_f32": "ppl", "gelu_f32": "ppl", "layernorm_f32": "ppppppllf", "softmax_f32": "ppll"}
+_TRANSFORMER = {"erf_f32": "ppl", "gelu_f32": "ppl", "layernorm_f32": "ppppppllf", "softmax_f32": "ppll",
+                "linear_f32": "ppppllli"}
 
 
 def bad_attr(node: Node, attr: str, received: object, expected: str) -> UnsupportedModelError:
@@ -58,6 +59,21 @@ def address(a: np.ndarray) -> int:
     """The data address of a C-contiguous array for a C kernel: as ``compiled.ptr`` but 0.3 us instead of
     1.3 us for a writable one (``a.ctypes`` builds a helper object each call; a LayerNorm passes six)."""
     return _ADDRESSOF(_FROM_BUFFER(a)) if a.flags.writeable and a.size else a.ctypes.data
+
+
+def c_operands(cache: list, *arrays: np.ndarray | None) -> tuple[tuple, tuple]:
+    """(``arrays`` in C order, their addresses; None stays None), remembered in ``cache`` (a one-element
+    list owned by one kernel) for the next call that passes the same objects: a node's constants (weights,
+    a LayerNorm's scale), whose addresses then cost nothing. Only arrays already in C order are
+    remembered, so an address always points at the live data; a strided one is copied on every call."""
+    held = cache[0]
+    if held is not None and all(a is b for a, b in zip(held[0], arrays, strict=True)):
+        return held[1], held[2]
+    kept = tuple(None if a is None else np.ascontiguousarray(a) for a in arrays)
+    addresses = tuple(None if a is None else address(a) for a in kept)
+    if all(k is a for k, a in zip(kept, arrays, strict=True)):
+        cache[0] = (arrays, kept, addresses)  # one assignment: a concurrent call sees the old or the new
+    return kept, addresses
 
 
 def transformer_kernels() -> object | None:

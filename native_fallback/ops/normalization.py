@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import registry
 from ..ir import Node
-from ._util import address, transformer_kernels
+from ._util import address, c_operands, transformer_kernels
 
 
 def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
@@ -67,24 +67,21 @@ def _c_layer_norm(eps: float, stats: bool) -> Callable | None:
     """compiled/transformer.c's LayerNormalization over C-ordered rows (statistics in double), or None.
 
     The mean and inverse deviation are written only when ``stats`` (the node asks for them). Scale and
-    bias are the node's constants in practice: their addresses are kept while the same arrays come in."""
+    bias are the node's constants in practice: see :func:`c_operands`."""
     lib = transformer_kernels()
     if lib is None:
         return None
-    last: list[tuple] = [(None, None, None, None)]  # (scale, bias as given, their C-ordered addresses)
+    cache: list = [None]
 
     def run(x, ax, scale, bias):
-        held = last[0]  # one read: a call on another thread swaps the whole tuple, never half of it
-        if scale is not held[0] or bias is not held[1]:
-            s, b = np.ascontiguousarray(scale), None if bias is None else np.ascontiguousarray(bias)
-            held = last[0] = (scale, bias, (s, address(s)), None if b is None else (b, address(b)))
+        _alive, (sp, bp) = c_operands(cache, scale, bias)  # the C-ordered copies live through the call
         x = np.ascontiguousarray(x)
         size = math.prod(x.shape[ax:])
         rows = x.size // size
         y = np.empty(x.shape, np.float32)
         mean, inv = (np.empty(rows, np.float32), np.empty(rows, np.float32)) if stats else (None, None)
         stat_ptrs = (address(mean), address(inv)) if stats else (None, None)
-        lib.layernorm_f32(address(x), held[2][1], held[3] and held[3][1], address(y), *stat_ptrs, rows, size, eps)
+        lib.layernorm_f32(address(x), sp, bp, address(y), *stat_ptrs, rows, size, eps)
         return y, mean, inv
     return run
 

@@ -275,6 +275,7 @@ def test_softmax_strided_and_empty(programs, rng) -> None:
 # ---- MatMul + bias --------------------------------------------------------------------------------------
 
 def test_matmul_bias_fuses_and_keeps_the_numbers_bit_for_bit(rng) -> None:
+    """24 columns go to BLAS (see the small linear tests for C): there the fused node is bit-exact."""
     x = rng.standard_normal((2, 7, 16)).astype(np.float32)
     inits = {"w": rng.standard_normal((16, 24)).astype(np.float32), "b": rng.standard_normal(24).astype(np.float32)}
     model = make_model([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["b", "m"], ["y"])],
@@ -336,10 +337,51 @@ def test_matmul_bias_gelu_is_one_step(programs, rng) -> None:
     x = rng.standard_normal((2, 5, 16)).astype(np.float32)
     nodes, inits = _torch_gelu()
     nodes = [helper.make_node("MatMul", ["h", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["x"]), *nodes]
-    inits.update(w=rng.standard_normal((16, 24)).astype(np.float32), b=rng.standard_normal(24).astype(np.float32))
+    inits.update(w=rng.standard_normal((16, 32)).astype(np.float32) * 2, b=rng.standard_normal(32).astype(np.float32))
     model = make_model(nodes, {"h": x}, ["y"], inits)
     with_c, numpy_only = programs(model)
     assert [(s.node.op_type, s.node.attrs.get("activation")) for s in with_c.steps] == [("FusedMatMul", "Gelu")]
     want = ort_run(model, {"h": x})[0]
     for program in (with_c, numpy_only):
         np.testing.assert_allclose(program.run({"h": x})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+# ---- small linear layers in C -------------------------------------------------------------------------
+
+LINEARS = [((2, 16, 32), (32, 96), True), ((32, 32), (32, 32), True), ((1, 32, 64), (64, 32), True),
+           ((2, 7, 16), (16, 24), False),  # 24 columns: not whole vectors, BLAS
+           ((4, 128, 64), (64, 64), False)]  # 2M products: BLAS
+
+
+@pytest.mark.parametrize(("xs", "ws", "in_c"), LINEARS, ids=[f"{x}x{w}" for x, w, _ in LINEARS])
+@pytest.mark.parametrize("bias", [True, False])
+def test_small_linear_layers_match_blas_and_ort(programs, rng, xs, ws, in_c, bias) -> None:
+    x = rng.standard_normal(xs).astype(np.float32)
+    inits = {"w": rng.standard_normal(ws).astype(np.float32), "b": rng.standard_normal(ws[1]).astype(np.float32)}
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, *range(2, x.ndim)]),  # a strided input
+             helper.make_node("MatMul", ["t", "w"], ["m" if bias else "y"])]
+    if bias:
+        nodes.append(helper.make_node("Add", ["m", "b"], ["y"]))
+    else:
+        del inits["b"]
+    model = make_model(nodes, {"x": x}, ["y"], inits)
+    with_c, numpy_only = programs(model)
+    linear = [s for s in with_c.steps if s.node.op_type in ("MatMul", "FusedMatMul")]
+    assert len(linear) == 1 and linear[0].node.op_type == ("FusedMatMul" if bias else "MatMul")
+    assert (_util.transformer_kernels() is not None) and in_c == (ws[1] % 16 == 0 and x.size * ws[1] <= 1 << 17)
+    got, want = with_c.run({"x": x})["y"], numpy_only.run({"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_small_linear_rereads_a_weight_fed_at_run_time(programs, rng) -> None:
+    """Addresses are remembered for arrays that come back as the same objects (a node's constants): a fed
+    weight changed in place between runs must be read anew, strided (copied) or not."""
+    x = rng.standard_normal((8, 32)).astype(np.float32)
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])],
+                       {"x": x, "w": np.zeros((32, 16), np.float32)}, ["y"])
+    with_c, _ = programs(model)
+    for w in (rng.standard_normal((32, 16)).astype(np.float32), rng.standard_normal((16, 32)).astype(np.float32).T):
+        for _ in range(2):
+            np.testing.assert_allclose(with_c.run({"x": x, "w": w})["y"], x @ w, rtol=1e-5, atol=1e-5)
+            w *= 2  # the same object, new values
