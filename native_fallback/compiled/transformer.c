@@ -189,6 +189,8 @@ void layernorm_f32(const float *x, const float *scale, const float *bias, float 
 /* Softmax of `rows` rows of `size` each. A NaN or +inf in a row makes the whole row NaN (through the
  * sum), a row of -inf is NaN (-inf - -inf), as numpy computes it; -inf entries elsewhere give 0. */
 void softmax_f32(const float *x, float *y, int64_t rows, int64_t size) {
+    /* Three passes, so that the exp runs as one flat loop over every row (a row of a small attention is
+     * 16-32 values: a loop per row spends more on its start and tail than on its body). */
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * size;
         float *yr = y + r * size;
@@ -197,15 +199,23 @@ void softmax_f32(const float *x, float *y, int64_t rows, int64_t size) {
         int64_t i = 0;
         for (; i + LANES <= size; i += LANES)
             for (int k = 0; k < LANES; k++) acc[k] = v_max(acc[k], xr[i + k]);
+        for (int w = LANES / 2; w > 0; w /= 2) /* a tree: 3 dependent steps, not 7 */
+            for (int k = 0; k < w; k++) acc[k] = v_max(acc[k], acc[k + w]);
         float m = acc[0];
-        for (int k = 1; k < LANES; k++) m = v_max(m, acc[k]);
         for (; i < size; i++) m = v_max(m, xr[i]);
-        for (i = 0; i < size; i++) yr[i] = v_expf(xr[i] - m);
+        for (i = 0; i < size; i++) yr[i] = xr[i] - m;
+    }
+    int64_t n = rows * size;
+    for (int64_t i = 0; i < n; i++) y[i] = v_expf(y[i]);
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * size;
         float sums[LANES] = {0};
-        for (i = 0; i + LANES <= size; i += LANES)
+        int64_t i = 0;
+        for (; i + LANES <= size; i += LANES)
             for (int k = 0; k < LANES; k++) sums[k] += yr[i + k];
-        float s = 0.0f;
-        for (int k = 0; k < LANES; k++) s += sums[k];
+        for (int w = LANES / 2; w > 0; w /= 2)
+            for (int k = 0; k < w; k++) sums[k] += sums[k + w];
+        float s = sums[0];
         for (; i < size; i++) s += yr[i];
         for (i = 0; i < size; i++) yr[i] /= s;
     }

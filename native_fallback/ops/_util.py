@@ -61,19 +61,15 @@ def address(a: np.ndarray) -> int:
     return _ADDRESSOF(_FROM_BUFFER(a)) if a.flags.writeable and a.size else a.ctypes.data
 
 
-def c_operands(cache: list, *arrays: np.ndarray | None) -> tuple[tuple, tuple]:
-    """(``arrays`` in C order, their addresses; None stays None), remembered in ``cache`` (a one-element
-    list owned by one kernel) for the next call that passes the same objects: a node's constants (weights,
-    a LayerNorm's scale), whose addresses then cost nothing. Only arrays already in C order are
-    remembered, so an address always points at the live data; a strided one is copied on every call."""
-    held = cache[0]
-    if held is not None and all(a is b for a, b in zip(held[0], arrays, strict=True)):
-        return held[1], held[2]
+def c_operands(*arrays: np.ndarray | None) -> tuple[tuple, tuple, bool]:
+    """(``arrays`` in C order, their addresses, whether none was copied); None stays None.
+
+    A kernel may remember the addresses for the next call that passes the same objects (a node's
+    constants: weights, a LayerNorm's scale) only when none was copied: then each address points at the
+    live data, and a fed array changed in place between runs is read anew."""
     kept = tuple(None if a is None else np.ascontiguousarray(a) for a in arrays)
     addresses = tuple(None if a is None else address(a) for a in kept)
-    if all(k is a for k, a in zip(kept, arrays, strict=True)):
-        cache[0] = (arrays, kept, addresses)  # one assignment: a concurrent call sees the old or the new
-    return kept, addresses
+    return kept, addresses, all(k is a for k, a in zip(kept, arrays, strict=True))
 
 
 def transformer_kernels() -> object | None:

@@ -63,25 +63,48 @@ def _per_row(v: np.ndarray | None, shape: tuple[int, ...], ax: int) -> bool:
     return v.ndim <= len(shape) and all(d == 1 for d in v.shape[:cut]) and trailing == tail
 
 
-def _c_layer_norm(eps: float, stats: bool) -> Callable | None:
-    """compiled/transformer.c's LayerNormalization over C-ordered rows (statistics in double), or None.
+_F32 = np.dtype(np.float32)
 
-    The mean and inverse deviation are written only when ``stats`` (the node asks for them). Scale and
-    bias are the node's constants in practice: see :func:`c_operands`."""
+
+def _c_layer_norm(axis: int, eps: float, stats: bool) -> Callable | None:
+    """compiled/transformer.c's LayerNormalization over C-ordered rows (statistics in double), as a function
+    returning (y, mean, inv_std) or None where it does not apply (see :func:`_per_row`); None without C.
+
+    The mean and inverse deviation are written only when ``stats`` (the node asks for them). As in
+    linalg.c_linear, a call's checks and addresses serve the next one with the same input shape and the
+    same scale and bias objects (a node's constants; see :func:`c_operands`)."""
     lib = transformer_kernels()
     if lib is None:
         return None
-    cache: list = [None]
+    call = lib.layernorm_f32
+    last: list = [None]
 
-    def run(x, ax, scale, bias):
-        _alive, (sp, bp) = c_operands(cache, scale, bias)  # the C-ordered copies live through the call
-        x = np.ascontiguousarray(x)
+    def plan(x, scale, bias) -> tuple | None:
+        """(x's shape, scale, bias, their C-ordered arrays, their addresses, rows, size, axis)."""
+        if not x.size or x.dtype != _F32 or scale.dtype != _F32 or (bias is not None and bias.dtype != _F32):
+            return None
+        ax = axis % x.ndim
+        if not (_per_row(scale, x.shape, ax) and _per_row(bias, x.shape, ax)):
+            return None
+        kept, (sp, bp), reusable = c_operands(scale, bias)
         size = math.prod(x.shape[ax:])
-        rows = x.size // size
-        y = np.empty(x.shape, np.float32)
-        mean, inv = (np.empty(rows, np.float32), np.empty(rows, np.float32)) if stats else (None, None)
+        found = (x.shape, scale, bias, kept, sp, bp, x.size // size, size, ax)
+        if reusable:
+            last[0] = found
+        return found
+
+    def run(x, scale, bias):
+        p = last[0]
+        if p is None or p[0] != x.shape or p[1] is not scale or p[2] is not bias or x.dtype is not _F32:
+            p = plan(x, scale, bias)
+            if p is None:
+                return None
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        y = np.empty(x.shape, _F32)
+        rows = p[6]
+        mean, inv = (np.empty(rows, _F32), np.empty(rows, _F32)) if stats else (None, None)
         stat_ptrs = (address(mean), address(inv)) if stats else (None, None)
-        lib.layernorm_f32(address(x), sp, bp, address(y), *stat_ptrs, rows, size, eps)
+        call(address(x), p[4], p[5], address(y), *stat_ptrs, rows, p[7], eps)
         return y, mean, inv
     return run
 
@@ -114,25 +137,12 @@ def layer_norm(node: Node, opset: int):
     one value per element go to C, see :func:`_per_row`)."""
     axis, eps = node.attrs.get("axis", -1), node.attrs.get("epsilon", 1e-5)
     stats = len(node.outputs) > 1
-    c_rows = _c_layer_norm(eps, stats)
-    fits: dict[tuple, bool] = {}  # (x, scale, bias shapes and dtypes) -> whether C serves them
-
-    def in_c(x, ax, scale, bias) -> bool:
-        key = (x.shape, x.dtype, scale.shape, scale.dtype, None if bias is None else (bias.shape, bias.dtype))
-        ok = fits.get(key)
-        if ok is None:
-            if len(fits) > 64:  # shapes that change every run: keep the table small
-                fits.clear()
-            ok = fits[key] = (x.dtype == scale.dtype == np.float32 and (bias is None or bias.dtype == np.float32)
-                              and _per_row(scale, x.shape, ax) and _per_row(bias, x.shape, ax))
-        return ok
+    c_rows = _c_layer_norm(axis, eps, stats)
 
     def run(x, scale, bias=None):
         ax = axis % x.ndim
-        if c_rows is not None and x.size and in_c(x, ax, scale, bias):
-            y, mean, inv = c_rows(x, ax, scale, bias)
-        else:
-            y, mean, inv = _layer_norm_numpy(x, ax, scale, bias, eps)
+        done = c_rows(x, scale, bias) if c_rows is not None else None
+        y, mean, inv = done if done is not None else _layer_norm_numpy(x, ax, scale, bias, eps)
         if not stats:
             return (y,)
         kept = x.shape[:ax] + (1,) * (x.ndim - ax)
