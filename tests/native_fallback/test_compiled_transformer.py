@@ -385,3 +385,64 @@ def test_small_linear_rereads_a_weight_fed_at_run_time(programs, rng) -> None:
         for _ in range(2):
             np.testing.assert_allclose(with_c.run({"x": x, "w": w})["y"], x @ w, rtol=1e-5, atol=1e-5)
             w *= 2  # the same object, new values
+
+
+# ---- attention ----------------------------------------------------------------------------------------
+
+def _attention_model(q, k, v, mask, axis: int = -1, opset: int = 17, extra_outputs: tuple = ()):
+    """Q, K (transposed in the graph: a strided K^T), V and an optional additive mask, as torch exports
+    scaled-dot attention once Q and K are scaled."""
+    perm = [*range(k.ndim - 2), k.ndim - 1, k.ndim - 2]
+    nodes = [helper.make_node("Transpose", ["k"], ["kt"], perm=perm), helper.make_node("MatMul", ["q", "kt"], ["s"])]
+    scores = "s"
+    if mask is not None:
+        nodes.append(helper.make_node("Add", ["s", "mask"], ["sm"]))
+        scores = "sm"
+    nodes += [helper.make_node("Softmax", [scores], ["p"], axis=axis), helper.make_node("MatMul", ["p", "v"], ["y"])]
+    feeds = {"q": q, "k": k, "v": v} | ({} if mask is None else {"mask": mask})
+    return make_model(nodes, feeds, ["y", *extra_outputs], opset=opset), feeds
+
+
+ATTENTIONS = [((1, 4, 32, 8), (1, 1, 1, 32)), ((2, 4, 16, 8), (2, 4, 16, 16)), ((1, 3, 17, 8), (1, 3, 1, 17)),
+              ((8, 16, 4), None), ((2, 4, 16, 8), None), ((2, 2, 5, 3), (5, 5))]
+
+
+@pytest.mark.parametrize(("shape", "mask_shape"), ATTENTIONS, ids=[f"{s}m{m}" for s, m in ATTENTIONS])
+def test_attention_fuses_and_matches_numpy_and_ort(programs, rng, shape, mask_shape) -> None:
+    q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+    mask = None
+    if mask_shape is not None:
+        mask = np.where(rng.random(mask_shape) < 0.3, -np.inf, rng.standard_normal(mask_shape)).astype(np.float32)
+        mask[..., 0] = 0.0  # no row fully masked here (see the NaN test)
+    model, feeds = _attention_model(q, k, v, mask)
+    with_c, numpy_only = programs(model)
+    assert [s.node.op_type for s in with_c.steps] == ["Transpose", "FusedAttention"]
+    got, ref = with_c.run(feeds)["y"], numpy_only.run(feeds)["y"]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_with_masked_rows_and_nan_matches_the_nodes(programs, rng) -> None:
+    q, k, v = (rng.standard_normal((1, 2, 16, 4)).astype(np.float32) for _ in range(3))
+    mask = np.zeros((1, 2, 16, 16), np.float32)
+    mask[0, 1, 3, :] = -np.inf  # a fully masked row: NaN through the softmax, as the nodes compute it
+    q[0, 0, 5, 1] = np.nan
+    model, feeds = _attention_model(q, k, v, mask.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2))
+    with_c, _ = programs(model)
+    plain = native_fallback.compile(model, optimize=False)
+    got, want = with_c.run(feeds)["y"], plain.run(feeds)["y"]
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(got[0, 1, 3]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["axis", "scores-read", "opset11-axis1"])
+def test_attention_fusion_leaves_other_graphs_alone(rng, case) -> None:
+    q, k, v = (rng.standard_normal((2, 4, 8, 8)).astype(np.float32) for _ in range(3))
+    kw = {"axis": 2} if case == "axis" else {"extra_outputs": ("s",)} if case == "scores-read" else \
+        {"axis": 1, "opset": 11}
+    model, feeds = _attention_model(q, k, v, None, **kw)
+    program = native_fallback.compile(model)
+    assert "FusedAttention" not in [s.node.op_type for s in program.steps]
+    outs = program.run(feeds)
+    for name, want in zip(["y", *kw.get("extra_outputs", ())], ort_run(model, feeds), strict=True):
+        np.testing.assert_allclose(outs[name], want, rtol=1e-5, atol=1e-6)
