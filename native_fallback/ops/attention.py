@@ -188,6 +188,7 @@ def _scores_softmax_values(q: np.ndarray, kt: np.ndarray, v: np.ndarray, mask: n
 
 
 _F32 = np.dtype(np.float32)
+_LANES = 16  # attention_f32 pads the queries to whole vectors of this many
 
 
 def _c_fits(q: np.ndarray, kt: np.ndarray, v: np.ndarray) -> bool:
@@ -237,7 +238,8 @@ def _c_attention() -> Callable | None:
                 return None
         q, kt, v = (a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in (q, kt, v))
         out = np.empty((*lead, lq, dv), _F32)
-        scratch = np.empty((lk + d + dv + 2) * lq, _F32)  # per call: a program may run on several threads
+        padded = -(-lq // _LANES) * _LANES
+        scratch = np.empty((lk + d + dv) * padded, _F32)  # per call: a program may run on several threads
         call(address(q), address(kt), address(v), None if mask is None else mask.ctypes.data,
              None if ms is None else ms.ctypes.data, address(out), address(scratch), math.prod(lead), lead[-1],
              lq, lk, d, dv)
