@@ -80,7 +80,7 @@ void gelu_f32(const float *x, float *y, int64_t n) {
  * feeds two FMAs): 1.4-2.8 us against 2.6-4.1 us for numpy's matmul and bias add on (32, 32..64, 32..96)
  * (measured), and slower than BLAS from about a million products on, so the caller keeps it to small
  * ones. Sums run in j order, not BLAS's: the results agree to float32 rounding. */
-#define VW 16  /* floats per vector: one AVX-512 register, two AVX ones (ops/attention.py pads by it too) */
+#define VW 16  /* floats per vector: one AVX-512 register, two AVX ones */
 #define TILE 4 /* vectors of sums per row: 64 columns */
 typedef float vf __attribute__((vector_size(VW * 4)));
 
@@ -218,77 +218,5 @@ void softmax_f32(const float *x, float *y, int64_t rows, int64_t size) {
         float s = sums[0];
         for (; i < size; i++) s += yr[i];
         for (i = 0; i < size; i++) yr[i] /= s;
-    }
-}
-
-/* Scaled-dot attention's nodes, MatMul(Q, K^T) (+ mask) -> last-axis Softmax -> MatMul(P, V), for `heads`
- * (batch x head) slices: q (heads, lq, d), kt (heads, d, lk), v (heads, lk, dv), all C-ordered, into out
- * (heads, lq, dv). `mask` (NULL for none) holds element (b, h, i, j) of the scores' mask at
- * b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3] (strides of its broadcast: 0 where it repeats), with
- * b = slice / per_batch and h = slice % per_batch.
- *
- * The scores are kept transposed, (lk, lq): the softmax over j for each query i is then elementwise work
- * across rows of lq values (max, exp, sum, divide all vectorize, no horizontal reductions), and so is
- * O^T = V^T P^T. The softmax is softmax_f32's (a NaN or
- * +inf score makes its row NaN, a fully masked row is NaN); sums run over j in order. */
-typedef int32_t vi __attribute__((vector_size(VW * 4)));
-
-static inline vf vmax(vf a, vf b) { /* a > b ? a : b per lane (vector ?: is C++ only) */
-    vi take = a > b;
-    return (vf)(((vi)a & take) | ((vi)b & ~take));
-}
-
-/* One head, its queries padded to lp, a multiple of VW: every inner loop runs over whole vectors of
- * queries, in registers, without the start, tail and alias checks GCC adds to a loop of unknown length
- * (which cost more than the arithmetic on 16-32 queries). Padded queries are zeros and never read the
- * mask; their values are not copied out. */
-static void attention_head(const float *qt, const float *kh, const float *vh, const float *mh, const int64_t *ms,
-                           float *p, float *ot, int64_t lq, int64_t lp, int64_t lk, int64_t d, int64_t dv) {
-    int64_t nv = lp / VW;
-    for (int64_t j = 0; j < lk; j++)
-        for (int64_t b = 0; b < nv; b++) {
-            vf acc = {0};
-            for (int64_t c = 0; c < d; c++) acc += kh[c * lk + j] * loadv(qt + c * lp + b * VW);
-            if (mh && ms[2] == 0)
-                acc += mh[j * ms[3]];
-            else if (mh)
-                for (int64_t k = 0; k < VW && b * VW + k < lq; k++) acc[k] += mh[(b * VW + k) * ms[2] + j * ms[3]];
-            storev(p + j * lp + b * VW, acc);
-        }
-    for (int64_t b = 0; b < nv; b++) {
-        vf m = loadv(p + b * VW);
-        for (int64_t j = 1; j < lk; j++) m = vmax(m, loadv(p + j * lp + b * VW));
-        for (int64_t j = 0; j < lk; j++) storev(p + j * lp + b * VW, loadv(p + j * lp + b * VW) - m);
-    }
-    for (int64_t n = 0; n < lk * lp; n++) p[n] = v_expf(p[n]);
-    for (int64_t b = 0; b < nv; b++) {
-        vf s = {0};
-        for (int64_t j = 0; j < lk; j++) s += loadv(p + j * lp + b * VW);
-        for (int64_t j = 0; j < lk; j++) storev(p + j * lp + b * VW, loadv(p + j * lp + b * VW) / s);
-    }
-    for (int64_t c = 0; c < dv; c++)
-        for (int64_t b = 0; b < nv; b++) {
-            vf o = {0};
-            for (int64_t j = 0; j < lk; j++) o += vh[j * dv + c] * loadv(p + j * lp + b * VW);
-            storev(ot + c * lp + b * VW, o);
-        }
-}
-
-/* `scratch` holds (lk + d + dv) * lp floats, lp being lq rounded up to a multiple of VW. */
-void attention_f32(const float *q, const float *kt, const float *v, const float *mask, const int64_t *ms,
-                   float *out, float *scratch, int64_t heads, int64_t per_batch, int64_t lq, int64_t lk,
-                   int64_t d, int64_t dv) {
-    int64_t lp = (lq + VW - 1) / VW * VW;
-    float *p = scratch, *qt = p + lk * lp, *ot = qt + d * lp;
-    for (int64_t n = 0; n < d * lp; n++) qt[n] = 0.0f;
-    for (int64_t h = 0; h < heads; h++) {
-        const float *qh = q + h * lq * d, *kh = kt + h * d * lk, *vh = v + h * lk * dv;
-        for (int64_t i = 0; i < lq; i++)
-            for (int64_t c = 0; c < d; c++) qt[c * lp + i] = qh[i * d + c];
-        const float *mh = mask ? mask + (h / per_batch) * ms[0] + (h % per_batch) * ms[1] : 0;
-        attention_head(qt, kh, vh, mh, ms, p, ot, lq, lp, lk, d, dv);
-        float *oh = out + h * lq * dv;
-        for (int64_t i = 0; i < lq; i++)
-            for (int64_t c = 0; c < dv; c++) oh[i * dv + c] = ot[c * lp + i];
     }
 }

@@ -14,7 +14,7 @@ from ..ir import Node
 
 #: compiled/transformer.c's functions and their argument letters (see ``compiled.library``).
 _TRANSFORMER = {"erf_f32": "ppl", "gelu_f32": "ppl", "layernorm_f32": "ppppppllf", "softmax_f32": "ppll",
-                "linear_f32": "ppppllli", "attention_f32": "pppppppllllll"}
+                "linear_f32": "ppppllli"}
 
 
 def bad_attr(node: Node, attr: str, received: object, expected: str) -> UnsupportedModelError:

@@ -7,15 +7,10 @@ served by the next registered kernel (the onnx.reference bridge).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import numpy as np
 
 from .. import registry
 from ..ir import Node
-from ._util import address, transformer_kernels
-from .activation import softmax_last
 from .linalg import matmul
 
 
@@ -175,85 +170,4 @@ def tensor_scatter(node: Node, opset: int):
             dst = np.moveaxis(present[b], axis - 1, 0)  # a view: writing it writes ``present``
             dst[rows] = np.moveaxis(update[b], axis - 1, 0)
         return (present,)
-    return run
-
-
-def _scores_softmax_values(q: np.ndarray, kt: np.ndarray, v: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """MatMul(Q, K^T) (+ mask), last-axis Softmax, MatMul(P, V): what the three or four nodes compute."""
-    s = matmul(q, kt)
-    if mask is not None:
-        s = np.add(s, mask).astype(s.dtype, copy=False)
-    p = softmax_last(s).astype(s.dtype, copy=False) if s.size else np.empty_like(s)
-    return matmul(p, v)
-
-
-_F32 = np.dtype(np.float32)
-_LANES = 16  # attention_f32 pads the queries to whole vectors of this many
-
-
-def _c_fits(q: np.ndarray, kt: np.ndarray, v: np.ndarray) -> bool:
-    """float32 Q (..., lq, d), K^T (..., d, lk), V (..., lk, dv) with the same one or two leading dims, none
-    empty (the mask is checked by :func:`_mask_strides`)."""
-    lead = q.shape[:-2]
-    return (q.dtype is _F32 and kt.dtype is _F32 and v.dtype is _F32 and q.ndim in (3, 4)
-            and kt.shape[:-2] == lead and v.shape[:-2] == lead and q.shape[-1] == kt.shape[-2]
-            and kt.shape[-1] == v.shape[-2] and q.size > 0 and kt.size > 0 and v.size > 0)
-
-
-def _mask_strides(mask: np.ndarray, scores: tuple[int, ...]) -> np.ndarray | None:
-    """attention_f32's four element strides of a float32 ``mask`` broadcast to ``scores`` (0 where it
-    repeats), or None when it is not float32 or would not broadcast to exactly that shape."""
-    if mask.dtype is not _F32 or mask.ndim > len(scores):
-        return None
-    pad = len(scores) - mask.ndim
-    strides = []
-    for size, dim, step in zip(scores, (1,) * pad + mask.shape, (0,) * pad + mask.strides, strict=True):
-        if dim not in (1, size) or step % 4:
-            return None
-        strides.append(0 if dim == 1 else step // 4)
-    return np.array([0] * (4 - len(scores)) + strides, np.int64)
-
-
-def _c_attention() -> Callable | None:
-    """attention_f32 for inputs :func:`_c_fits` accepts, as a function returning None for others."""
-    lib = transformer_kernels()
-    if lib is None:
-        return None
-    call = lib.attention_f32
-    strides_of: dict[tuple, np.ndarray | None] = {}  # (mask shape, strides, scores) -> its strides (read-only)
-
-    def run(q, kt, v, mask):
-        if not _c_fits(q, kt, v):
-            return None
-        lead, (lq, d), (lk, dv) = q.shape[:-2], q.shape[-2:], v.shape[-2:]
-        ms = None
-        if mask is not None:
-            key = (mask.shape, mask.strides, mask.dtype, lead, lq, lk)
-            ms = strides_of.get(key, False)
-            if ms is False:
-                if len(strides_of) > 64:
-                    strides_of.clear()
-                ms = strides_of[key] = _mask_strides(mask, (*lead, lq, lk))
-            if ms is None:
-                return None
-        q, kt, v = (a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in (q, kt, v))
-        out = np.empty((*lead, lq, dv), _F32)
-        padded = -(-lq // _LANES) * _LANES
-        scratch = np.empty((lk + d + dv) * padded, _F32)  # per call: a program may run on several threads
-        call(address(q), address(kt), address(v), None if mask is None else mask.ctypes.data,
-             None if ms is None else ms.ctypes.data, address(out), address(scratch), math.prod(lead), lead[-1],
-             lq, lk, d, dv)
-        return out
-    return run
-
-
-@registry.register("FusedAttention", 1, domain=registry.FACADE_DOMAIN)
-def fused_attention(node: Node, opset: int):
-    """MatMul(Q, K^T) (+ mask) -> Softmax(last axis) -> MatMul(P, V), from the optimizer's attention_fusion
-    pass: compiled/transformer.c's attention_f32 for float32, the nodes' numpy computation otherwise."""
-    c_path = _c_attention()
-
-    def run(q, kt, v, mask=None):
-        out = c_path(q, kt, v, mask) if c_path is not None else None
-        return (_scores_softmax_values(q, kt, v, mask) if out is None else out,)
     return run

@@ -9,7 +9,7 @@ convolutions) and let convolutions write into the Concat that joins them, and a
 1x1 convolution into the padded input of the depthwise one reading it: node forms
 the OpenCL kernels do not understand. So are the exported exact-GELU chain as one
 Gelu node, MatMul + bias Add as one FusedMatMul (a transformer's feed-forward),
-runs of shape nodes as one Relayout and MatMul/Softmax/MatMul as FusedAttention.
+and runs of shape nodes as one Relayout.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from ..ir import Graph
 from .activation_fusion import fuse_activations
 from .activation_sinking import sink_activations
-from .attention_fusion import fuse_attention
 from .channels_last import channels_last
 from .concat_convs import concat_convs
 from .constant_folding import fold_constants
@@ -33,7 +32,7 @@ from .shape_folding import fold_shapes
 from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
-           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_attention", "fuse_gelu", "fuse_layout_chains",
+           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains",
            "fuse_matmul_bias", "merge_duplicates", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities",
            "simplify_chains", "sink_activations", "squeeze_excite"]
 
@@ -41,7 +40,7 @@ PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
 CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, merge_duplicates, drop_unit_scaling,
-              fuse_gelu, fuse_matmul_bias, fuse_layout_chains, fuse_attention)
+              fuse_gelu, fuse_matmul_bias, fuse_layout_chains)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:
