@@ -10,10 +10,18 @@ tensors (see ``optimizer/channels_last.py``): the node's attributes
 ``channels_last_in`` / ``channels_last_out`` say which side is. Only Winograd
 needs N,C,H,W on both sides.
 
+On float32 the C kernels of ``compiled/conv.c`` take over where they apply: the
+depthwise convolution (taps, bias and activation in one pass from the unpadded
+input), im2col's column copy, the GEMM epilogue (bias + activation per piece) and
+squeeze-and-excite; numpy stays for other dtypes, the float64 oracle and
+``FACADE_NATIVE_KERNELS=numpy``.
+
 Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cache``
-(derived weights, plans), one per algorithm (``pointwise``, ``depthwise``,
-``im2col``, ``winograd``), ``forward`` (the dispatch), ``kernels`` (Conv, FusedConv,
-ConvConcat), ``pointwise_depthwise``, ``squeeze_excite`` and ``transpose`` (ConvTranspose, Col2Im).
+(derived weights, plans, the C library), one per algorithm (``pointwise``, ``depthwise``,
+``im2col``, ``winograd``), ``epilogue`` (conv.c's library, activations and epilogue),
+``fast`` (small convolutions specialised per shape), ``forward`` (the dispatch),
+``kernels`` (Conv, FusedConv, ConvConcat), ``pointwise_depthwise``, ``squeeze_excite``
+and ``transpose`` (ConvTranspose, Col2Im).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Depthwise 2-D convolution: shifted multiply-adds over long runs, N,C,H,W or channels-last."""
+"""Depthwise 2-D convolution, N,C,H,W or channels-last: conv.c's one-pass kernel on float32
+(:func:`depthwise_c`), else shifted multiply-adds over long runs in numpy."""
 
 from __future__ import annotations
 
