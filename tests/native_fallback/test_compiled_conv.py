@@ -139,6 +139,9 @@ def test_gemm_convolution_equals_numpy_and_ort(p, act, act_attrs, monkeypatch, r
                                    atol=1e-5, err_msg=f"C split in pieces, layout {layout}")
         np.testing.assert_allclose(_run(node, x, w, b, layout, numpy_only, split=False), serial, rtol=1e-5,
                                    atol=1e-5, err_msg=f"numpy vs C, layout {layout}")
+        np.testing.assert_allclose(_run(node, x, w, None, layout, WeightCache(), split=False),
+                                   _run(node, x, w, None, layout, numpy_only, split=False), rtol=1e-5, atol=1e-5,
+                                   err_msg=f"no bias, numpy vs C, layout {layout}")
 
 
 @pytest.mark.parametrize("act", ["Relu", "Clip"])

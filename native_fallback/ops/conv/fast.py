@@ -16,31 +16,35 @@ from collections.abc import Callable
 import numpy as np
 
 from ... import threads
+from .cache import WeightCache, gemm_weights
+from .depthwise import c_operands
 from .epilogue import Activation, Epilogue, addr
+from .im2col import IM2COL_BLOCK_BYTES, c_params
 from .plan import ConvPlan
 
 Fast = Callable[[np.ndarray], np.ndarray]
 
 
 def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Activation | None,
-               in_last: bool, out_last: bool, lib, depthwise_operands: Callable[[], tuple]) -> Fast | None:
+               in_last: bool, out_last: bool, cache: WeightCache) -> Fast | None:
     """The closure computing this convolution for inputs like ``x`` (shape, float32, C-contiguous),
     or None when it needs the general path: it would be split across the engine's threads, its
-    activation is not in C, or it is neither an unstrided ungrouped 1x1 nor a depthwise convolution.
-
-    ``depthwise_operands()`` gives the address of conv.c's depthwise parameter block.
+    activation is not in C, or it is none of an unstrided ungrouped 1x1, a depthwise convolution, or
+    an ungrouped 2-D im2col whose columns fit one block.
     """
     if act is not None and act.code is None:
         return None
-    n, alloc, result = x.shape[0], plan.alloc, plan.result
-    kind = "gemm" if plan.path == "pointwise" else "depthwise"
-    work = math.prod(alloc) * (w.shape[1] if kind == "gemm" else 1)
+    lib, n, alloc, result = cache.lib, x.shape[0], plan.alloc, plan.result
+    kind = "depthwise" if plan.path.startswith("depthwise") else "gemm"
+    work = math.prod(alloc) * (1 if kind == "depthwise" else math.prod(w.shape[1:]))
     if threads.split(kind, work)[0] is not None:
         return None
+    if plan.path == "im2col":
+        return _im2col(plan, x, w, b, act, in_last, out_last, cache)
     if plan.path.startswith("depthwise"):
         if out_last and not in_last:
             return None
-        q, oh = depthwise_operands(), plan.g.out_shape[0]
+        q, oh = c_operands(x, w, b, plan.g, in_last, out_last, act, cache), plan.g.out_shape[0]
 
         def depthwise(x: np.ndarray) -> np.ndarray:
             out = np.empty(alloc, np.float32)
@@ -54,7 +58,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
         return depthwise
     if plan.path != "pointwise" or plan.group != 1 or any(s != 1 for s in plan.g.strides):
         return None
-    m, c = w.shape[:2]
+    lib, m, c = cache.lib, w.shape[0], w.shape[1]
     w2 = np.ascontiguousarray(w.reshape(m, c))
     rhs = w2.T if out_last else w2  # out (n, P, m) = x (n, P, c) @ w.T, or out (n, m, P) = w @ x (n, c, P)
     epilogue = Epilogue(lib, b, act, out_last)
@@ -71,3 +75,35 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
             epilogue.pixels(oi, 0, pixels)
         return out.reshape(result)
     return pointwise
+
+
+def _im2col(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Activation | None,
+            in_last: bool, out_last: bool, cache: WeightCache) -> Fast | None:
+    """An ungrouped 2-D convolution as conv.c's im2col of each whole image (the bias, if any, as a ones
+    row), one matmul and the epilogue: the small stems of mobile networks (MobileNetV3's 3x3 over 64x64)."""
+    ones = int(b is not None)
+    k = math.prod(w.shape[1:])
+    pixels = math.prod(plan.g.out_shape)
+    if plan.group != 1 or w.ndim != 4 or (k + ones) * pixels * x.itemsize > IM2COL_BLOCK_BYTES:
+        return None
+    lib, n, alloc, result, rows = cache.lib, x.shape[0], plan.alloc, plan.result, plan.g.out_shape[0]
+    w3 = gemm_weights(w, 1, b, np.float32, cache, in_last)[0]  # (M, K [+ 1]): the bias as column K
+    q = c_params(x, w, plan.g, 1, in_last, cache)[0]
+    im2col = lib.im2col_nhwc if in_last else lib.im2col_nchw
+    epilogue = Epilogue(lib, None, act, out_last)
+    shape = (pixels, k + ones) if in_last else (k + ones, pixels)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = np.empty(alloc, np.float32)
+        cols = threads.scratch("im2col", shape, np.float32)
+        xp, cp = addr(x), addr(cols)
+        lhs = cols if in_last else cols.T  # (pixels, K [+ 1]) either way
+        for i in range(n):
+            im2col(xp, cp, q, i, 0, rows, ones)
+            if out_last:
+                np.matmul(lhs, w3.T, out=out[i])
+            else:
+                np.matmul(w3, lhs.T, out=out[i])
+            epilogue.pixels(out[i], 0, pixels)
+        return out.reshape(result)
+    return run

@@ -7,7 +7,7 @@ import numpy as np
 from ... import compiled, threads
 from ...ir import Node
 from .cache import WeightCache
-from .depthwise import c_operands, depthwise, depthwise_c, depthwise_last
+from .depthwise import depthwise, depthwise_c, depthwise_last
 from .epilogue import Activation, Epilogue, c_ready
 from .fast import Fast, specialise
 from .geometry import pad_spatial
@@ -100,8 +100,7 @@ def _specialised(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node,
         fn = None
         if c_ready(cache.lib, x, w, b):
             p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
-            fn = specialise(p, x, w, b, act, in_last, out_last, cache.lib,
-                            lambda: c_operands(x, w, b, p.g, in_last, out_last, act, cache))
+            fn = specialise(p, x, w, b, act, in_last, out_last, cache)
         if len(cache.fast) >= FAST_MEMO_MAX:
             cache.fast.clear()
         hit = cache.fast[key] = (w, b, fn)  # w and b held: their ids stay theirs while the entry lives

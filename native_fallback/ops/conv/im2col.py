@@ -47,7 +47,7 @@ def im2col_gemm(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: 
         xp = pad_spatial(x, g, channels_last=in_last)
         view = windows_last(xp, kernel, g) if in_last else windows(xp, kernel, g)
     else:
-        params, xa = _c_params(x, w, g, group, in_last, cache), addr(x)
+        params, xa = c_params(x, w, g, group, in_last, cache), addr(x)
         im2col_c = lib.im2col_nhwc if in_last else lib.im2col_nchw
     rows = g.out_shape[0]
     inner = math.prod(g.out_shape[1:])
@@ -98,7 +98,7 @@ def im2col_gemm(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: 
     return biased or after is not None
 
 
-def _c_params(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, in_last: bool,
+def c_params(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, in_last: bool,
               cache: WeightCache) -> list[int]:
     """Per group, the address of conv.c's im2col parameter block for inputs like ``x`` (built once per
     weight and input shape, kept alive by ``cache``)."""
