@@ -5,6 +5,7 @@ These are views or single numpy calls; none loops over elements in Python.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -141,6 +142,14 @@ def relayout(node: Node, opset: int):
             x = step(x)
         return (x,)
     return run
+
+
+@registry.register("SplitColumns", 1, domain=registry.FACADE_DOMAIN)
+def split_columns(node: Node, opset: int):
+    """Consecutive column blocks of the last axis as views (optimizer/merge_linears.py's outputs)."""
+    bounds = np.cumsum([0, *node.attrs["sizes"]]).tolist()
+    spans = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+    return lambda x: tuple(x[..., s] for s in spans)
 
 
 @registry.register("Concat", 1)

@@ -9,7 +9,7 @@ convolutions) and let convolutions write into the Concat that joins them, and a
 1x1 convolution into the padded input of the depthwise one reading it: node forms
 the OpenCL kernels do not understand. So are the exported exact-GELU chain as one
 Gelu node, MatMul + bias Add as one FusedMatMul (a transformer's feed-forward),
-and runs of shape nodes as one Relayout.
+linear layers of one input as one, and runs of shape nodes as one Relayout.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .dead_nodes import remove_dead, remove_identities
 from .gelu_fusion import fuse_gelu
 from .layout_chain import fuse_layout_chains
 from .matmul_bias import fuse_matmul_bias
+from .merge_linears import merge_linears
 from .pointwise_depthwise import pointwise_depthwise
 from .redundancy import drop_unit_scaling, merge_duplicates
 from .reshape_chain import simplify_chains
@@ -32,15 +33,15 @@ from .shape_folding import fold_shapes
 from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
-           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains",
-           "fuse_matmul_bias", "merge_duplicates", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities",
-           "simplify_chains", "sink_activations", "squeeze_excite"]
+           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias",
+           "merge_duplicates", "merge_linears", "optimize", "pointwise_depthwise", "remove_dead",
+           "remove_identities", "simplify_chains", "sink_activations", "squeeze_excite"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
 CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, merge_duplicates, drop_unit_scaling,
-              fuse_gelu, fuse_matmul_bias, fuse_layout_chains)
+              fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

@@ -312,10 +312,11 @@ def test_matmul_bias_leaves_other_adds_alone(rng, bias) -> None:
 
 # ---- the exported models ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "gelus", "linears"), [("transformer_encoder", 2, 6), ("whisper_encoder", 4, 10)])
+@pytest.mark.parametrize(("name", "gelus", "linears"), [("transformer_encoder", 2, 6), ("whisper_encoder", 4, 8)])
 def test_exported_encoders_fuse_every_gelu_and_bias(programs, name, gelus, linears) -> None:
     """torch's exports of nn.TransformerEncoder and a Whisper encoder: every exact GELU becomes one node
-    and every nn.Linear on a 3-D input one FusedMatMul (with the feed-forward's GELU), and both kernel sets
+    and every nn.Linear on a 3-D input one FusedMatMul (with the feed-forward's GELU; Whisper's Q, K and V one
+    merged layer), and both kernel sets
     still match the oracle."""
     from tests.corpus import registry, store
 
@@ -386,3 +387,50 @@ def test_small_linear_rereads_a_weight_fed_at_run_time(programs, rng) -> None:
             np.testing.assert_allclose(with_c.run({"x": x, "w": w})["y"], x @ w, rtol=1e-5, atol=1e-5)
             w *= 2  # the same object, new values
 
+
+
+def _projections(rng, x: np.ndarray, biased: tuple[bool, ...], gelu_last: bool = False):
+    """Linear layers that all read x (Whisper's Q, K, V: K without a bias), as exported."""
+    nodes, inits, outputs = [], {}, []
+    for k, has_bias in enumerate(biased):
+        inits[f"w{k}"] = rng.standard_normal((x.shape[-1], 32)).astype(np.float32)
+        nodes.append(helper.make_node("MatMul", ["x", f"w{k}"], [f"m{k}" if has_bias else f"y{k}"]))
+        if has_bias:
+            inits[f"b{k}"] = rng.standard_normal(32).astype(np.float32)
+            nodes.append(helper.make_node("Add", [f"m{k}", f"b{k}"], [f"y{k}"]))
+        outputs.append(f"y{k}")
+    if gelu_last:
+        gelu, gelu_inits = _torch_gelu()
+        for node in gelu:
+            node.input[:] = [f"y{len(biased) - 1}" if i == "x" else i for i in node.input]
+            node.output[:] = ["g" if o == "y" else f"g_{o}" for o in node.output]
+            node.input[:] = [f"g_{i}" if i in ("u", "e", "a", "m", "h") else i for i in node.input]
+        nodes += gelu
+        inits.update(gelu_inits)
+        outputs[-1] = "g"
+    return make_model(nodes, {"x": x}, outputs, inits), outputs
+
+
+def test_projections_of_one_input_become_one_linear_with_the_same_values(programs, rng) -> None:
+    x = rng.standard_normal((1, 32, 32)).astype(np.float32)
+    model, outputs = _projections(rng, x, (True, False, True))
+    with_c, numpy_only = programs(model)
+    assert [s.node.op_type for s in with_c.steps] == ["FusedMatMul", "SplitColumns"]
+    separate = native_fallback.compile(model, optimize=False).run({"x": x})
+    ort = ort_run(model, {"x": x})
+    for k, name in enumerate(outputs):
+        got = with_c.run({"x": x})[name]
+        assert got.shape == (1, 32, 32)
+        np.testing.assert_allclose(got, separate[name], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, ort[k], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(numpy_only.run({"x": x})[name], ort[k], rtol=1e-5, atol=1e-5)
+
+
+def test_a_linear_with_its_gelu_is_not_merged(programs, rng) -> None:
+    x = rng.standard_normal((2, 5, 16)).astype(np.float32)
+    model, outputs = _projections(rng, x, (True, True), gelu_last=True)
+    with_c, _ = programs(model)
+    steps = [(s.node.op_type, s.node.attrs.get("activation")) for s in with_c.steps]
+    assert sorted(steps, key=str) == sorted([("FusedMatMul", None), ("FusedMatMul", "Gelu")], key=str)
+    for got, want in zip([with_c.run({"x": x})[n] for n in outputs], ort_run(model, {"x": x}), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
