@@ -119,8 +119,9 @@ def ptr(a: np.ndarray) -> int:
     """The address of ``a``'s data, for a ``p`` argument (``a`` must be C-contiguous and stay alive
     during the call). ``a.ctypes.data`` builds a helper object each time (1.3 us); taking the address
     of a ctypes view of the buffer costs 0.3 us, and a kernel passes up to six pointers a call. A
-    read-only or empty array (no writable buffer to view) takes the slow way."""
-    return _ADDRESSOF(_FROM_BUFFER(a)) if a.flags.writeable and a.size else a.ctypes.data
+    read-only, empty or strided array (no writable contiguous buffer to view) takes the slow way."""
+    flags = a.flags
+    return _ADDRESSOF(_FROM_BUFFER(a)) if flags.writeable and flags.c_contiguous and a.size else a.ctypes.data
 
 
 def f32(a: np.ndarray) -> bool:

@@ -107,7 +107,8 @@ def test_summary_names_the_compiler_or_why_numpy_alone(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("make", [lambda: np.arange(6, dtype=np.float32), lambda: np.zeros((4, 3), np.float32)[1:],
-                                  lambda: np.zeros(0, np.float32), lambda: np.ones(3, np.float32)[None]])
+                                  lambda: np.zeros(0, np.float32), lambda: np.ones(3, np.float32)[None],
+                                  lambda: np.zeros((4, 6), np.float32)[:, 1:4]])
 def test_ptr_is_the_data_address(make):
     a = make()
     assert compiled.ptr(a) == a.ctypes.data
