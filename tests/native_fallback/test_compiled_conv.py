@@ -192,21 +192,26 @@ def _block(rng, act: str | None, act_attrs: dict, stride: int):
     return make_model(nodes, {"x": x}, ["y"], inits), x
 
 
+def _each_program(model, monkeypatch):
+    """(mode, threads, program) with the C kernels and with numpy only, at 1 and 2 threads; each
+    program is closed after its turn."""
+    for mode in ("c", "numpy"):
+        if mode == "numpy":
+            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+        for n_threads in (1, 2):
+            prog = native_fallback.compile(model, threads=n_threads)
+            yield mode, n_threads, prog
+            prog.close()
+    monkeypatch.delenv(compiled.ENV_VAR, raising=False)
+
+
 @pytest.mark.parametrize(("act", "act_attrs"), [(None, {}), ("Relu", {}), ("Clip", {}), ("HardSwish", {})],
                          ids=["none", "Relu", "Relu6", "HardSwish"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_programs_with_and_without_c_kernels_match_ort(act, act_attrs, stride, monkeypatch, rng):
     model, x = _block(rng, act, act_attrs, stride)
     expected = ort_run(model, {"x": x})[0]
-    answers = {}
-    for mode in ("c", "numpy"):
-        if mode == "numpy":
-            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
-        for n_threads in (1, 2):
-            prog = native_fallback.compile(model, threads=n_threads)
-            answers[mode, n_threads] = prog.run({"x": x})["y"]
-            prog.close()
-        monkeypatch.delenv(compiled.ENV_VAR, raising=False)
+    answers = {(mode, n): prog.run({"x": x})["y"] for mode, n, prog in _each_program(model, monkeypatch)}
     for key, got in answers.items():
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=str(key))
 
@@ -251,16 +256,11 @@ def _fire(rng, size: int):
 def test_joined_convolutions_write_their_channel_slices_through_c(size, monkeypatch, rng, split_everything):
     model, x = _fire(rng, size)
     expected = ort_run(model, {"x": x})[0]
-    for mode in ("c", "numpy"):
-        if mode == "numpy":
-            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
-        for n_threads in (1, 2):
-            prog = native_fallback.compile(model, threads=n_threads)
-            joined = [s.node for s in prog.steps if s.node.op_type == "ConvConcat"]
-            assert joined and joined[0].attrs["convs"][0].attrs.get("channels_last_out")
-            np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-4, atol=1e-4,
-                                       err_msg=f"{mode}, {n_threads} threads")
-            prog.close()
+    for mode, n_threads, prog in _each_program(model, monkeypatch):
+        joined = [s.node for s in prog.steps if s.node.op_type == "ConvConcat"]
+        assert joined and joined[0].attrs["convs"][0].attrs.get("channels_last_out")
+        np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{mode}, {n_threads} threads")
 
 
 def _excite(rng, act1: str | None, act2: str | None, swap: bool, extra_reader: bool = False):
@@ -283,15 +283,10 @@ def _excite(rng, act1: str | None, act2: str | None, swap: bool, extra_reader: b
 def test_squeeze_excite_is_one_step_equal_to_numpy_and_ort(act1, act2, swap, monkeypatch, rng):
     model, x = _excite(rng, act1, act2, swap)
     expected = ort_run(model, {"x": x})[0]
-    for mode in ("c", "numpy"):
-        if mode == "numpy":
-            monkeypatch.setenv(compiled.ENV_VAR, "numpy")
-        for n_threads in (1, 2):
-            prog = native_fallback.compile(model, threads=n_threads)
-            assert [s.node.op_type for s in prog.steps] == ["SqueezeExcite"]
-            np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"{mode}, {n_threads} threads")
-            prog.close()
+    for mode, n_threads, prog in _each_program(model, monkeypatch):
+        assert [s.node.op_type for s in prog.steps] == ["SqueezeExcite"]
+        np.testing.assert_allclose(prog.run({"x": x})["y"], expected, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{mode}, {n_threads} threads")
 
 
 def test_squeeze_excite_is_not_folded_when_the_pooled_mean_has_another_reader(rng):
