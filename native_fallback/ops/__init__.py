@@ -25,5 +25,6 @@ from . import (  # noqa: F401  (imported for their registrations)
     rnn,
     sequence,
     signal,
+    squeeze_excite,
     tensor,
 )

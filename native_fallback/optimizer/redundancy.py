@@ -31,7 +31,7 @@ _BY_VALUE = 64
 def _operand(graph: Graph, name: str) -> object:
     """An input as compared: a small constant by dtype, shape and bytes, anything else by name."""
     c = graph.initializers.get(name)
-    if c is None or c.size > _BY_VALUE or c.dtype.kind not in "biuf":
+    if not isinstance(c, np.ndarray) or c.size > _BY_VALUE or c.dtype.kind not in "biuf":  # a sequence: by name
         return name
     return c.dtype.str, c.shape, c.tobytes()
 

@@ -20,13 +20,14 @@ Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cac
 (derived weights, plans, the C library), one per algorithm (``pointwise``, ``depthwise``,
 ``im2col``, ``winograd``), ``epilogue`` (conv.c's library, activations and epilogue),
 ``fast`` (small convolutions specialised per shape), ``forward`` (the dispatch),
-``kernels`` (Conv, FusedConv, ConvConcat), ``pointwise_depthwise``, ``squeeze_excite``
-and ``transpose`` (ConvTranspose, Col2Im).
+``kernels`` (Conv, FusedConv, ConvConcat), ``pointwise_depthwise`` and ``transpose``
+(ConvTranspose, Col2Im). SqueezeExcite lives in ``ops/squeeze_excite.py``: it needs both this
+package and ``ops/pool``, which imports this one.
 """
 
 from __future__ import annotations
 
-from . import kernels, pointwise_depthwise, squeeze_excite, transpose  # noqa: F401  (imported for their registrations)
+from . import kernels, pointwise_depthwise, transpose  # noqa: F401  (imported for their registrations)
 from .cache import WeightCache
 from .forward import conv
 from .geometry import ConvGeometry, conv_geometry, layout_flags, pad_spatial

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import registry
-from ...ir import Node
-from .cache import WeightCache
-from .epilogue import act_args, addr, c_ready
-from .forward import conv
-from .kernels import activation_of
+from .. import registry
+from ..ir import Node
+from .conv.cache import WeightCache
+from .conv.epilogue import act_args, addr, c_ready
+from .conv.forward import conv
+from .conv.kernels import activation_of
+from .pool import global_mean
 
 
 def _block(x: np.ndarray, acts: list, weights: tuple) -> tuple[tuple, int]:
@@ -36,8 +37,6 @@ def squeeze_excite_kernel(node: Node, opset: int):
     convolution nodes. Float32 with conv.c runs as one C call per input shape (MobileNetV3's
     excite blocks were four steps of 5 us each); anything else runs the four kernels it replaced.
     """
-    from ..pool import global_mean  # ops.pool imports this package: bound when the kernel is built
-
     convs = node.attrs["convs"]
     acts = [activation_of(c) for c in convs]
     caches = [WeightCache(), WeightCache()]
