@@ -59,10 +59,9 @@ def act_args(act: Activation | None) -> tuple[int, float, float]:
     return (0, 0.0, 0.0) if act is None else (act.code, act.a, act.b)
 
 
-def addr(a: np.ndarray) -> int:
-    """The data address of ``a`` for a C kernel: ``compiled.ptr`` (fast, C-contiguous arrays only), or
-    ``a.ctypes`` for a channel slice of a joined output, whose rows the epilogue steps through itself."""
-    return compiled.ptr(a) if a.flags.c_contiguous else a.ctypes.data
+#: The data address of an array for a C kernel; a channel slice of a joined output (strided) takes
+#: ``a.ctypes``, and the epilogue steps through its rows itself (one definition: compiled.ptr).
+addr = compiled.ptr
 
 
 def library() -> SimpleNamespace | None:
