@@ -24,11 +24,16 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import queue
 import threading
 from collections.abc import Callable
 
 import numpy as np
+
+from facade.errors import ArgumentError, format_message
+
+from . import compiled
 
 _LOCK = threading.Lock()
 _pools: dict[int, Pool] = {}
@@ -64,11 +69,49 @@ class _Job:
                     self.done.set()
 
 
+#: How long (ns) a worker of the C pool (``compiled/pool.c``) spins for its next job, and a caller for
+#: the last piece of its job, before sleeping: longer than the Python a caller runs between two
+#: convolutions of one inference (tens of microseconds), short enough that an idle engine, or one on a
+#: machine busy with other processes, gives its cores back at once.
+SPIN_NS = 200_000
+#: Microseconds to spin instead of :data:`SPIN_NS` (``0``: sleep at once, where battery matters more than
+#: latency); read when a pool's C side is made.
+SPIN_ENV = "FACADE_NATIVE_SPIN_US"
+
+
+def spin_ns() -> int:
+    """The C pool's spin in nanoseconds: :data:`SPIN_NS`, or ``FACADE_NATIVE_SPIN_US`` when it is set."""
+    raw = os.environ.get(SPIN_ENV, "").strip()
+    if not raw:
+        return SPIN_NS
+    try:
+        us = float(raw)
+    except ValueError:
+        us = -1.0
+    if not math.isfinite(us) or us < 0:
+        raise ArgumentError(format_message("the native pool's spin time is not a number of microseconds >= 0",
+                                           where=SPIN_ENV, received=raw, expected="e.g. 200, or 0 to never spin"))
+    return int(us * 1000)
+
+
+@functools.lru_cache(maxsize=1)
+def _c_pools():
+    return compiled.library("pool", {"pool_new": "llp", "pool_run": "ppp"})
+
+
+def c_pool_available() -> bool:
+    """Whether ``compiled/pool.c`` is built here (False: C kernels off or no compiler)."""
+    return _c_pools() is not None
+
+
 class Pool:
-    """The calling thread plus ``threads - 1`` daemon workers blocked on a queue (no spinning)."""
+    """The calling thread plus ``threads - 1`` daemon workers blocked on a queue (no spinning), for
+    kernels whose pieces are Python; and, made at first use, ``compiled/pool.c``'s pool of as many C
+    threads for jobs whose pieces are C functions (:meth:`run_c`)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
+        self._c: int | None = None
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         for k in range(threads - 1):
             threading.Thread(target=self._serve, name=f"facade-native-{threads}-{k}", daemon=True).start()
@@ -94,6 +137,32 @@ class Pool:
         job.done.wait()
         if job.error is not None:
             raise job.error
+
+
+    def c_handle(self) -> int | None:
+        """The C pool's address (made at first call), or None where the C kernels are unavailable."""
+        if self._c is None:
+            with _LOCK:
+                lib = _c_pools()
+                if self._c is None and lib is not None:
+                    out = np.zeros(1, np.int64)
+                    lib.pool_new(self.threads, spin_ns(), compiled.ptr(out))
+                    self._c = int(out[0])
+                elif lib is None:
+                    self._c = 0
+        return self._c or None
+
+    def run_c(self, job: np.ndarray) -> None:
+        """Run a C job (``pool.c``'s ``pool_run`` layout, int64) on the C pool, the GIL released."""
+        status = np.zeros(1, np.int64)
+        _c_pools().pool_run(self.c_handle(), compiled.ptr(job), compiled.ptr(status))
+        if status[0]:
+            raise MemoryError("the native C pool could not allocate its working buffers")
+
+
+def current() -> Pool:
+    """The running program's pool, or the one-thread pool outside a threaded program."""
+    return getattr(_local, "pool", None) or pool(1)
 
 
 #: Per kernel kind, the least work worth one piece, in multiply-adds for "gemm" (a convolution's

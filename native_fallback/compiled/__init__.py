@@ -86,6 +86,15 @@ def library(name: str, signatures: Mapping[str, str]) -> SimpleNamespace | None:
     return SimpleNamespace(**functions)
 
 
+def address(name: str, fn: str) -> int | None:
+    """The address of ``fn`` in ``NAME.c``'s library, for a C caller (a pool job's piece function), or
+    None when the C kernels are off or unavailable."""
+    if not enabled():
+        return None
+    lib = _load(name)
+    return None if isinstance(lib, str) else ctypes.cast(getattr(lib, fn), ctypes.c_void_p).value
+
+
 def status() -> dict[str, str]:
     """Per C source: ``compiled <path>`` or why its numpy path is used (for ``facade info`` and bug reports)."""
     if not enabled():

@@ -309,3 +309,95 @@ void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q
     }
     free(buf);
 }
+
+/* ---- GEMM convolutions as pieces of one pool job (pool.c): im2col, the GEMM and the epilogue in C ----
+ *
+ * Why: the Python path spends a GIL hand-off per piece (see pool.c) and three ctypes/numpy calls per
+ * block; here a whole convolution is one call. The GEMM is the process's BLAS `cblas_sgemm` (numpy's
+ * OpenBLAS, at one thread), its address and integer width given in the context.
+ *
+ * A task is (image, group, r0, r1, m0, m1): output rows r0..r1 (pixels r0*inner..r1*inner) and output
+ * channels m0..m1 of the group. Its GEMM reads the input itself (a 1x1 convolution), columns it built
+ * itself in its thread's scratch (im2col by rows), or the job's shared column matrix, built by a first
+ * phase of im2col pieces (one per task of that phase: (image, group, r0, r1)) when the convolution is
+ * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). */
+enum { G_SGEMM, G_ILP64, G_X, G_Y, G_W, G_Q, G_QSTRIDE, G_TASKS, G_COLTASKS, G_SOURCE, G_C, G_CG, G_M, G_MG,
+       G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_FIELDS };
+enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS };
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
+                           const float *, int32_t, float, float *, int32_t);
+typedef void (*sgemm64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                           const float *, int64_t, float, float *, int64_t);
+
+static void sgemm(const int64_t *g, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc) {
+    if (g[G_ILP64])
+        ((sgemm64_fn)(intptr_t)g[G_SGEMM])(CBLAS_ROW_MAJOR, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+        ((sgemm32_fn)(intptr_t)g[G_SGEMM])(CBLAS_ROW_MAJOR, ta, tb, (int32_t)m, (int32_t)n, (int32_t)k, 1.0f, a,
+                                          (int32_t)lda, b, (int32_t)ldb, 0.0f, c, (int32_t)ldc);
+}
+
+static float f_of(int64_t bits) { double d; memcpy(&d, &bits, sizeof d); return (float)d; }
+
+/* Columns of (image, group, rows r0..r1) into `cols`: (K', pixels) from N,C,H,W, (pixels, K') from N,H,W,C. */
+static void columns(const int64_t *g, float *cols, int64_t img, int64_t gi, int64_t r0, int64_t r1) {
+    const int64_t *q = (const int64_t *)(intptr_t)g[G_Q] + gi * g[G_QSTRIDE];
+    if (g[G_IN_LAST])
+        im2col_nhwc((const float *)(intptr_t)g[G_X], cols, q, img, r0, r1, g[G_ONES]);
+    else
+        im2col_nchw((const float *)(intptr_t)g[G_X], cols, q, img, r0, r1, g[G_ONES]);
+}
+
+/* First phase of a channel-split job: the whole column matrix of each (image, group), by row ranges.
+ * Rows of one matrix written by two pieces: N,C,H,W columns are (K', P) row-major, so a row range is a
+ * column range of it; both layouts are built straight into place with their full leading dimension. */
+void conv_columns_piece(const int64_t *g, int64_t t, float *scratch, float *shared) {
+    (void)scratch;
+    const int64_t *task = (const int64_t *)(intptr_t)g[G_COLTASKS] + 4 * t;
+    const int64_t img = task[0], gi = task[1], r0 = task[2], r1 = task[3], P = g[G_P], KP = g[G_KP];
+    const int64_t groups = g[G_M] / g[G_MG];
+    float *cols = shared + (img * groups + gi) * KP * P;
+    if (g[G_IN_LAST] || (r0 == 0 && r1 * g[G_INNER] == P)) {  /* pixel-major rows, or the whole matrix */
+        columns(g, cols + (g[G_IN_LAST] ? r0 * g[G_INNER] * KP : 0), img, gi, r0, r1);
+        return;
+    }
+    /* (K', P) in row ranges: build this range's (K', np) block in scratch, then copy it into place */
+    const int64_t np = (r1 - r0) * g[G_INNER];
+    columns(g, scratch, img, gi, r0, r1);
+    for (int64_t k = 0; k < KP; k++) memcpy(cols + k * P + r0 * g[G_INNER], scratch + k * np, np * sizeof(float));
+}
+
+void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared) {
+    const int64_t *task = (const int64_t *)(intptr_t)g[G_TASKS] + 6 * t;
+    const int64_t img = task[0], gi = task[1], r0 = task[2], r1 = task[3], m0 = task[4], m1 = task[5];
+    const int64_t inner = g[G_INNER], P = g[G_P], M = g[G_M], MG = g[G_MG], KP = g[G_KP], C = g[G_C];
+    const int64_t p0 = r0 * inner, np = (r1 - r0) * inner, mn = m1 - m0, ch = gi * MG + m0;
+    const int in_last = (int)g[G_IN_LAST], out_last = (int)g[G_OUT_LAST];
+    const float *w = (const float *)(intptr_t)g[G_W] + ch * KP;
+    float *y = (float *)(intptr_t)g[G_Y] + img * M * P + (out_last ? p0 * M + ch : ch * P + p0);
+    const int64_t ldy = out_last ? M : P;
+    const float *src;
+    int64_t lds;
+    if (g[G_SOURCE] == SRC_INPUT) {
+        src = (const float *)(intptr_t)g[G_X] + img * C * P + (in_last ? p0 * C + gi * g[G_CG] : gi * g[G_CG] * P + p0);
+        lds = in_last ? C : P;
+    } else if (g[G_SOURCE] == SRC_OWN_COLUMNS) {
+        columns(g, scratch, img, gi, r0, r1);
+        src = scratch;
+        lds = in_last ? KP : np;
+    } else {
+        src = shared + (img * (M / MG) + gi) * KP * P + (in_last ? p0 * KP : p0);
+        lds = in_last ? KP : P;
+    }
+    /* src: (K', np) with rows lds apart, or pixel-major (np, K') when the input is channels-last */
+    if (!out_last)  /* Y (mn, np) = W (mn, K') @ src */
+        sgemm(g, CBLAS_NO_TRANS, in_last ? CBLAS_TRANS : CBLAS_NO_TRANS, mn, np, KP, w, KP, src, lds, y, ldy);
+    else            /* Y (np, mn) = src^T (np, K') @ W^T */
+        sgemm(g, in_last ? CBLAS_NO_TRANS : CBLAS_TRANS, CBLAS_TRANS, np, mn, KP, src, lds, w, KP, y, ldy);
+    const float *bias = (const float *)(intptr_t)g[G_BIAS];
+    if (bias || g[G_ACT])
+        bias_act(y, bias ? bias + ch : NULL, out_last ? np : mn, out_last ? mn : np, ldy, out_last, g[G_ACT],
+                 f_of(g[G_A]), f_of(g[G_B]));
+}

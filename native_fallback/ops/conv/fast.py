@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ... import threads
+from .c_job import c_job
 from .cache import WeightCache, gemm_weights
 from .depthwise import c_operands
 from .epilogue import Activation, Epilogue, addr
@@ -39,6 +40,16 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
     work = math.prod(alloc) * (1 if kind == "depthwise" else math.prod(w.shape[1:]))
     if threads.split(kind, work)[0] is not None:
         return None
+    if plan.path in ("pointwise", "im2col"):
+        one = threads.pool(1)  # unsplit: its job runs in the caller, on any program's pool
+        job = c_job(x, w, b, plan.g, plan.group, plan.path, np.empty(alloc, np.float32), act, in_last, out_last,
+                    cache, one)
+        if job is not None:
+            def gemm_job(x: np.ndarray) -> np.ndarray:
+                out = np.empty(alloc, np.float32)
+                job.run(one, x, out)
+                return out.reshape(result)
+            return gemm_job
     if plan.path == "im2col":
         return _im2col(plan, x, w, b, act, in_last, out_last, cache)
     if plan.path.startswith("depthwise"):

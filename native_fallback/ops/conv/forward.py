@@ -6,6 +6,7 @@ import numpy as np
 
 from ... import compiled, threads
 from ...ir import Node
+from .c_job import c_job
 from .cache import WeightCache
 from .depthwise import depthwise, depthwise_c, depthwise_last
 from .epilogue import Activation, Epilogue, c_ready
@@ -55,7 +56,12 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
     # conv.c's bias + activation after the GEMM paths (per piece, in cache), whole after the others
     epi = None if lib is None else Epilogue(lib, b, act, out_last)
     biased = acted = False
-    if path == "pointwise":
+    job = (None if lib is None or path not in ("pointwise", "im2col") else
+           c_job(x, w, b, g, p.group, path, out, act, in_last, out_last, cache, pool := threads.current()))
+    if job is not None:  # the whole convolution in C: GEMM pieces on the C pool, bias and activation included
+        job.run(pool, x, out)
+        biased = acted = True
+    elif path == "pointwise":
         biased = pointwise(x, w, p.group, g, out, in_last, out_last, b, cache, epi)
     elif path.startswith("depthwise") and lib is not None and compiled.f32(x) and out.flags.c_contiguous:
         acted, biased = depthwise_c(lib, x, w, b, g, out, in_last, out_last, act, cache), True

@@ -15,6 +15,8 @@ from .geometry import ConvGeometry, pad_spatial, windows, windows_last
 #: cache when its GEMM reads it: ResNet-50's 7x7 stem (a 7.4 MB column matrix) runs 1.3x faster than in
 #: 8 MB blocks, and smaller layers do not change (measured).
 IM2COL_BLOCK_BYTES = 2 << 20
+#: int64 fields of one group's im2col parameter block (conv.c's Q_* and I_* indices).
+C_PARAMS = 15
 
 
 def im2col_gemm(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: np.ndarray,
@@ -100,12 +102,13 @@ def im2col_gemm(x: np.ndarray, w: np.ndarray, group: int, g: ConvGeometry, out: 
 
 def c_params(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, in_last: bool,
               cache: WeightCache) -> list[int]:
-    """Per group, the address of conv.c's im2col parameter block for inputs like ``x`` (built once per
-    weight and input shape, kept alive by ``cache``)."""
+    """Per group, the address of conv.c's im2col parameter block for inputs like ``x`` (the blocks are
+    rows of one array, :data:`C_PARAMS` int64 apart; built once per weight and input shape, kept alive
+    by ``cache``)."""
     def make() -> tuple:
         c = x.shape[-1 if in_last else 1]
         spatial = x.shape[1:3] if in_last else x.shape[2:]
-        blocks = [np.array([*spatial, c // group, *g.out_shape, *w.shape[2:], *g.strides, *g.dilations,
-                            *g.pads_begin, gi * (c // group), c], dtype=np.int64) for gi in range(group)]
-        return blocks, [addr(q) for q in blocks]
+        blocks = np.array([[*spatial, c // group, *g.out_shape, *w.shape[2:], *g.strides, *g.dilations,
+                             *g.pads_begin, gi * (c // group), c] for gi in range(group)], dtype=np.int64)
+        return blocks, [addr(blocks) + gi * blocks.strides[0] for gi in range(group)]
     return cache.get(w, ("im2col_c", in_last, x.shape), make)[1]

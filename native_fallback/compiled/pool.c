@@ -1,0 +1,209 @@
+/* The engine's thread pool for C kernels: a job is `count` pieces of one C function, run by the calling
+ * thread and the pool's workers, none of which touches Python.
+ *
+ * Why not the Python pool (threads.py) for C kernels: a worker there must take the GIL to start its
+ * piece, and waiting for the GIL is a sleep in the kernel. On a 2-vCPU VM the second piece of a split
+ * GEMM started 70-100 us after the first and a 1 ms GEMM in two halves took as long as the whole;
+ * measured on the 16-core host, native gained 1.4x from 1 to 4 threads where ONNX Runtime gained 3-4x.
+ * Here a job is one ctypes call (the GIL released for all of it), workers are plain pthreads, and the
+ * pieces call BLAS (held at one thread by threads.py) and conv.c directly.
+ *
+ * Waiting: a worker spins for `spin_ns` for the next job, then sleeps on a condition variable; the
+ * caller spins the same time for the last piece of its job, then sleeps. Between two convolutions of
+ * one inference the caller runs only microseconds of Python, so the workers are awake when the next
+ * job comes, and an idle engine, or one on a machine busy with other processes, gives its cores back
+ * after the spin (ONNX Runtime's pool does the same).
+ *
+ * A piece index and its job's generation share one 64-bit ticket (generation << 32 | index), taken by
+ * compare-and-swap, so a worker late from the previous job never takes (or loses) a piece of the next. One job runs at a
+ * time per pool (two Python threads mapping on one pool take turns). After fork() the child has no
+ * workers: the pool notices the pid changed and runs every piece in the caller.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* A piece: its job's context, its index, this thread's scratch and the job's shared buffer. */
+typedef void (*piece_fn)(const int64_t *ctx, int64_t piece, float *scratch, float *shared);
+
+typedef struct {
+    int64_t threads, spin_ns;
+    pid_t owner;
+    pthread_mutex_t run;               /* one job at a time */
+    pthread_mutex_t lock;              /* guards the sleeps below */
+    pthread_cond_t wake, finished;
+    int sleepers, caller_sleeps;
+    _Atomic int64_t posted;            /* generation of the latest job */
+    _Atomic uint64_t ticket;           /* generation << 32 | next piece */
+    _Atomic int64_t left;              /* pieces of the current job not finished */
+    piece_fn fn;
+    const int64_t *ctx;
+    int64_t count;
+    float **scratch;                   /* per thread, `scratch_floats` each (grown under `run`) */
+    int64_t scratch_floats;
+    float *shared;
+    int64_t shared_floats;
+} pool_t;
+
+typedef struct {
+    pool_t *pool;
+    int64_t id;
+} worker_arg;
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Pieces of generation `gen` until none is left; thread `id` (0: the caller). */
+static void work(pool_t *p, uint64_t gen, int64_t id) {
+    uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    for (;;) {
+        /* Take a piece only from generation `gen`: a late worker must not use up the next job's. */
+        if ((t >> 32) != gen || (int64_t)(t & 0xffffffffu) >= p->count) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->fn(p->ctx, (int64_t)(t & 0xffffffffu), p->scratch[id], p->shared);
+        t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+        if (atomic_fetch_sub_explicit(&p->left, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->lock);
+            if (p->caller_sleeps) pthread_cond_signal(&p->finished);
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
+}
+
+static void *serve(void *arg) {
+    pool_t *p = ((worker_arg *)arg)->pool;
+    int64_t id = ((worker_arg *)arg)->id, seen = 0;
+    free(arg);
+    for (;;) {
+        int64_t end = now_ns() + p->spin_ns;
+        int64_t gen = atomic_load_explicit(&p->posted, memory_order_acquire);
+        while (gen == seen) {
+            for (int i = 0; i < 64 && gen == seen; i++) {
+                CPU_RELAX();
+                gen = atomic_load_explicit(&p->posted, memory_order_acquire);
+            }
+            if (gen != seen || now_ns() >= end) break;
+        }
+        if (gen == seen) {
+            pthread_mutex_lock(&p->lock);
+            p->sleepers++;
+            while ((gen = atomic_load_explicit(&p->posted, memory_order_acquire)) == seen)
+                pthread_cond_wait(&p->wake, &p->lock);
+            p->sleepers--;
+            pthread_mutex_unlock(&p->lock);
+        }
+        seen = gen;
+        work(p, (uint64_t)gen, id);
+    }
+    return NULL;
+}
+
+/* A pool of `threads` threads (the caller and threads - 1 workers); its address goes to out[0] (0 when
+ * a worker could not be started: the caller then runs jobs alone). */
+void pool_new(int64_t threads, int64_t spin_ns, int64_t *out) {
+    pool_t *p = calloc(1, sizeof *p);
+    out[0] = 0;
+    if (!p) return;
+    p->threads = threads < 1 ? 1 : threads;
+    p->spin_ns = spin_ns;
+    p->owner = getpid();
+    p->scratch = calloc((size_t)p->threads, sizeof *p->scratch);
+    if (!p->scratch) { free(p); return; }
+    pthread_mutex_init(&p->run, NULL);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->finished, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int64_t k = 1; k < p->threads; k++) {
+        worker_arg *a = malloc(sizeof *a);
+        pthread_t t;
+        if (!a) { p->threads = k; break; }
+        a->pool = p;
+        a->id = k;
+        if (pthread_create(&t, &attr, serve, a) != 0) { free(a); p->threads = k; break; }
+    }
+    pthread_attr_destroy(&attr);
+    out[0] = (int64_t)(intptr_t)p;
+}
+
+/* Buffers of at least `floats` floats, 64-byte aligned: each thread's scratch (every[0..n-1]) or the
+ * shared one (n = 1). Returns 0 when memory ran out. */
+static int grow(float **every, int64_t n, int64_t *have, int64_t floats) {
+    if (floats <= *have) return 1;
+    size_t bytes = ((size_t)floats * sizeof(float) + 63) / 64 * 64;
+    for (int64_t k = 0; k < n; k++) {
+        free(every[k]);
+        every[k] = aligned_alloc(64, bytes);
+    }
+    for (int64_t k = 0; k < n; k++)
+        if (!every[k]) { *have = 0; return 0; }
+    *have = floats;
+    return 1;
+}
+
+enum { J_PHASES, J_SCRATCH, J_SHARED, J_CTX, J_FIRST };
+
+/* One phase on the pool: fn over `count` pieces, returning when all are done (`run` is held). */
+static void phase(pool_t *p, piece_fn fn, const int64_t *ctx, int64_t count) {
+    if (p->threads == 1 || count <= 1 || p->owner != getpid()) {
+        for (int64_t i = 0; i < count; i++) fn(ctx, i, p->scratch[0], p->shared);
+        return;
+    }
+    int64_t gen = atomic_load_explicit(&p->posted, memory_order_relaxed) + 1;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->count = count;
+    atomic_store_explicit(&p->left, count, memory_order_relaxed);
+    atomic_store_explicit(&p->ticket, (uint64_t)gen << 32, memory_order_release);
+    atomic_store_explicit(&p->posted, gen, memory_order_release);
+    pthread_mutex_lock(&p->lock);
+    if (p->sleepers) pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    work(p, (uint64_t)gen, 0);
+    int64_t end = now_ns() + p->spin_ns;
+    while (atomic_load_explicit(&p->left, memory_order_acquire) > 0 && now_ns() < end)
+        for (int i = 0; i < 64; i++) CPU_RELAX();
+    if (atomic_load_explicit(&p->left, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&p->lock);
+        p->caller_sleeps = 1;
+        while (atomic_load_explicit(&p->left, memory_order_acquire) > 0)
+            pthread_cond_wait(&p->finished, &p->lock);
+        p->caller_sleeps = 0;
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* Run a job on the pool and return when it is done; status[0] = 0, or 1 when its buffers could not be
+ * allocated (nothing ran). The job (int64): phase count, scratch floats per thread, shared floats, the
+ * context's address, then per phase a piece function's address and its piece count. Phases run one
+ * after another (the second may read what the first wrote to the shared buffer); jobs on one pool
+ * take turns, so the buffers are the pool's, reused across jobs. */
+void pool_run(void *handle, const int64_t *job, int64_t *status) {
+    pool_t *p = handle;
+    pthread_mutex_lock(&p->run);
+    status[0] = !grow(p->scratch, p->threads, &p->scratch_floats, job[J_SCRATCH])
+                || !grow(&p->shared, 1, &p->shared_floats, job[J_SHARED]);
+    if (!status[0])
+        for (int64_t k = 0; k < job[J_PHASES]; k++)
+            phase(p, (piece_fn)(intptr_t)job[J_FIRST + 2 * k], (const int64_t *)(intptr_t)job[J_CTX],
+                  job[J_FIRST + 2 * k + 1]);
+    pthread_mutex_unlock(&p->run);
+}

@@ -1,0 +1,143 @@
+"""GEMM convolutions (1x1 and im2col) as one job of ``compiled/pool.c``: im2col, GEMM and epilogue in C.
+
+Why: on the Python pool each piece of a split convolution starts only when its worker gets the GIL,
+which is a sleep in the kernel: the second half of a split GEMM started 70-100 us late and ran as
+long as the whole (measured on a 2-vCPU VM), and native gained 1.4x from 1 to 4 threads on a 16-core
+host where ONNX Runtime gained 3-4x. As one pool.c job a convolution is a single ctypes call whose
+pieces run on C threads calling BLAS (numpy's OpenBLAS, held at one thread) directly.
+
+How a convolution is cut (decided once per input shape, thread count and weight, and cached):
+by blocks of output rows when each piece keeps enough pixels for an efficient GEMM, each piece
+building its own columns in its thread's scratch; else by blocks of output channels over the whole
+pixel range, after a first phase that builds the shared column matrix by rows (a 1x1 convolution
+reads its input directly and needs no columns). The one-thread pool runs the same job in the caller,
+in cache-sized row blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import compiled, threads
+from ...compiled import blas
+from .cache import WeightCache, gemm_weights
+from .epilogue import Activation, addr
+from .geometry import ConvGeometry
+from .im2col import C_PARAMS, IM2COL_BLOCK_BYTES, c_params
+
+#: conv.c's context fields (``enum { G_SGEMM, ... }``), in order.
+FIELDS = ("sgemm", "ilp64", "x", "y", "w", "q", "qstride", "tasks", "coltasks", "source", "c", "cg", "m", "mg",
+          "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b")
+G = {name: k for k, name in enumerate(FIELDS)}
+SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS = 0, 1, 2
+#: pool.c's job header: phases, scratch floats per thread, shared floats, the context's address.
+J_CTX, J_FIRST = 3, 4
+#: A piece split by output rows keeps at least this many pixels (per image and group): below it a
+#: GEMM's narrow side makes BLAS slow, and the convolution is split by output channels instead.
+ROW_SPLIT_MIN_PIXELS = 256
+#: Output channels of a channel-split piece are a multiple of this (BLAS's register-block height).
+CHANNEL_ALIGN = 16
+
+
+class CJob:
+    """A convolution's pool.c job for one input shape: the context and job templates and what they
+    point to (kept alive here); :meth:`run` fills in the input and output of a call."""
+
+    def __init__(self, ctx: np.ndarray, job: np.ndarray, keep: list) -> None:
+        self.ctx, self.job, self.keep = ctx, job, keep
+
+    def run(self, pool: threads.Pool, x: np.ndarray, out: np.ndarray) -> None:
+        # Copies per call: two threads may run one program at once, and a job names its context.
+        ctx, job = self.ctx.copy(), self.job.copy()
+        ctx[G["x"]], ctx[G["y"]] = addr(x), addr(out)
+        job[J_CTX] = addr(ctx)
+        pool.run_c(job)
+
+
+def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, path: str,
+          out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
+          pool: threads.Pool) -> CJob | None:
+    """The cached job computing this convolution (bias and the activation, when C has it, included),
+    or None where it does not apply: no C pool or BLAS address, not float32 or not contiguous, a
+    strided or non-2-D convolution outside a plain 1x1, or an activation C lacks."""
+    if (pool.c_handle() is None or not isinstance(blas.sgemm(), tuple) or cache.lib is None
+            or not (compiled.f32(x) and compiled.f32(w) and out.dtype == np.float32 and out.flags.c_contiguous)
+            or (b is not None and not compiled.f32(b)) or (act is not None and act.code is None)):
+        return None
+    direct = path == "pointwise" and all(s == 1 for s in g.strides)
+    if not direct and w.ndim != 4:
+        return None
+    key = ("c_job", x.shape, in_last, out_last, pool.threads, act)
+    return cache.get(w, key, lambda: _build(x, w, b, g, group, direct, act, in_last, out_last, cache, pool),
+                     also=b)
+
+
+def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, direct: bool,
+           act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache, pool: threads.Pool) -> CJob:
+    n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
+    cg, mg = c // group, m // group
+    pixels = math.prod(g.out_shape)
+    keep: list = []
+    ctx = np.zeros(len(FIELDS), np.int64)
+    fn, ilp64 = blas.sgemm()
+    ctx[G["sgemm"]], ctx[G["ilp64"]] = fn, ilp64
+    if direct:  # the input is the GEMM operand: rows are pixels
+        wk, ones, rows, inner, kp = np.ascontiguousarray(w.reshape(m, cg), np.float32), 0, pixels, 1, cg
+    else:
+        ones = int(b is not None)  # the bias rides in the GEMM as a column of the weights
+        wk = np.ascontiguousarray(gemm_weights(w, group, b, np.float32, cache, in_last)).reshape(m, -1)
+        rows, inner, kp = g.out_shape[0], math.prod(g.out_shape[1:]), wk.shape[1]
+        q = c_params(x, w, g, group, in_last, cache)  # per group, one parameter block
+        ctx[G["q"]], ctx[G["qstride"]] = q[0], C_PARAMS
+    keep.append(wk)
+    bias = None if b is None or ones else np.ascontiguousarray(b)
+    code, a, bb = (0, 0.0, 0.0) if act is None else (act.code, act.a, act.b)
+    fl = np.array([a, bb], np.float64).view(np.int64)
+    for name, value in (("w", addr(wk)), ("source", SRC_INPUT if direct else SRC_OWN_COLUMNS), ("c", c),
+                        ("cg", cg), ("m", m), ("mg", mg), ("kp", kp), ("p", pixels), ("inner", inner),
+                        ("in_last", in_last), ("out_last", out_last), ("ones", ones),
+                        ("bias", 0 if bias is None else addr(bias)), ("act", code), ("a", fl[0]), ("b", fl[1])):
+        ctx[G[name]] = value
+    keep.append(bias)
+    work = n * m * pixels * kp
+    count = min(pool.threads, max(1, work // threads.MIN_PIECE["gemm"]))
+    col_block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, 4 * kp * inner)))  # rows whose columns fit cache
+    units = n * group
+    phases: list[tuple[int, int]] = []
+    scratch = shared = 0
+    lib_gemm = compiled.address("conv", "conv_gemm_piece")
+    by_rows = count == 1 or pixels * units // count >= ROW_SPLIT_MIN_PIXELS
+    if by_rows:
+        # blocks of rows: cache-sized, and at least `count` of them over all images and groups
+        per_unit = max(1, -(-count // units))
+        block = max(1, min(col_block if not direct else rows, -(-rows // per_unit)))
+        if direct and count == 1:
+            block = rows
+        tasks = [(i, gi, r0, min(rows, r0 + block), 0, mg) for i in range(n) for gi in range(group)
+                 for r0 in range(0, rows, block)]
+        if not direct:
+            scratch = kp * block * inner
+    else:
+        # blocks of output channels over all pixels; an im2col convolution first builds its columns
+        per_unit = max(1, -(-count // units))
+        step = max(CHANNEL_ALIGN, -(-mg // per_unit // CHANNEL_ALIGN) * CHANNEL_ALIGN) if mg > CHANNEL_ALIGN else mg
+        tasks = [(i, gi, 0, rows, m0, min(mg, m0 + step)) for i in range(n) for gi in range(group)
+                 for m0 in range(0, mg, step)]
+        if not direct:
+            ctx[G["source"]] = SRC_SHARED_COLUMNS
+            shared = units * kp * pixels
+            col_rows = max(1, -(-rows // per_unit))
+            coltasks = np.array([(i, gi, r0, min(rows, r0 + col_rows)) for i in range(n) for gi in range(group)
+                                 for r0 in range(0, rows, col_rows)], np.int64)
+            keep.append(coltasks)
+            ctx[G["coltasks"]] = addr(coltasks)
+            scratch = kp * col_rows * inner
+            phases.append((compiled.address("conv", "conv_columns_piece"), len(coltasks)))
+    task_array = np.array(tasks, np.int64)
+    keep.append(task_array)
+    ctx[G["tasks"]] = addr(task_array)
+    phases.append((lib_gemm, len(tasks)))
+    job = np.array([len(phases), scratch, shared, 0, *(v for ph in phases for v in ph)], np.int64)
+    return CJob(ctx, job, keep)

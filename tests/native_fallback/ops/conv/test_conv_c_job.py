@@ -1,0 +1,77 @@
+"""A GEMM convolution as one job of compiled/pool.c (ops/conv/c_job.py): split by output rows and by
+output channels, on 1 to 4 C threads, in every layout, grouped and strided, against the numpy path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facade.native_fallback import compiled, threads
+from facade.native_fallback.compiled import blas
+from facade.native_fallback.ir import Node
+from facade.native_fallback.ops.conv import WeightCache
+from facade.native_fallback.ops.conv import c_job as jobs
+from facade.native_fallback.ops.conv.forward import conv
+from facade.native_fallback.ops.conv.kernels import activation_of
+
+pytestmark = pytest.mark.skipif(not isinstance(blas.sgemm(), tuple) or compiled.library("pool", {}) is None,
+                                reason="no C pool or no BLAS address here: the numpy path runs instead")
+
+# (in channels, out channels, kernel, stride, pad, group, spatial)
+CONVS = [(24, 40, 1, 1, 0, 1, (13, 11)), (16, 48, 1, 2, 0, 4, (12, 12)), (9, 37, 3, 1, 1, 1, (10, 13)),
+         (12, 36, 3, 2, 1, 3, (15, 9)), (3, 20, 7, 2, 3, 1, (17, 17))]
+LAYOUTS = [(False, False), (True, True), (True, False), (False, True)]
+
+
+def _conv(x, w, b, node, layout, cache, pool) -> np.ndarray:
+    xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout[0] else x
+    previous = threads.running(pool)
+    try:
+        y = conv(xin, w, b, node, activation_of(node), cache, in_last=layout[0], out_last=layout[1])
+    finally:
+        threads.running(previous)
+    return y.transpose(0, 3, 1, 2) if layout[1] else y
+
+
+@pytest.mark.parametrize("split", ["rows", "channels"])
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: "c{}m{}k{}s{}g{}".format(*c))
+def test_job_equals_the_numpy_path_split_either_way(case, count, split, monkeypatch, rng):
+    c, m, k, s, p, group, hw = case
+    x = rng.standard_normal((2, c, *hw)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, k, k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    monkeypatch.setattr(jobs, "ROW_SPLIT_MIN_PIXELS", 1 if split == "rows" else 1 << 40)
+    runs = []
+    monkeypatch.setattr(jobs.CJob, "run", lambda self, *a, run=jobs.CJob.run: runs.append(self) or run(self, *a))
+    attrs = dict(group=group, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
+    for layout in LAYOUTS if k == 1 else LAYOUTS[:2]:
+        flags = {"channels_last_in": int(layout[0]), "channels_last_out": int(layout[1])}
+        node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade",
+                    attrs={**attrs, **flags, "activation": "Clip", "activation_attrs": {"min": -0.5, "max": 2.0}})
+        monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+        numpy_cache = WeightCache()  # one per layout: a kernel's cache plans for its node's one layout
+        monkeypatch.delenv(compiled.ENV_VAR)
+        expected = _conv(x, w, b, node, layout, numpy_cache, None)
+        got = _conv(x, w, b, node, layout, WeightCache(), threads.pool(count))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"layout {layout}")
+    assert runs, "the C job never ran: this test checked the numpy path against itself"
+    if count > 1:
+        sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
+        want = ({jobs.SRC_INPUT} if k == 1 and s == 1 else {jobs.SRC_OWN_COLUMNS if split == "rows"
+                                                               else jobs.SRC_SHARED_COLUMNS})
+        assert sources == want
+
+
+def test_the_job_is_not_taken_for_an_activation_c_lacks(rng):
+    x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 1, 1)).astype(np.float32)
+    node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade",
+                attrs={"activation": "Tanh", "activation_attrs": {}})
+    cache, out = WeightCache(), np.empty((1, 16, 36), np.float32)
+    g = cache.plan(node, x.shape, x.dtype, w, False, False).g
+    assert jobs.c_job(x, w, None, g, 1, "pointwise", out, activation_of(node), False, False, cache,
+                       threads.pool(2)) is None
+    np.testing.assert_allclose(conv(x, w, None, node, activation_of(node), cache),
+                               np.tanh(np.einsum("mc,nchw->nmhw", w[:, :, 0, 0], x)), rtol=1e-5, atol=1e-6)
