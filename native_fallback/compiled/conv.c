@@ -322,7 +322,7 @@ void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q
  * phase of im2col pieces (one per task of that phase: (image, group, r0, r1)) when the convolution is
  * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). */
 enum { G_SGEMM, G_ILP64, G_X, G_Y, G_W, G_Q, G_QSTRIDE, G_TASKS, G_COLTASKS, G_SOURCE, G_C, G_CG, G_M, G_MG,
-       G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_FIELDS };
+       G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_LDY, G_YIMG, G_FIELDS };
 enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS };
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
@@ -376,8 +376,9 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
     const int64_t p0 = r0 * inner, np = (r1 - r0) * inner, mn = m1 - m0, ch = gi * MG + m0;
     const int in_last = (int)g[G_IN_LAST], out_last = (int)g[G_OUT_LAST];
     const float *w = (const float *)(intptr_t)g[G_W] + ch * KP;
-    float *y = (float *)(intptr_t)g[G_Y] + img * M * P + (out_last ? p0 * M + ch : ch * P + p0);
-    const int64_t ldy = out_last ? M : P;
+    /* the output may be a channel slice of a joined one: rows ldy floats apart, images yimg apart */
+    const int64_t ldy = g[G_LDY];
+    float *y = (float *)(intptr_t)g[G_Y] + img * g[G_YIMG] + (out_last ? p0 * ldy + ch : ch * ldy + p0);
     const float *src;
     int64_t lds;
     if (g[G_SOURCE] == SRC_INPUT) {

@@ -29,7 +29,7 @@ from .im2col import C_PARAMS, IM2COL_BLOCK_BYTES, c_params
 
 #: conv.c's context fields (``enum { G_SGEMM, ... }``), in order.
 FIELDS = ("sgemm", "ilp64", "x", "y", "w", "q", "qstride", "tasks", "coltasks", "source", "c", "cg", "m", "mg",
-          "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b")
+          "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b", "ldy", "yimg")
 G = {name: k for k, name in enumerate(FIELDS)}
 SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS = 0, 1, 2
 #: pool.c's job header: phases, scratch floats per thread, shared floats, the context's address.
@@ -60,22 +60,23 @@ def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, g
           out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
           pool: threads.Pool) -> CJob | None:
     """The cached job computing this convolution (bias and the activation, when C has it, included),
-    or None where it does not apply: no C pool or BLAS address, not float32 or not contiguous, a
+    or None where it does not apply: no C pool or BLAS address, not float32, an input not contiguous or
+    an output (N, M, pixels) or (N, pixels, M) whose rows are not (a channel slice of a joined one is), a
     strided or non-2-D convolution outside a plain 1x1, or an activation C lacks."""
     if (pool.c_handle() is None or not isinstance(blas.sgemm(), tuple) or cache.lib is None
-            or not (compiled.f32(x) and compiled.f32(w) and out.dtype == np.float32 and out.flags.c_contiguous)
+            or not (compiled.f32(x) and compiled.f32(w) and out.dtype == np.float32 and out.strides[2] == 4)
             or (b is not None and not compiled.f32(b)) or (act is not None and act.code is None)):
         return None
     direct = path == "pointwise" and all(s == 1 for s in g.strides)
     if not direct and w.ndim != 4:
         return None
-    key = ("c_job", x.shape, in_last, out_last, pool.threads, act)
-    return cache.get(w, key, lambda: _build(x, w, b, g, group, direct, act, in_last, out_last, cache, pool),
+    key = ("c_job", x.shape, out.strides, in_last, out_last, pool.threads, act)
+    return cache.get(w, key, lambda: _build(x, w, b, g, group, direct, out, act, in_last, out_last, cache, pool),
                      also=b)
 
 
 def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, direct: bool,
-           act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache, pool: threads.Pool) -> CJob:
+           out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache, pool: threads.Pool) -> CJob:
     n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
     cg, mg = c // group, m // group
     pixels = math.prod(g.out_shape)
@@ -98,7 +99,8 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     for name, value in (("w", addr(wk)), ("source", SRC_INPUT if direct else SRC_OWN_COLUMNS), ("c", c),
                         ("cg", cg), ("m", m), ("mg", mg), ("kp", kp), ("p", pixels), ("inner", inner),
                         ("in_last", in_last), ("out_last", out_last), ("ones", ones),
-                        ("bias", 0 if bias is None else addr(bias)), ("act", code), ("a", fl[0]), ("b", fl[1])):
+                        ("bias", 0 if bias is None else addr(bias)), ("act", code), ("a", fl[0]), ("b", fl[1]),
+                        ("ldy", out.strides[1] // 4), ("yimg", out.strides[0] // 4)):
         ctx[G[name]] = value
     keep.append(bias)
     work = n * m * pixels * kp

@@ -75,3 +75,28 @@ def test_the_job_is_not_taken_for_an_activation_c_lacks(rng):
                        threads.pool(2)) is None
     np.testing.assert_allclose(conv(x, w, None, node, activation_of(node), cache),
                                np.tanh(np.einsum("mc,nchw->nmhw", w[:, :, 0, 0], x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("out_last", [False, True])
+def test_job_writes_a_channel_slice_of_a_joined_output(out_last, monkeypatch, rng):
+    x = rng.standard_normal((2, 12, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((20, 12, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(20).astype(np.float32)
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    runs = []
+    monkeypatch.setattr(jobs.CJob, "run", lambda self, *a, run=jobs.CJob.run: runs.append(self) or run(self, *a))
+    node = Node("Conv", ["x", "w", "b"], ["y"], attrs={"pads": [1] * 4, "channels_last_out": int(out_last)})
+    joined = np.full((2, 63, 31) if out_last else (2, 31, 63), 7.0, np.float32)  # 31 channels, 63 pixels
+    into = joined[:, :, 5:25] if out_last else joined[:, 5:25]
+    previous = threads.running(threads.pool(2))
+    try:
+        conv(x, w, b, node, None, WeightCache(), out_last=out_last, into=into)
+    finally:
+        threads.running(previous)
+    assert runs
+    expected = np.einsum("nchw->nhwc" if out_last else "nchw->nchw",
+                         _conv(x, w, b, Node("Conv", ["x", "w", "b"], ["y"], attrs={"pads": [1] * 4}),
+                               (False, False), WeightCache(), None)).reshape(into.shape)
+    np.testing.assert_allclose(into, expected, rtol=1e-5, atol=1e-5)
+    rest = np.delete(joined, np.s_[5:25], axis=2 if out_last else 1)
+    assert (rest == 7.0).all(), "the job wrote outside its channel slice"
