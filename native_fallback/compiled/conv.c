@@ -402,3 +402,25 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
         bias_act(y, bias ? bias + ch : NULL, out_last ? np : mn, out_last ? mn : np, ldy, out_last, g[G_ACT],
                  f_of(g[G_A]), f_of(g[G_B]));
 }
+
+/* A depthwise convolution as pieces of one pool job: ctx = (q, x, y, units, pieces, in_last, oh). A piece
+ * takes a near-equal range of the units: output rows over all images (N,H,W,C input) or (image, channel)
+ * planes (N,C,H,W). */
+enum { D_Q, D_X, D_Y, D_UNITS, D_PIECES, D_IN_LAST, D_OH };
+
+void dw_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
+    (void)scratch;
+    (void)shared;
+    const int64_t *q = (const int64_t *)(intptr_t)d[D_Q];
+    const float *x = (const float *)(intptr_t)d[D_X];
+    float *y = (float *)(intptr_t)d[D_Y];
+    const int64_t r0 = d[D_UNITS] * t / d[D_PIECES], r1 = d[D_UNITS] * (t + 1) / d[D_PIECES], oh = d[D_OH];
+    if (!d[D_IN_LAST]) {
+        dw_nchw(x, y, q, r0, r1);
+        return;
+    }
+    for (int64_t i = r0 / oh; i * oh < r1; i++) {
+        const int64_t h0 = r0 - i * oh, h1 = r1 - i * oh;
+        dw_nhwc(x, y, q, i, h0 > 0 ? h0 : 0, h1 < oh ? h1 : oh);
+    }
+}

@@ -23,6 +23,7 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     input (taps in the padding are skipped), any kernel, stride, padding and dilation. Returns
     whether it applied ``act`` (False when C lacks it: the caller runs it).
 
+    Split across the engine's threads, the pieces run on its C pool (``compiled/pool.c``) as one job.
     Channels-last input: the engine's threads take ranges of output rows (a row of OW*C
     accumulators, the inner loop over contiguous channels); N,C,H,W: ranges of (image, channel)
     planes. An N,C,H,W input wanted channels-last is transposed first (no model seen does this).
@@ -33,7 +34,13 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
     q = c_operands(x, w, b, g, in_last, out_last, act, cache)
     xp, yp = addr(x), addr(out)
-    if in_last:
+    units = n * oh if in_last else n * c
+    pool, count = threads.split("depthwise", out.size, units)
+    piece = None if pool is None or pool.c_handle() is None else compiled.address("conv", "dw_piece")
+    if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
+        ctx = np.array([q, xp, yp, units, count, in_last, oh], np.int64)
+        pool.run_c(np.array([1, 0, 0, addr(ctx), piece, count], np.int64))
+    elif in_last:
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""
             for i in range(r0 // oh, -(-r1 // oh)):
