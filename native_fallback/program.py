@@ -146,9 +146,11 @@ class Program:
         if self._pool is None:  # a control-flow body runs on its caller's pool
             return self._run(feeds, intermediate, scope, profile)
         previous = pools.running(self._pool)
+        self._pool.program(1)
         try:
             return self._run(feeds, intermediate, scope, profile)
         finally:
+            self._pool.program(-1)
             pools.running(previous)
 
     def close(self) -> None:

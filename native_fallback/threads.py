@@ -96,12 +96,12 @@ def spin_ns() -> int:
 
 @functools.lru_cache(maxsize=1)
 def _c_pools():
-    return compiled.library("pool", {"pool_new": "llp", "pool_run": "ppp"})
+    return compiled.library("pool", {"pool_new": "llp", "pool_run": "ppp", "pool_active": "pl"})
 
 
 def c_pool_available() -> bool:
     """Whether ``compiled/pool.c`` is built here (False: C kernels off or no compiler)."""
-    return _c_pools() is not None
+    return compiled.enabled() and _c_pools() is not None
 
 
 class Pool:
@@ -152,6 +152,12 @@ class Pool:
                     self._c = 0
         return self._c or None
 
+    def program(self, delta: int) -> None:
+        """A program starts (1) or ends (-1) a run on this pool: while one runs the C workers spin for
+        jobs instead of sleeping (``pool_active`` in ``compiled/pool.c``). Nothing before the C side exists."""
+        if self._c:
+            _c_pools().pool_active(self._c, delta)
+
     def run_c(self, job: np.ndarray) -> None:
         """Run a C job (``pool.c``'s ``pool_run`` layout, int64) on the C pool, the GIL released."""
         status = np.zeros(1, np.int64)
@@ -172,7 +178,7 @@ def current() -> Pool:
 #: "depthwise" is conv.c's one-pass kernel, ~1.6k 3x3 outputs a microsecond (3.6-4.6x numpy's tap loop,
 #: measured), so a piece is 128k outputs (~80 us); split finer, a late-waking worker cost more than it saved.
 MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 17, "elementwise": 1 << 17, "pool": 1 << 16,
-             "reduce": 1 << 17}
+             "reduce": 1 << 17, "c_gemm": int(os.environ.get("MP_CG", 1 << 21)), "c_depthwise": int(os.environ.get("MP_CD", 1 << 17))}
 _local = threading.local()
 
 

@@ -424,3 +424,55 @@ void dw_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
         dw_nhwc(x, y, q, i, h0 > 0 ? h0 : 0, h1 < oh ? h1 : oh);
     }
 }
+
+/* 2-D MaxPool as pieces of one pool job, from the unpadded input (taps in the padding are skipped, as
+ * padding with -inf would give). ctx: H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL (Q_* order), then
+ * the input and output addresses, channels-last or not, the units (output rows over all images when
+ * channels-last, else (image, channel) planes) and the piece count. NaN wins, as in np.maximum. */
+enum { M_X = 13, M_Y, M_LAST, M_UNITS, M_PIECES };
+
+static inline float max_nan(float m, float v) { return (v > m || v != v) ? v : m; }
+
+void maxpool_piece(const int64_t *q, int64_t t, float *scratch, float *shared) {
+    (void)scratch;
+    (void)shared;
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OH = q[Q_OH], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
+    const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const float *x = (const float *)(intptr_t)q[M_X];
+    float *y = (float *)(intptr_t)q[M_Y];
+    const int64_t u0 = q[M_UNITS] * t / q[M_PIECES], u1 = q[M_UNITS] * (t + 1) / q[M_PIECES];
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t img = u / OH, oh = u % OH;  /* channels-last: u is an output row */
+        const float *xp = q[M_LAST] ? x + img * H * W * C : x + u * H * W;
+        float *out = q[M_LAST] ? y + u * OW * C : y + u * OH * OW;
+        const int64_t rows = q[M_LAST] ? 1 : OH;
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t orow = q[M_LAST] ? oh : r;
+            float *o_row = q[M_LAST] ? out : out + r * OW;
+            const int64_t width = q[M_LAST] ? OW * C : OW;
+            for (int64_t o = 0; o < width; o++) o_row[o] = -INFINITY;
+            int64_t r0, r1;
+            inside(orow * SH - PT, KH, DH, H, &r0, &r1);
+            for (int64_t i = r0; i < r1; i++) {
+                const int64_t ih = orow * SH - PT + i * DH;
+                for (int64_t j = 0; j < KW; j++) {
+                    const int64_t off = j * DW - PL;
+                    int64_t lo, hi;
+                    inside(off, OW, SW, W, &lo, &hi);
+                    if (q[M_LAST]) {
+                        const float *xr = xp + (ih * W + off) * C;
+                        for (int64_t o = lo; o < hi; o++)
+                            for (int64_t c = 0; c < C; c++)
+                                o_row[o * C + c] = max_nan(o_row[o * C + c], xr[o * SW * C + c]);
+                    } else {
+                        const float *xr = xp + ih * W + off;
+                        if (SW == 1)
+                            for (int64_t o = lo; o < hi; o++) o_row[o] = max_nan(o_row[o], xr[o]);
+                        else
+                            for (int64_t o = lo; o < hi; o++) o_row[o] = max_nan(o_row[o], xr[o * SW]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -52,3 +52,29 @@ def test_pool_layout_flags_must_agree() -> None:
     node = native_fallback.ir.Node("MaxPool", ["x"], ["y"], attrs=dict(kernel_shape=[2, 2], channels_last_in=1))
     with pytest.raises(UnsupportedModelError, match="channels_last_in"):
         pool_module.channels_last(node)
+
+
+@pytest.mark.parametrize("threads_n", [1, 2, 3])
+@pytest.mark.parametrize("last", [False, True])
+@pytest.mark.parametrize("attrs", [a for op, a in POOLS if op == "MaxPool"], ids=str)
+def test_c_max_pool_equals_the_numpy_path_in_both_layouts_and_split(attrs, last, threads_n, monkeypatch, rng):
+    from facade.native_fallback import compiled, threads
+    from facade.native_fallback.ir import Node
+
+    x = rng.standard_normal((2, 5, 11, 12)).astype(np.float32)
+    x[0, 1, 3, 4] = np.nan  # NaN wins, as in np.maximum
+    x[1, 2, :, :] = -np.inf
+    xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if last else x
+    node = Node("MaxPool", ["x"], ["y"], attrs=attrs)
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    called = []
+    monkeypatch.setattr(pool_module, "_max_pool_c", lambda *a, f=pool_module._max_pool_c: called.append(1) or f(*a))
+    previous = threads.running(threads.pool(threads_n))
+    try:
+        got = pool_module.max_pool(xin, node, last)
+        monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+        expected = pool_module.max_pool(xin, node, last)
+    finally:
+        threads.running(previous)
+    assert called == [1], "the C MaxPool did not run (or ran with the C kernels off)"
+    np.testing.assert_array_equal(got, expected)

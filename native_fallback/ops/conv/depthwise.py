@@ -35,7 +35,7 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     q = c_operands(x, w, b, g, in_last, out_last, act, cache)
     xp, yp = addr(x), addr(out)
     units = n * oh if in_last else n * c
-    pool, count = threads.split("depthwise", out.size, units)
+    pool, count = threads.split("c_depthwise", out.size, units)
     piece = None if pool is None or pool.c_handle() is None else compiled.address("conv", "dw_piece")
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
         ctx = np.array([q, xp, yp, units, count, in_last, oh], np.int64)

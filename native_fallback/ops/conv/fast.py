@@ -36,7 +36,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
     if act is not None and act.code is None:
         return None
     lib, n, alloc, result = cache.lib, x.shape[0], plan.alloc, plan.result
-    kind = "depthwise" if plan.path.startswith("depthwise") else "gemm"
+    kind = "c_depthwise" if plan.path.startswith("depthwise") else "c_gemm"  # the C pool's thresholds
     work = math.prod(alloc) * (1 if kind == "depthwise" else math.prod(w.shape[1:]))
     if threads.split(kind, work)[0] is not None:
         return None
