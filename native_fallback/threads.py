@@ -1,4 +1,4 @@
-"""The engine's own intra-op threads: a blocking worker pool per thread count, and BLAS held at one thread.
+"""The engine's own intra-op threads: a pool per thread count (C and Python workers), and BLAS held at one thread.
 
 Why the engine splits work itself instead of letting OpenBLAS thread its GEMMs:
 OpenBLAS's pthreads server makes its workers busy-wait between calls (and numpy
@@ -9,9 +9,13 @@ And many of a mobile network's kernels are not GEMMs at all (depthwise taps,
 pooling, activations), which BLAS threads never touch.
 
 So a program compiled with ``threads=N`` runs its large kernels as N pieces on a
-:class:`Pool` (the caller plus N-1 workers that sleep on a lock between jobs, so
-an idle or preempted worker costs nothing), numpy releasing the GIL inside each
-piece's loops, and BLAS stays at one thread. That BLAS limit is process-wide
+:class:`Pool`, and BLAS stays at one thread. Pieces that are C functions (GEMM and
+depthwise convolutions, MaxPool) run as one job of the pool's C side
+(``compiled/pool.c``: N-1 pthreads that never take the GIL, spinning while a program
+runs and sleeping after it). Pieces that are Python (numpy kernels) run on N-1 Python
+workers that sleep on a lock between jobs, numpy releasing the GIL inside each
+piece's loops; such a worker must take the GIL to start its piece, which costs tens of
+microseconds and more on a VM, hence the larger ``MIN_PIECE`` there. That BLAS limit is process-wide
 state (threadpoolctl sets OpenBLAS's global thread count), so it is set once,
 when the first such program is built, held while any lives, and the original
 limit restored when the last one closes. Two programs with different thread
@@ -177,8 +181,10 @@ def current() -> Pool:
 #: piece must carry at least tens of microseconds: 2M multiply-adds is ~40 us of one core's sgemm.
 #: "depthwise" is conv.c's one-pass kernel, ~1.6k 3x3 outputs a microsecond (3.6-4.6x numpy's tap loop,
 #: measured), so a piece is 128k outputs (~80 us); split finer, a late-waking worker cost more than it saved.
+#: "c_gemm" and "c_depthwise" are the same kernels as jobs of the C pool (``compiled/pool.c``), where a
+#: piece costs ~5 us, not 10-30: a piece of 0.5M multiply-adds (~10 us) or 32k depthwise outputs (~20 us).
 MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 17, "elementwise": 1 << 17, "pool": 1 << 16,
-             "reduce": 1 << 17, "c_gemm": int(os.environ.get("MP_CG", 1 << 21)), "c_depthwise": int(os.environ.get("MP_CD", 1 << 17))}
+             "reduce": 1 << 17, "c_gemm": 1 << 19, "c_depthwise": 1 << 15}
 _local = threading.local()
 
 

@@ -322,7 +322,7 @@ void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q
  * phase of im2col pieces (one per task of that phase: (image, group, r0, r1)) when the convolution is
  * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). */
 enum { G_SGEMM, G_ILP64, G_X, G_Y, G_W, G_Q, G_QSTRIDE, G_TASKS, G_COLTASKS, G_SOURCE, G_C, G_CG, G_M, G_MG,
-       G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_LDY, G_YIMG, G_FIELDS };
+       G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_LDY, G_YIMG, G_RES, G_FIELDS };
 enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS };
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
@@ -397,6 +397,12 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
         sgemm(g, CBLAS_NO_TRANS, in_last ? CBLAS_TRANS : CBLAS_NO_TRANS, mn, np, KP, w, KP, src, lds, y, ldy);
     else            /* Y (np, mn) = src^T (np, K') @ W^T */
         sgemm(g, in_last ? CBLAS_NO_TRANS : CBLAS_TRANS, CBLAS_TRANS, np, mn, KP, src, lds, w, KP, y, ldy);
+    if (g[G_RES]) {  /* a residual laid out as the (contiguous) output: added before the activation */
+        const float *r = (const float *)(intptr_t)g[G_RES] + (y - (float *)(intptr_t)g[G_Y]);
+        const int64_t rows = out_last ? np : mn, cols = out_last ? mn : np;
+        for (int64_t k = 0; k < rows; k++)
+            for (int64_t j = 0; j < cols; j++) y[k * ldy + j] += r[k * ldy + j];
+    }
     const float *bias = (const float *)(intptr_t)g[G_BIAS];
     if (bias || g[G_ACT])
         bias_act(y, bias ? bias + ch : NULL, out_last ? np : mn, out_last ? mn : np, ldy, out_last, g[G_ACT],

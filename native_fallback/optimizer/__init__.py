@@ -9,7 +9,8 @@ convolutions) and let convolutions write into the Concat that joins them, and a
 1x1 convolution into the padded input of the depthwise one reading it: node forms
 the OpenCL kernels do not understand. So are the exported exact-GELU chain as one
 Gelu node, MatMul + bias Add as one FusedMatMul (a transformer's feed-forward),
-linear layers of one input as one, and runs of shape nodes as one Relayout.
+linear layers of one input as one, runs of shape nodes as one Relayout, and a
+convolution's residual Add (and the Relu after it) as part of the convolution.
 """
 
 from __future__ import annotations
@@ -29,19 +30,21 @@ from .merge_linears import merge_linears
 from .pointwise_depthwise import pointwise_depthwise
 from .redundancy import drop_unit_scaling, merge_duplicates
 from .reshape_chain import simplify_chains
+from .residual_add import fuse_residual_adds
 from .shape_folding import fold_shapes
 from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
            "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias",
+           "fuse_residual_adds",
            "merge_duplicates", "merge_linears", "optimize", "pointwise_depthwise", "remove_dead",
            "remove_identities", "simplify_chains", "sink_activations", "squeeze_excite"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, merge_duplicates, drop_unit_scaling,
-              fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains)
+CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, fuse_residual_adds, merge_duplicates,
+              drop_unit_scaling, fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

@@ -10,15 +10,16 @@ tensors (see ``optimizer/channels_last.py``): the node's attributes
 ``channels_last_in`` / ``channels_last_out`` say which side is. Only Winograd
 needs N,C,H,W on both sides.
 
-On float32 the C kernels of ``compiled/conv.c`` take over where they apply: the
-depthwise convolution (taps, bias and activation in one pass from the unpadded
-input), im2col's column copy, the GEMM epilogue (bias + activation per piece) and
-squeeze-and-excite; numpy stays for other dtypes, the float64 oracle and
-``FACADE_NATIVE_KERNELS=numpy``.
+On float32 the C kernels of ``compiled/conv.c`` take over where they apply: a GEMM
+convolution (1x1 or im2col) is one job of the C thread pool (``c_job``: im2col, BLAS
+and the bias + activation epilogue per piece, no GIL), the depthwise convolution
+(taps, bias and activation in one pass from the unpadded input) and squeeze-and-excite;
+numpy stays for other dtypes, the float64 oracle and ``FACADE_NATIVE_KERNELS=numpy``,
+and only there does Winograd run (the C job beat numpy's Winograd at every size measured).
 
 Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cache``
 (derived weights, plans, the C library), one per algorithm (``pointwise``, ``depthwise``,
-``im2col``, ``winograd``), ``epilogue`` (conv.c's library, activations and epilogue),
+``im2col``, ``winograd``), ``c_job`` (a GEMM convolution as one C pool job), ``epilogue`` (conv.c's library, activations and epilogue),
 ``fast`` (small convolutions specialised per shape), ``forward`` (the dispatch),
 ``kernels`` (Conv, FusedConv, ConvConcat), ``pointwise_depthwise`` and ``transpose``
 (ConvTranspose, Col2Im). SqueezeExcite lives in ``ops/squeeze_excite.py``: it needs both this

@@ -29,7 +29,7 @@ from .im2col import C_PARAMS, IM2COL_BLOCK_BYTES, c_params
 
 #: conv.c's context fields (``enum { G_SGEMM, ... }``), in order.
 FIELDS = ("sgemm", "ilp64", "x", "y", "w", "q", "qstride", "tasks", "coltasks", "source", "c", "cg", "m", "mg",
-          "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b", "ldy", "yimg")
+          "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b", "ldy", "yimg", "res")
 G = {name: k for k, name in enumerate(FIELDS)}
 SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS = 0, 1, 2
 #: pool.c's job header: phases, scratch floats per thread, shared floats, the context's address.
@@ -48,10 +48,14 @@ class CJob:
     def __init__(self, ctx: np.ndarray, job: np.ndarray, keep: list) -> None:
         self.ctx, self.job, self.keep = ctx, job, keep
 
-    def run(self, pool: threads.Pool, x: np.ndarray, out: np.ndarray) -> None:
+    def run(self, pool: threads.Pool, x: np.ndarray, out: np.ndarray, residual: np.ndarray | None = None) -> None:
+        """``out`` = the convolution of ``x`` (+ ``residual``, C-contiguous in ``out``'s layout and shape,
+        added before the activation; ``out`` must then be contiguous)."""
         # Copies per call: two threads may run one program at once, and a job names its context.
         ctx, job = self.ctx.copy(), self.job.copy()
         ctx[G["x"]], ctx[G["y"]] = addr(x), addr(out)
+        if residual is not None:
+            ctx[G["res"]] = addr(residual)
         job[J_CTX] = addr(ctx)
         pool.run_c(job)
 

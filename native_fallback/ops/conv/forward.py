@@ -20,7 +20,7 @@ from .winograd import transform_weights, winograd_conv
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None = None,
          cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False,
-         into: np.ndarray | None = None) -> np.ndarray:
+         into: np.ndarray | None = None, residual: np.ndarray | None = None) -> np.ndarray:
     """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32).
 
     ``in_last`` / ``out_last``: the input is / the output must be channels-last
@@ -30,9 +30,13 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
     directly; the others reshape their output across rows, so they write a
     temporary and copy it.
 
+    ``residual`` (the optimizer's ``residual_add``): a tensor added to the result before ``act``.
+
     With conv.c (``cache.lib``, float32, a contiguous output) depthwise convolutions run
     there whole, and the GEMM paths' bias and activation run as one C pass after the GEMM.
     """
+    if residual is not None:
+        return _with_residual(x, w, b, node, act, cache, in_last, out_last, residual)
     if into is not None and x.dtype != into.dtype:
         raise ValueError(f"output dtype {into.dtype} for input dtype {x.dtype}")
     if x.dtype == np.float16:
@@ -85,6 +89,27 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
         out = into
     out = out.reshape(p.result)
     return out if act is None or acted else threads.in_place(act, out)
+
+
+def _with_residual(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None,
+                   cache: WeightCache | None, in_last: bool, out_last: bool, r: np.ndarray) -> np.ndarray:
+    """``act(conv(x) + r)``: a GEMM convolution's C job adds ``r`` in its epilogue, piece by piece while
+    the output is in cache, when ``r`` is float32, contiguous and of the output's shape; otherwise the
+    sum is taken after the convolution, broadcasting as Add does."""
+    if cache is not None and c_ready(cache.lib, w, b, r) and compiled.f32(x):
+        p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
+        if p.path in ("pointwise", "im2col") and r.shape == p.result:
+            out = np.empty(p.alloc, np.float32)
+            job = c_job(x, w, b, p.g, p.group, p.path, out, act, in_last, out_last, cache, pool := threads.current())
+            if job is not None:
+                job.run(pool, x, out, r)
+                return out.reshape(p.result)
+    y = conv(x, w, b, node, None, cache, in_last, out_last)
+    if np.broadcast_shapes(y.shape, r.shape) == y.shape and np.result_type(y, r) == y.dtype:
+        y += r
+    else:
+        y = y + r
+    return y if act is None else threads.in_place(act, y)
 
 
 def _unit_rows(out: np.ndarray) -> bool:

@@ -28,9 +28,10 @@ def activation_of(node: Node) -> Activation | None:
 
 @registry.register("FusedConv", 1, domain=registry.FACADE_DOMAIN)
 def fused_conv_kernel(node: Node, opset: int):
-    """Conv followed by an activation, produced by the optimizer's fusion pass."""
+    """Conv followed by an activation (the optimizer's fusion pass), or by the Add of a residual input 4
+    and then the activation, if any (``residual_add``)."""
     act, cache, layouts = activation_of(node), WeightCache(), layout_flags(node)
-    return lambda x, w, b=None: (conv(x, w, b, node, act, cache, **layouts),)
+    return lambda x, w, b=None, r=None: (conv(x, w, b, node, act, cache, residual=r, **layouts),)
 
 
 @registry.register("ConvConcat", 1, domain=registry.FACADE_DOMAIN)
