@@ -100,7 +100,7 @@ def spin_ns() -> int:
 
 @functools.lru_cache(maxsize=1)
 def _c_pools():
-    return compiled.library("pool", {"pool_new": "llp", "pool_run": "ppp", "pool_active": "pl"})
+    return compiled.library("pool", {"pool_new": "llp", "pool_run": "pplll>l", "pool_active": "pl"})
 
 
 def c_pool_available() -> bool:
@@ -162,12 +162,32 @@ class Pool:
         if self._c:
             _c_pools().pool_active(self._c, delta)
 
-    def run_c(self, job: np.ndarray) -> None:
-        """Run a C job (``pool.c``'s ``pool_run`` layout, int64) on the C pool, the GIL released."""
-        status = np.zeros(1, np.int64)
-        _c_pools().pool_run(self.c_handle(), compiled.ptr(job), compiled.ptr(status))
-        if status[0]:
-            raise MemoryError("the native C pool could not allocate its working buffers")
+    def run_c(self, job: int, x: int, y: int, r: int = 0) -> None:
+        """Run a C job (a :class:`CJob`'s address) with these tensor addresses on the C pool, the GIL released."""
+        status = _c_pools().pool_run(self.c_handle(), job, x, y, r)
+        if status:
+            raise MemoryError("the native C pool could not allocate its working buffers" if status == 1
+                              else "a native C pool job's context is longer than pool.c's CTX_MAX")
+
+
+class CJob:
+    """A job of the C pool (``compiled/pool.c``'s layout), built once per kernel and input shape: a
+    context template (int64 fields the pieces read), which of its fields take each call's input, output
+    and residual addresses, and its phases (piece function address, piece count). ``keep`` holds the
+    arrays the context points to."""
+
+    __slots__ = ("address", "ctx", "job", "keep")
+
+    def __init__(self, ctx: np.ndarray, phases: list[tuple[int, int]], *, x: int = -1, y: int = -1, r: int = -1,
+                 scratch: int = 0, shared: int = 0, keep: tuple = ()) -> None:
+        self.ctx, self.keep = ctx, keep
+        self.job = np.array([len(phases), scratch, shared, compiled.ptr(ctx), ctx.size, x, y, r,
+                             *(v for phase in phases for v in phase)], np.int64)
+        self.address = compiled.ptr(self.job)
+
+    def run(self, pool: Pool, x: np.ndarray, y: np.ndarray, r: np.ndarray | None = None) -> None:
+        """Run on ``pool`` with input ``x``, output ``y`` and (where the job has the field) residual ``r``."""
+        pool.run_c(self.address, compiled.ptr(x), compiled.ptr(y), 0 if r is None else compiled.ptr(r))
 
 
 def current() -> Pool:

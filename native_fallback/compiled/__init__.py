@@ -70,8 +70,8 @@ def library(name: str, signatures: Mapping[str, str]) -> SimpleNamespace | None:
     """The functions of ``native_fallback/compiled/NAME.c`` with their ctypes signatures, or None when
     the C kernels are off or unavailable here (the caller then uses numpy; :func:`status` says why).
 
-    ``signatures`` maps each function to its argument letters (see ``_TYPES``); every function
-    returns void.
+    ``signatures`` maps each function to its argument letters (see ``_TYPES``), then optionally
+    ``>`` and its result's letter (``"ppl>l"``); without one the function returns void.
     """
     if not enabled():
         return None
@@ -81,7 +81,8 @@ def library(name: str, signatures: Mapping[str, str]) -> SimpleNamespace | None:
     functions = {}
     for fn, letters in signatures.items():
         f = getattr(lib, fn)
-        f.argtypes, f.restype = [_TYPES[c] for c in letters], None
+        args, _, result = letters.partition(">")
+        f.argtypes, f.restype = [_TYPES[c] for c in args], _TYPES[result] if result else None
         functions[fn] = f
     return SimpleNamespace(**functions)
 

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -186,7 +187,9 @@ static int grow(float **every, int64_t n, int64_t *have, int64_t floats) {
     return 1;
 }
 
-enum { J_PHASES, J_SCRATCH, J_SHARED, J_CTX, J_FIRST };
+enum { J_PHASES, J_SCRATCH, J_SHARED, J_CTX, J_CTX_LEN, J_X, J_Y, J_R, J_FIRST };
+/* The most int64 fields a job's context has (it is copied to the caller's stack per call). */
+#define CTX_MAX 64
 
 /* One phase on the pool: fn over `count` pieces, returning when all are done (`run` is held). */
 static void phase(pool_t *p, piece_fn fn, const int64_t *ctx, int64_t count) {
@@ -218,19 +221,29 @@ static void phase(pool_t *p, piece_fn fn, const int64_t *ctx, int64_t count) {
     }
 }
 
-/* Run a job on the pool and return when it is done; status[0] = 0, or 1 when its buffers could not be
- * allocated (nothing ran). The job (int64): phase count, scratch floats per thread, shared floats, the
- * context's address, then per phase a piece function's address and its piece count. Phases run one
- * after another (the second may read what the first wrote to the shared buffer); jobs on one pool
- * take turns, so the buffers are the pool's, reused across jobs. */
-void pool_run(void *handle, const int64_t *job, int64_t *status) {
+/* Run a job on the pool and return when it is done: 0, 1 when its buffers could not be allocated, 2
+ * when its context is too long (nothing ran then). The job (int64, built once per kernel and shape):
+ * phase count, scratch floats per thread, shared floats, the context template's address and length,
+ * the context fields that take this call's `x`, `y` and `r` addresses (-1: none), then per phase a
+ * piece function's address and its piece count. The template is copied with the addresses filled in,
+ * so one job serves concurrent calls with different tensors. Phases run one after another (the second
+ * may read what the first wrote to the shared buffer); jobs on one pool take turns, so the buffers are
+ * the pool's, reused across jobs. */
+int64_t pool_run(void *handle, const int64_t *job, int64_t x, int64_t y, int64_t r) {
     pool_t *p = handle;
+    int64_t ctx[CTX_MAX];
+    const int64_t n = job[J_CTX_LEN];
+    if (n > CTX_MAX) return 2;
+    memcpy(ctx, (const int64_t *)(intptr_t)job[J_CTX], (size_t)n * sizeof *ctx);
+    const int64_t fields[3] = {job[J_X], job[J_Y], job[J_R]}, values[3] = {x, y, r};
+    for (int k = 0; k < 3; k++)
+        if (fields[k] >= 0 && fields[k] < n) ctx[fields[k]] = values[k];
     pthread_mutex_lock(&p->run);
-    status[0] = !grow(p->scratch, p->threads, &p->scratch_floats, job[J_SCRATCH])
-                || !grow(&p->shared, 1, &p->shared_floats, job[J_SHARED]);
-    if (!status[0])
+    int64_t status = !grow(p->scratch, p->threads, &p->scratch_floats, job[J_SCRATCH])
+                     || !grow(&p->shared, 1, &p->shared_floats, job[J_SHARED]);
+    if (!status)
         for (int64_t k = 0; k < job[J_PHASES]; k++)
-            phase(p, (piece_fn)(intptr_t)job[J_FIRST + 2 * k], (const int64_t *)(intptr_t)job[J_CTX],
-                  job[J_FIRST + 2 * k + 1]);
+            phase(p, (piece_fn)(intptr_t)job[J_FIRST + 2 * k], ctx, job[J_FIRST + 2 * k + 1]);
     pthread_mutex_unlock(&p->run);
+    return status;
 }

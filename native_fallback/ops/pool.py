@@ -89,8 +89,8 @@ def _max_pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: b
     if pool is None:
         pool, count = threads.pool(1), 1
     ctx = np.array([*_spatial(x, last), c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
-                    addr(x), addr(out), last, units, count], np.int64)
-    pool.run_c(np.array([1, 0, 0, addr(ctx), piece, count], np.int64))
+                    0, 0, last, units, count], np.int64)
+    threads.CJob(ctx, [(piece, count)], x=13, y=14).run(pool, x, out)  # fields M_X, M_Y of conv.c
     return out
 
 

@@ -32,8 +32,6 @@ FIELDS = ("sgemm", "ilp64", "x", "y", "w", "q", "qstride", "tasks", "coltasks", 
           "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b", "ldy", "yimg", "res")
 G = {name: k for k, name in enumerate(FIELDS)}
 SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS = 0, 1, 2
-#: pool.c's job header: phases, scratch floats per thread, shared floats, the context's address.
-J_CTX, J_FIRST = 3, 4
 #: A piece split by output rows keeps at least this many pixels (per image and group): below it a
 #: GEMM's narrow side makes BLAS slow, and the convolution is split by output channels instead.
 ROW_SPLIT_MIN_PIXELS = 256
@@ -41,23 +39,9 @@ ROW_SPLIT_MIN_PIXELS = 256
 CHANNEL_ALIGN = 16
 
 
-class CJob:
-    """A convolution's pool.c job for one input shape: the context and job templates and what they
-    point to (kept alive here); :meth:`run` fills in the input and output of a call."""
-
-    def __init__(self, ctx: np.ndarray, job: np.ndarray, keep: list) -> None:
-        self.ctx, self.job, self.keep = ctx, job, keep
-
-    def run(self, pool: threads.Pool, x: np.ndarray, out: np.ndarray, residual: np.ndarray | None = None) -> None:
-        """``out`` = the convolution of ``x`` (+ ``residual``, C-contiguous in ``out``'s layout and shape,
-        added before the activation; ``out`` must then be contiguous)."""
-        # Copies per call: two threads may run one program at once, and a job names its context.
-        ctx, job = self.ctx.copy(), self.job.copy()
-        ctx[G["x"]], ctx[G["y"]] = addr(x), addr(out)
-        if residual is not None:
-            ctx[G["res"]] = addr(residual)
-        job[J_CTX] = addr(ctx)
-        pool.run_c(job)
+#: The job type (``threads.CJob``): its ``run(pool, x, out, residual)`` computes ``out`` from ``x``, adding
+#: ``residual`` (C-contiguous, in ``out``'s layout and shape; ``out`` then contiguous) before the activation.
+CJob = threads.CJob
 
 
 def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, path: str,
@@ -145,5 +129,4 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     keep.append(task_array)
     ctx[G["tasks"]] = addr(task_array)
     phases.append((lib_gemm, len(tasks)))
-    job = np.array([len(phases), scratch, shared, 0, *(v for ph in phases for v in ph)], np.int64)
-    return CJob(ctx, job, keep)
+    return CJob(ctx, phases, x=G["x"], y=G["y"], r=G["res"], scratch=scratch, shared=shared, keep=tuple(keep))

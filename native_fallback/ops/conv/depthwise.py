@@ -38,8 +38,9 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     pool, count = threads.split("c_depthwise", out.size, units)
     piece = None if pool is None or pool.c_handle() is None else compiled.address("conv", "dw_piece")
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
-        ctx = np.array([q, xp, yp, units, count, in_last, oh], np.int64)
-        pool.run_c(np.array([1, 0, 0, addr(ctx), piece, count], np.int64))
+        job = cache.get(w, ("dw_job", in_last, out_last, x.shape, count), lambda: threads.CJob(
+            np.array([q, 0, 0, units, count, in_last, oh], np.int64), [(piece, count)], x=1, y=2), also=b)
+        pool.run_c(job.address, xp, yp)
     elif in_last:
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""
