@@ -225,6 +225,16 @@ def split(kind: str, size: int, most: int | None = None) -> tuple[Pool | None, i
     return (p, count) if count > 1 else (None, 1)
 
 
+def c_split(kind: str, size: int, units: int | None = None) -> tuple[Pool, int]:
+    """The pool (the running program's, else the one-thread pool) and piece count for a C pool job of
+    ``kind`` with ``size`` work (:data:`MIN_PIECE`) over at most ``units`` pieces (1: run in the caller)."""
+    p = current()
+    # One piece per thread: four per thread (for balance when a thread starts late) ran ResNet-50 at
+    # 107 against 89 ms and SqueezeNet at 10.4 against 8.4 ms on two threads (interleaved, one process).
+    count = min(p.threads, size // MIN_PIECE[kind], units or size) if p.threads > 1 else 1
+    return p, max(1, count)
+
+
 def pool(threads: int) -> Pool:
     """The process's pool of ``threads`` threads (programs of one thread count share it)."""
     with _LOCK:

@@ -85,9 +85,7 @@ def _max_pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: b
     (oh, ow) = g.out_shape
     out = np.empty((n, oh, ow, c) if last else (n, c, oh, ow), dtype=np.float32)
     units = n * oh if last else n * c
-    pool, count = threads.split("pool", out.size, units)
-    if pool is None:
-        pool, count = threads.pool(1), 1
+    pool, count = threads.c_split("pool", out.size, units)
     ctx = np.array([*_spatial(x, last), c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
                     0, 0, last, units, count], np.int64)
     threads.CJob(ctx, [(piece, count)], x=13, y=14).run(pool, x, out)  # fields M_X, M_Y of conv.c

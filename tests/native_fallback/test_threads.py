@@ -92,3 +92,15 @@ def test_split_block_matches_the_serial_program(monkeypatch, rng) -> None:
     assert any(s.node.op_type == "PointwiseDepthwise" for s in prog.steps)
     np.testing.assert_allclose(prog.run({"x": x})["y"], serial, rtol=1e-4, atol=1e-4)
     prog.close()
+
+
+def test_c_split_cuts_a_piece_per_thread_within_the_units() -> None:
+    assert threads.c_split("c_gemm", 1 << 40) == (threads.pool(1), 1)  # outside a program: the caller alone
+    previous = threads.running(threads.pool(3))
+    try:
+        big = threads.MIN_PIECE["c_gemm"] * 1000
+        assert threads.c_split("c_gemm", big)[1] == 3
+        assert threads.c_split("c_gemm", big, units=2)[1] == 2
+        assert threads.c_split("c_gemm", threads.MIN_PIECE["c_gemm"] - 1)[1] == 1
+    finally:
+        threads.running(previous)

@@ -92,7 +92,7 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
         ctx[G[name]] = value
     keep.append(bias)
     work = n * m * pixels * kp
-    count = min(pool.threads, max(1, work // threads.MIN_PIECE["c_gemm"]))
+    count = min(pool.threads, max(1, work // threads.MIN_PIECE["c_gemm"]))  # as threads.c_split cuts
     col_block = max(1, min(rows, IM2COL_BLOCK_BYTES // max(1, 4 * kp * inner)))  # rows whose columns fit cache
     units = n * group
     phases: list[tuple[int, int]] = []

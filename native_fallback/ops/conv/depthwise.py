@@ -35,13 +35,13 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     q = c_operands(x, w, b, g, in_last, out_last, act, cache)
     xp, yp = addr(x), addr(out)
     units = n * oh if in_last else n * c
-    pool, count = threads.split("c_depthwise", out.size, units)
-    piece = None if pool is None or pool.c_handle() is None else compiled.address("conv", "dw_piece")
+    pool, count = threads.c_split("c_depthwise", out.size, units)
+    piece = None if count == 1 or pool.c_handle() is None else compiled.address("conv", "dw_piece")
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
         job = cache.get(w, ("dw_job", in_last, out_last, x.shape, count), lambda: threads.CJob(
             np.array([q, 0, 0, units, count, in_last, oh], np.int64), [(piece, count)], x=1, y=2), also=b)
         pool.run_c(job.address, xp, yp)
-    elif in_last:
+    elif in_last:  # whole in the caller, or pieces on the Python pool where the C pool is not built
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""
             for i in range(r0 // oh, -(-r1 // oh)):
