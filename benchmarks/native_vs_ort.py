@@ -9,7 +9,9 @@ timed in alternation (native, ORT, native, ...) so both see the same machine
 load; a figure is the median of ``--runs`` timed runs after a warm-up, and with
 ``--repeat K`` the median of K such measurements (fresh sessions each, spread over
 the whole run so that a passing burst of load on a shared machine moves one of them,
-not all). Ratios > 1 mean native is slower. ``--kernels numpy`` measures native with
+not all). Ratios > 1 mean native is slower. ORT's workers stop spinning when a Run
+returns (``session.force_spinning_stop``; ``--ort-keeps-spinning`` for its default, where
+they spin on into native's timed run). ``--kernels numpy`` measures native with
 its numpy kernels only (``FACADE_NATIVE_KERNELS=numpy``: no runtime-compiled C). ``--busy`` repeats every measurement with a CPU-bound
 competitor running (``--competitors`` spinning processes, one per core by default,
 started before and stopped after that phase) and prints the busy ratio over the quiet one.
@@ -127,7 +129,8 @@ def max_error(ours: dict, ref: list, names: list[str]) -> float:
     return worst
 
 
-def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: int) -> dict:
+def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: int,
+            ort_keeps_spinning: bool = False) -> dict:
     """Native and ORT medians at ``threads``, quiet (and busy), and the max error."""
     import onnxruntime as ort
 
@@ -138,8 +141,9 @@ def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: 
     opts.log_severity_level = 3
     # ORT's workers otherwise spin for tens of milliseconds after a Run returns (measured: 34 ms of CPU
     # in a 50 ms sleep), holding cores through the native run timed next: on 2 cores native's second
-    # thread then had none. With this they spin during a Run only; native's pool spins 0.2 ms at most.
-    opts.add_session_config_entry("session.force_spinning_stop", "1")
+    # thread then had none. With this they spin during a Run only, as native's pool does (0.2 ms after).
+    if not ort_keeps_spinning:
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     row = {"err": max_error(prog.run(feeds), sess.run(None, feeds), names)}
@@ -189,6 +193,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join((*LARGE, *SMALL)))
     parser.add_argument("--busy", action="store_true", help="also measure with a CPU-bound competitor running")
     parser.add_argument("--competitors", type=int, default=os.cpu_count(), help="spinning processes for --busy")
+    parser.add_argument("--ort-keeps-spinning", action="store_true",
+                        help="ORT's default: its workers keep spinning after a Run, into native's timed run")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--save-models", type=Path)
     args = parser.parse_args()
@@ -219,7 +225,8 @@ def main() -> None:
         for name, (model, feeds) in models.items():
             for threads in counts:
                 rows.setdefault((name, threads), []).append(
-                    measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0))
+                    measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0,
+                            args.ort_keeps_spinning))
                 print(f"measured {name} at {threads} thr", file=sys.stderr, flush=True)
     checks = []
     for name in names:
