@@ -142,7 +142,6 @@ class Pool:
         if job.error is not None:
             raise job.error
 
-
     def c_handle(self) -> int | None:
         """The C pool's address (made at first call), or None where the C kernels are unavailable."""
         if self._c is None:
@@ -164,7 +163,10 @@ class Pool:
 
     def run_c(self, job: int, x: int, y: int, r: int = 0) -> None:
         """Run a C job (a :class:`CJob`'s address) with these tensor addresses on the C pool, the GIL released."""
-        status = _c_pools().pool_run(self.c_handle(), job, x, y, r)
+        handle = self.c_handle()
+        if handle is None:  # callers check c_handle() first; a NULL pool must never reach C
+            raise RuntimeError("the native C pool is not available here (see compiled.status())")
+        status = _c_pools().pool_run(handle, job, x, y, r)
         if status:
             raise MemoryError("the native C pool could not allocate its working buffers" if status == 1
                               else "a native C pool job's context is longer than pool.c's CTX_MAX")
