@@ -115,7 +115,8 @@ class Pool:
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self._c: int | None = None
+        self._c: int | None = None  # the C side's address (0: it could not be made), and its process
+        self._c_pid = 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         for k in range(threads - 1):
             threading.Thread(target=self._serve, name=f"facade-native-{threads}-{k}", daemon=True).start()
@@ -143,22 +144,24 @@ class Pool:
             raise job.error
 
     def c_handle(self) -> int | None:
-        """The C pool's address (made at first call), or None where the C kernels are unavailable."""
-        if self._c is None:
+        """The C pool's address (made at first call, and again in a forked child, whose copy has no
+        workers and may hold a lock a parent thread took), or None where the C kernels are unavailable."""
+        if self._c is None or self._c_pid != os.getpid():
+            if not compiled.enabled():
+                return None
             with _LOCK:
-                lib = _c_pools()
-                if self._c is None and lib is not None:
+                if self._c is None or self._c_pid != os.getpid():
+                    lib = _c_pools()
                     out = np.zeros(1, np.int64)
-                    lib.pool_new(self.threads, spin_ns(), compiled.ptr(out))
-                    self._c = int(out[0])
-                elif lib is None:
-                    self._c = 0
+                    if lib is not None:
+                        lib.pool_new(self.threads, spin_ns(), compiled.ptr(out))
+                    self._c, self._c_pid = int(out[0]), os.getpid()
         return self._c or None
 
     def program(self, delta: int) -> None:
         """A program starts (1) or ends (-1) a run on this pool: while one runs the C workers spin for
         jobs instead of sleeping (``pool_active`` in ``compiled/pool.c``). Nothing before the C side exists."""
-        if self._c:
+        if self._c and self._c_pid == os.getpid():
             _c_pools().pool_active(self._c, delta)
 
     def run_c(self, job: int, x: int, y: int, r: int = 0) -> None:

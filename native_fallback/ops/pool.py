@@ -57,7 +57,7 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, _spatial(x, last), kernel)
     piece = compiled.address("conv", "maxpool_piece") if len(kernel) == 2 and compiled.f32(x) else None
-    if piece is not None and threads.c_pool_available() and threads.current().c_handle() is not None:
+    if piece is not None and threads.current().c_handle() is not None:
         return _max_pool_c(x, g, kernel, last, piece)
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
     xp = pad_spatial(x, g, low, last)

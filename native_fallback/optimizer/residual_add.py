@@ -33,7 +33,8 @@ def fuse_residual_adds(graph: Graph) -> Graph:
         if not _plain_conv(node):
             continue
         add = single_consumer(graph, uses, node.outputs[0])
-        if add is None or id(add) in at_add or not is_onnx(add, "Add", "Sum") or len(add.inputs) != 2 or add.inputs[0] == add.inputs[1]:
+        if (add is None or id(add) in at_add or not is_onnx(add, "Add", "Sum") or len(add.inputs) != 2
+                or add.inputs[0] == add.inputs[1]):
             continue
         other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
         inputs = list(node.inputs) + [""] * (3 - len(node.inputs))
@@ -48,5 +49,5 @@ def fuse_residual_adds(graph: Graph) -> Graph:
         node.inputs, node.outputs = [*inputs, other], outputs
         removed.add(id(node))
         at_add[id(add)] = node
-    graph.nodes = [at_add.get(id(n), n) for n in graph.nodes if id(n) not in removed or id(n) in at_add]
+    graph.nodes = [at_add.get(id(n), n) for n in graph.nodes if id(n) not in removed]
     return graph

@@ -39,15 +39,12 @@ ROW_SPLIT_MIN_PIXELS = 256
 CHANNEL_ALIGN = 16
 
 
-#: The job type (``threads.CJob``): its ``run(pool, x, out, residual)`` computes ``out`` from ``x``, adding
-#: ``residual`` (C-contiguous, in ``out``'s layout and shape; ``out`` then contiguous) before the activation.
-CJob = threads.CJob
-
-
 def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, path: str,
           out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
-          pool: threads.Pool) -> CJob | None:
-    """The cached job computing this convolution (bias and the activation, when C has it, included),
+          pool: threads.Pool) -> threads.CJob | None:
+    """The cached job computing this convolution (bias and the activation, when C has it, included; its
+    ``run(pool, x, out, residual)`` adds ``residual``, C-contiguous in ``out``'s layout and shape, before
+    the activation),
     or None where it does not apply: no C pool or BLAS address, not float32, an input not contiguous or
     an output (N, M, pixels) or (N, pixels, M) whose rows are not (a channel slice of a joined one is), a
     strided or non-2-D convolution outside a plain 1x1, or an activation C lacks."""
@@ -64,7 +61,8 @@ def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, g
 
 
 def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, direct: bool,
-           out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache, pool: threads.Pool) -> CJob:
+           out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
+           pool: threads.Pool) -> threads.CJob:
     n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
     cg, mg = c // group, m // group
     pixels = math.prod(g.out_shape)
@@ -129,4 +127,4 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     keep.append(task_array)
     ctx[G["tasks"]] = addr(task_array)
     phases.append((lib_gemm, len(tasks)))
-    return CJob(ctx, phases, x=G["x"], y=G["y"], r=G["res"], scratch=scratch, shared=shared, keep=tuple(keep))
+    return threads.CJob(ctx, phases, x=G["x"], y=G["y"], r=G["res"], scratch=scratch, shared=shared, keep=tuple(keep))

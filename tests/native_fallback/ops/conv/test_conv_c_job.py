@@ -44,7 +44,7 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, monkeypa
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
     monkeypatch.setattr(jobs, "ROW_SPLIT_MIN_PIXELS", 1 if split == "rows" else 1 << 40)
     runs = []
-    monkeypatch.setattr(jobs.CJob, "run", lambda self, *a, run=jobs.CJob.run: runs.append(self) or run(self, *a))
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
     attrs = dict(group=group, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
     for layout in LAYOUTS if k == 1 else LAYOUTS[:2]:
         flags = {"channels_last_in": int(layout[0]), "channels_last_out": int(layout[1])}
@@ -84,7 +84,7 @@ def test_job_writes_a_channel_slice_of_a_joined_output(out_last, monkeypatch, rn
     b = rng.standard_normal(20).astype(np.float32)
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
     runs = []
-    monkeypatch.setattr(jobs.CJob, "run", lambda self, *a, run=jobs.CJob.run: runs.append(self) or run(self, *a))
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
     node = Node("Conv", ["x", "w", "b"], ["y"], attrs={"pads": [1] * 4, "channels_last_out": int(out_last)})
     joined = np.full((2, 63, 31) if out_last else (2, 31, 63), 7.0, np.float32)  # 31 channels, 63 pixels
     into = joined[:, :, 5:25] if out_last else joined[:, 5:25]
