@@ -11,6 +11,7 @@ from ...compiled import blas
 from ...ir import Node
 from .epilogue import library
 from .plan import ConvPlan, plan_conv
+from .rank1 import Rank1
 
 
 def gemm_weights(w: np.ndarray, group: int, b: np.ndarray | None, dtype: np.dtype,
@@ -49,6 +50,13 @@ class WeightCache:
         self._weight: np.ndarray | None = None
         self._values: dict = {}
         self._plans: dict = {}
+        self._rank1: Rank1 | None = None
+
+    def rank1(self, node: Node) -> Rank1:
+        """This kernel's lift of its 1-D node to 2-D (see ``rank1``), made at its first call."""
+        if self._rank1 is None:
+            self._rank1 = Rank1(node)
+        return self._rank1
 
     def plan(self, node: Node, x_shape: tuple[int, ...], dtype: np.dtype, w: np.ndarray, in_last: bool,
              out_last: bool) -> ConvPlan:

@@ -15,6 +15,7 @@ from .geometry import pad_spatial
 from .im2col import im2col_gemm
 from .plan import plan_conv
 from .pointwise import pointwise
+from .rank1 import Rank1, applies, lift_residual
 from .winograd import transform_weights, winograd_conv
 
 
@@ -32,9 +33,13 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
 
     ``residual`` (the optimizer's ``residual_add``): a tensor added to the result before ``act``.
 
-    With conv.c (``cache.lib``, float32, a contiguous output) depthwise convolutions run
+    A 1-D convolution runs as a 2-D one of height 1 (``rank1``). With conv.c (``cache.lib``, float32, a contiguous output) depthwise convolutions run
     there whole, and the GEMM paths' bias and activation run as one C pass after the GEMM.
     """
+    if applies(x, w, in_last, out_last, residual):
+        lift = Rank1(node) if cache is None else cache.rank1(node)
+        y = conv(x[:, :, None], lift.weight(w), b, lift.node, act, cache, into=into, residual=lift_residual(residual))
+        return y.reshape(*y.shape[:-2], y.shape[-1])
     if residual is not None:
         return _with_residual(x, w, b, node, act, cache, in_last, out_last, residual)
     if into is not None and x.dtype != into.dtype:
