@@ -10,7 +10,7 @@ pooling, activations), which BLAS threads never touch.
 
 So a program compiled with ``threads=N`` runs its large kernels as N pieces on a
 :class:`Pool`, and BLAS stays at one thread. Pieces that are C functions (GEMM and
-depthwise convolutions, MaxPool) run as one job of the pool's C side
+depthwise convolutions, MaxPool, large matrix products) run as one job of the pool's C side
 (``compiled/pool.c``: N-1 pthreads that never take the GIL, spinning while a program
 runs and sleeping after it). Pieces that are Python (numpy kernels) run on N-1 Python
 workers that sleep on a lock between jobs, numpy releasing the GIL inside each

@@ -1,5 +1,6 @@
 /* Convolution kernels in one pass each: depthwise convolution (either layout) with its bias and fused
- * activation, a GEMM output's bias + activation epilogue, and global average pooling.
+ * activation, a GEMM output's bias + activation epilogue, and global average pooling; and the pieces of
+ * C pool jobs (pool.c) built on them: GEMM and depthwise convolutions, MaxPool, a matrix product.
  *
  * Why C: numpy spends a call per kernel tap (kh*kw multiply-adds over strided views) and one or two more
  * for the bias and the activation, each holding the GIL between them, so the engine's threads ran their
@@ -481,4 +482,45 @@ void maxpool_piece(const int64_t *q, int64_t t, float *scratch, float *shared) {
             }
         }
     }
+}
+
+/* ---- A matrix product as pieces of one pool job: Y (m, n) = A B, plus a bias per column, then the
+ * activation ----
+ *
+ * Why: MatMul, Gemm and the optimizer's FusedMatMul / FusedGemm call numpy's BLAS, which the engine holds
+ * at one thread (see threads.py), so at any thread count a transformer's linear layers and a CNN's
+ * classifier ran on one core. A piece is one sgemm on a block of rows (when there are rows enough for
+ * every piece) or of columns (a classifier's one row: each piece reads its own columns of the weights),
+ * then the epilogue on that block while it is in cache. A is (m, k), or (k, m) when ta; B is (k, n), or
+ * (n, k) when tb; Y is contiguous. Column blocks start at multiples of 16 (BLAS's register block).
+ * ctx: sgemm, ilp64 (the G_ fields' places), A, B, Y, m, n, k, ta, tb, bias (0: none), act, a, b, whether
+ * split by rows, the piece count. */
+enum { L_A = 2, L_B, L_Y, L_M, L_N, L_K, L_TA, L_TB, L_BIAS, L_ACT, L_AA, L_AB, L_BY_ROWS, L_PIECES };
+
+static int64_t column_edge(int64_t n, int64_t t, int64_t pieces) {
+    return t >= pieces ? n : (n * t / pieces) / 16 * 16;
+}
+
+void matmul_piece(const int64_t *l, int64_t t, float *scratch, float *shared) {
+    (void)scratch;
+    (void)shared;
+    const int64_t m = l[L_M], n = l[L_N], k = l[L_K], pieces = l[L_PIECES];
+    const int ta = (int)l[L_TA], tb = (int)l[L_TB];
+    int64_t r0 = 0, r1 = m, c0 = 0, c1 = n;
+    if (l[L_BY_ROWS]) {
+        r0 = m * t / pieces;
+        r1 = m * (t + 1) / pieces;
+    } else {
+        c0 = column_edge(n, t, pieces);
+        c1 = column_edge(n, t + 1, pieces);
+    }
+    if (r1 <= r0 || c1 <= c0) return;
+    const float *a = (const float *)(intptr_t)l[L_A] + (ta ? r0 : r0 * k);
+    const float *b = (const float *)(intptr_t)l[L_B] + (tb ? c0 * k : c0);
+    float *y = (float *)(intptr_t)l[L_Y] + r0 * n + c0;
+    sgemm(l, ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, r1 - r0, c1 - c0, k, a,
+          ta ? m : k, b, tb ? k : n, y, n);
+    const float *bias = (const float *)(intptr_t)l[L_BIAS];
+    if (bias || l[L_ACT])
+        bias_act(y, bias ? bias + c0 : NULL, r1 - r0, c1 - c0, n, 1, l[L_ACT], f_of(l[L_AA]), f_of(l[L_AB]));
 }

@@ -1,4 +1,5 @@
-"""Matrix products: Gemm, MatMul, Einsum and the optimizer's FusedGemm, through numpy's BLAS."""
+"""Matrix products: Gemm, MatMul, Einsum and the optimizer's FusedGemm, through numpy's BLAS (small float32
+ones in transformer.c, large ones split across the threads by ``matmul_job``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .. import registry
 from ..ir import Node
 from ._util import address, c_operands, transformer_kernels
 from .activation import exact_gelu_kernel, in_place_activation
+from .conv.epilogue import fused_activation
+from .matmul_job import c_product
 
 
 def narrow_float(dtype: np.dtype) -> bool:
@@ -100,30 +103,58 @@ def c_linear(gelu: bool = False) -> Callable[..., np.ndarray | None] | None:
     return run
 
 
+def _split_gemm(attrs: dict, act_name: str | None = None) -> Callable[..., np.ndarray | None] | None:
+    """Gemm (then a fused activation) as a C pool job (``matmul_job``) where alpha is 1 and C, if used, is a
+    bias per column added with beta 1; None where that cannot hold for this node, or without the C kernels.
+    An activation conv.c lacks runs in numpy after the job."""
+    beta = attrs.get("beta", 1.0)
+    if attrs.get("alpha", 1.0) != 1.0 or beta not in (0.0, 1.0):
+        return None
+    act = None if act_name is None else fused_activation(act_name, attrs.get("activation_attrs", {}))
+    job = c_product(act if act is None or act.code is not None else None)
+    if job is None:
+        return None
+    after = act.fn if act is not None and act.code is None else None
+    ta, tb = bool(attrs.get("transA", 0)), bool(attrs.get("transB", 0))
+
+    def run(a, b, c=None):
+        y = job(a, b, c if beta else None, ta, tb)
+        return y if y is None or after is None else after(y)
+    return run
+
+
+def _first(*ways: Callable[..., np.ndarray | None] | None) -> Callable[..., tuple]:
+    """A kernel trying each of ``ways`` (None: skipped) in order, the last of which always answers."""
+    ways = tuple(w for w in ways if w is not None)
+    *tries, last = ways
+
+    def run(*args):
+        for way in tries:
+            y = way(*args)
+            if y is not None:
+                return (y,)
+        return (last(*args),)
+    return run
+
+
 @registry.register("Gemm", 1)
 def gemm_kernel(node: Node, opset: int):
-    """ONNX Gemm (C optional from opset 11)."""
-    return lambda a, b, c=None: (gemm(a, b, c, node.attrs),)
+    """ONNX Gemm (C optional from opset 11); a large float32 one split across the threads in C."""
+    return _first(_split_gemm(node.attrs), lambda a, b, c=None: gemm(a, b, c, node.attrs))
 
 
 @registry.register("FusedGemm", 1, domain=registry.FACADE_DOMAIN)
 def fused_gemm_kernel(node: Node, opset: int):
     """Gemm followed by an activation, produced by the optimizer's fusion pass."""
     act = in_place_activation(node.attrs["activation"], node.attrs.get("activation_attrs", {}))
-    return lambda a, b, c=None: (act(gemm(a, b, c, node.attrs)),)
+    return _first(_split_gemm(node.attrs, node.attrs["activation"]), lambda a, b, c=None: act(gemm(a, b, c, node.attrs)))
 
 
 @registry.register("MatMul", 1)
 def matmul_kernel(node: Node, opset: int):
-    """ONNX MatMul (numpy semantics, including 1-D promotion); small float32 rows by a matrix in C."""
-    small = c_linear()
-    if small is None:
-        return lambda a, b: (matmul(a, b),)
-
-    def run(a, b):
-        y = small(a, b)
-        return (matmul(a, b) if y is None else y,)
-    return run
+    """ONNX MatMul (numpy semantics, including 1-D promotion); small float32 rows by a matrix in C, large
+    ones split across the threads in C."""
+    return _first(c_linear(), c_product(), matmul)
 
 
 @registry.register("FusedMatMul", 1, domain=registry.FACADE_DOMAIN)
@@ -132,14 +163,16 @@ def fused_matmul_kernel(node: Node, opset: int):
     product (the same float operations as the two nodes), then the fused exact GELU if there is one."""
     gelu = node.attrs.get("activation") == "Gelu"
     act = exact_gelu_kernel() if gelu else None
-    small = c_linear(gelu)
+    small, big = c_linear(gelu), c_product()
 
     def run(a, b, bias):
         y = small(a, b, bias) if small is not None else None
         if y is not None:
             return (y,)
-        y = matmul(a, b)
-        y += bias
+        y = big(a, b, bias) if big is not None else None
+        if y is None:
+            y = matmul(a, b)
+            y += bias
         return (y,) if act is None else act(y)
     return run
 

@@ -20,7 +20,8 @@ and only there does Winograd run (the C job beat numpy's Winograd at every size 
 Modules: ``geometry`` (padding, windows), ``plan`` (the algorithm choice), ``cache``
 (derived weights, plans, the C library), one per algorithm (``pointwise``, ``depthwise``,
 ``im2col``, ``winograd``), ``c_job`` (a GEMM convolution as one C pool job), ``epilogue`` (conv.c's library, activations and epilogue),
-``fast`` (small convolutions specialised per shape), ``forward`` (the dispatch),
+``fast`` (small convolutions specialised per shape), ``rank1`` (a 1-D convolution as a 2-D one of
+height 1, so the C kernels take it), ``forward`` (the dispatch),
 ``kernels`` (Conv, FusedConv, ConvConcat), ``pointwise_depthwise`` and ``transpose``
 (ConvTranspose, Col2Im). SqueezeExcite lives in ``ops/squeeze_excite.py``: it needs both this
 package and ``ops/pool``, which imports this one.
