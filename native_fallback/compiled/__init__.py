@@ -44,6 +44,7 @@ _TYPES = {"p": ctypes.c_void_p, "l": ctypes.c_int64, "i": ctypes.c_int32, "f": c
           "d": ctypes.c_double}
 _LOCK = threading.Lock()
 _loaded: dict[str, ctypes.CDLL | str] = {}
+_addresses: dict[tuple[str, str], int] = {}  # (source, function) -> address, for kernels asking per call
 
 
 def enabled() -> bool:
@@ -92,8 +93,13 @@ def address(name: str, fn: str) -> int | None:
     None when the C kernels are off or unavailable."""
     if not enabled():
         return None
-    lib = _load(name)
-    return None if isinstance(lib, str) else ctypes.cast(getattr(lib, fn), ctypes.c_void_p).value
+    found = _addresses.get((name, fn))
+    if found is None:
+        lib = _load(name)
+        if isinstance(lib, str):
+            return None
+        found = _addresses[name, fn] = ctypes.cast(getattr(lib, fn), ctypes.c_void_p).value
+    return found
 
 
 def status() -> dict[str, str]:

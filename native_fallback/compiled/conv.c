@@ -85,10 +85,18 @@ static float q_float(const int64_t *q, int k) {
     return f;
 }
 
-/* The taps t in [0, K) whose position start + t*D lies in [0, N): t in [*lo, *hi). */
-static void inside(int64_t start, int64_t K, int64_t D, int64_t N, int64_t *lo, int64_t *hi) {
-    int64_t l = start >= 0 ? 0 : (-start + D - 1) / D;
-    int64_t h = N - 1 - start < 0 ? 0 : (N - 1 - start) / D + 1;
+/* The taps t in [0, K) whose position start + t*D lies in [0, N): t in [*lo, *hi). Without a dilation or
+ * stride (D = 1, the common case) there is no division: a 64-bit one costs tens of cycles, and a kernel
+ * calls this per output row and tap column (a 14x14 pool spent most of its time here, measured). */
+static inline void inside(int64_t start, int64_t K, int64_t D, int64_t N, int64_t *lo, int64_t *hi) {
+    int64_t l, h;
+    if (D == 1) {
+        l = start >= 0 ? 0 : -start;
+        h = N - start < 0 ? 0 : N - start;
+    } else {
+        l = start >= 0 ? 0 : (-start + D - 1) / D;
+        h = N - 1 - start < 0 ? 0 : (N - 1 - start) / D + 1;
+    }
     *hi = h < K ? h : K;
     *lo = l < *hi ? l : *hi;
 }
@@ -432,56 +440,98 @@ void dw_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
     }
 }
 
-/* 2-D MaxPool as pieces of one pool job, from the unpadded input (taps in the padding are skipped, as
- * padding with -inf would give). ctx: H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL (Q_* order), then
- * the input and output addresses, channels-last or not, the units (output rows over all images when
- * channels-last, else (image, channel) planes) and the piece count. NaN wins, as in np.maximum. */
-enum { M_X = 13, M_Y, M_LAST, M_UNITS, M_PIECES };
+/* 2-D MaxPool and AveragePool as pieces of one pool job, from the unpadded input (taps in the padding are
+ * skipped, as padding with -inf, or with 0 for a sum, would give). ctx: H, W, C, OH, OW, KH, KW, SH, SW, DH,
+ * DW, PT, PL (Q_* order), then the input and output addresses, channels-last or not, the units (output rows
+ * over all images when channels-last, else (image, channel) planes), the piece count and, for an average,
+ * the (OH, OW) divisors (each window's count, as count_include_pad and ceil_mode define it). Each thread's
+ * scratch holds W + 1 floats and 2 KW int64 (pool_piece). NaN wins in a max, as in np.maximum. */
+enum { M_X = 13, M_Y, M_LAST, M_UNITS, M_PIECES, M_COUNTS };
 
 static inline float max_nan(float m, float v) { return (v > m || v != v) ? v : m; }
 
-void maxpool_piece(const int64_t *q, int64_t t, float *scratch, float *shared) {
-    (void)scratch;
-    (void)shared;
+#define POOL_F(avg, m, v) ((avg) ? (m) + (v) : max_nan((m), (v)))
+
+/* One output row of an (image, channel) plane, N,C,H,W: the window rows combined into `row` (W contiguous
+ * values, a vectorized pass per window row), then the window columns read from it. Tap by tap over the
+ * strided input instead, the kernel ran 1.3-2.5x slower than numpy's separable passes (measured). */
+static inline __attribute__((always_inline)) void pool_plane_row(const int64_t *q, const float *xp, float *o_row,
+                                                                 float *row, int64_t orow, const int64_t *span,
+                                                                 const int avg) {
+    const int64_t H = q[Q_H], W = q[Q_W], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW], SH = q[Q_SH], SW = q[Q_SW];
+    const int64_t DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    const float empty = avg ? 0.0f : -INFINITY;
+    int64_t r0, r1;
+    inside(orow * SH - PT, KH, DH, H, &r0, &r1);
+    for (int64_t w = 0; w < W; w++) row[w] = empty;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *xr = xp + (orow * SH - PT + i * DH) * W;
+        for (int64_t w = 0; w < W; w++) row[w] = POOL_F(avg, row[w], xr[w]);
+    }
+    for (int64_t o = 0; o < OW; o++) o_row[o] = empty;
+    for (int64_t j = 0; j < KW; j++) {
+        const int64_t off = j * DW - PL, lo = span[2 * j], hi = span[2 * j + 1];
+        const float *rr = row + off;
+        if (SW == 1)
+            for (int64_t o = lo; o < hi; o++) o_row[o] = POOL_F(avg, o_row[o], rr[o]);
+        else
+            for (int64_t o = lo; o < hi; o++) o_row[o] = POOL_F(avg, o_row[o], rr[o * SW]);
+    }
+}
+
+/* `avg` is a constant at each call, so each loop compiles without the test. `scratch` holds W floats, then
+ * 2 KW int64: each window column's range of outputs inside the input (the same for every row). */
+static inline __attribute__((always_inline)) void pool_piece(const int64_t *q, int64_t t, float *scratch,
+                                                             const int avg) {
     const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OH = q[Q_OH], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
     const int64_t SH = q[Q_SH], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
+    int64_t *span = (int64_t *)(void *)(scratch + (W + 1) / 2 * 2);  /* 8-byte aligned */
+    for (int64_t j = 0; j < KW; j++) inside(j * DW - PL, OW, SW, W, &span[2 * j], &span[2 * j + 1]);
     const float *x = (const float *)(intptr_t)q[M_X];
     float *y = (float *)(intptr_t)q[M_Y];
+    const float *counts = (const float *)(intptr_t)q[M_COUNTS];
     const int64_t u0 = q[M_UNITS] * t / q[M_PIECES], u1 = q[M_UNITS] * (t + 1) / q[M_PIECES];
     for (int64_t u = u0; u < u1; u++) {
-        const int64_t img = u / OH, oh = u % OH;  /* channels-last: u is an output row */
-        const float *xp = q[M_LAST] ? x + img * H * W * C : x + u * H * W;
-        float *out = q[M_LAST] ? y + u * OW * C : y + u * OH * OW;
-        const int64_t rows = q[M_LAST] ? 1 : OH;
-        for (int64_t r = 0; r < rows; r++) {
-            const int64_t orow = q[M_LAST] ? oh : r;
-            float *o_row = q[M_LAST] ? out : out + r * OW;
-            const int64_t width = q[M_LAST] ? OW * C : OW;
-            for (int64_t o = 0; o < width; o++) o_row[o] = -INFINITY;
-            int64_t r0, r1;
-            inside(orow * SH - PT, KH, DH, H, &r0, &r1);
-            for (int64_t i = r0; i < r1; i++) {
-                const int64_t ih = orow * SH - PT + i * DH;
-                for (int64_t j = 0; j < KW; j++) {
-                    const int64_t off = j * DW - PL;
-                    int64_t lo, hi;
-                    inside(off, OW, SW, W, &lo, &hi);
-                    if (q[M_LAST]) {
-                        const float *xr = xp + (ih * W + off) * C;
-                        for (int64_t o = lo; o < hi; o++)
-                            for (int64_t c = 0; c < C; c++)
-                                o_row[o * C + c] = max_nan(o_row[o * C + c], xr[o * SW * C + c]);
-                    } else {
-                        const float *xr = xp + ih * W + off;
-                        if (SW == 1)
-                            for (int64_t o = lo; o < hi; o++) o_row[o] = max_nan(o_row[o], xr[o]);
-                        else
-                            for (int64_t o = lo; o < hi; o++) o_row[o] = max_nan(o_row[o], xr[o * SW]);
-                    }
-                }
+        if (!q[M_LAST]) {  /* u is an (image, channel) plane */
+            for (int64_t r = 0; r < OH; r++) {
+                float *o_row = y + (u * OH + r) * OW;
+                pool_plane_row(q, x + u * H * W, o_row, scratch, r, span, avg);
+                if (avg)
+                    for (int64_t o = 0; o < OW; o++) o_row[o] /= counts[r * OW + o];
+            }
+            continue;
+        }
+        /* channels-last: u is an output row over all images; each tap is a run of C contiguous values */
+        const int64_t img = u / OH, orow = u % OH;
+        const float *xp = x + img * H * W * C;
+        float *o_row = y + u * OW * C;
+        for (int64_t o = 0; o < OW * C; o++) o_row[o] = avg ? 0.0f : -INFINITY;
+        int64_t r0, r1;
+        inside(orow * SH - PT, KH, DH, H, &r0, &r1);
+        for (int64_t i = r0; i < r1; i++) {
+            const int64_t ih = orow * SH - PT + i * DH;
+            for (int64_t j = 0; j < KW; j++) {
+                const int64_t off = j * DW - PL, lo = span[2 * j], hi = span[2 * j + 1];
+                const float *xr = xp + (ih * W + off) * C;
+                for (int64_t o = lo; o < hi; o++)
+                    for (int64_t c = 0; c < C; c++)
+                        o_row[o * C + c] = POOL_F(avg, o_row[o * C + c], xr[o * SW * C + c]);
             }
         }
+        if (avg)
+            for (int64_t o = 0; o < OW; o++)
+                for (int64_t c = 0; c < C; c++) o_row[o * C + c] /= counts[orow * OW + o];
     }
+}
+
+void maxpool_piece(const int64_t *q, int64_t t, float *scratch, float *shared) {
+    (void)shared;
+    pool_piece(q, t, scratch, 0);
+}
+
+void avgpool_piece(const int64_t *q, int64_t t, float *scratch, float *shared) {
+    (void)shared;
+    pool_piece(q, t, scratch, 1);
 }
 
 /* ---- A matrix product as pieces of one pool job: Y (m, n) = A B, plus a bias per column, then the

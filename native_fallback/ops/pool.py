@@ -16,6 +16,20 @@ from ._util import bad_attr
 from .conv import ConvGeometry, conv_geometry, layout_flags, pad_spatial
 from .conv.epilogue import addr, c_ready, library
 
+#: An N,C,H,W input plane below this many pixels pools faster in numpy: the C kernel's work per output row
+#: (a few short loops) outweighs its arithmetic there (14x14 planes: 1.0-1.3x numpy's time, 7x7: 1.4-1.7x;
+#: 28x28: 0.85-0.9x, 112x112: 0.45x; measured). Channels-last rows are long: C always.
+C_PLANE_MIN_PIXELS = 512
+
+
+def _c_pool(op: str, x: np.ndarray, kernel: tuple[int, ...], last: bool) -> int | None:
+    """conv.c's ``maxpool_piece`` / ``avgpool_piece`` address where it should pool ``x``: 2-D, float32,
+    C-contiguous, channels-last or with planes of :data:`C_PLANE_MIN_PIXELS`, a C pool here."""
+    if len(kernel) != 2 or not compiled.f32(x) or (not last and x.shape[2] * x.shape[3] < C_PLANE_MIN_PIXELS):
+        return None
+    piece = compiled.address("conv", op)
+    return piece if piece is not None and threads.current().c_handle() is not None else None
+
 
 def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
     """Pooling geometry with ceil_mode: extra end padding that windows may start in."""
@@ -56,9 +70,9 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out."""
     kernel = tuple(node.attrs["kernel_shape"])
     g = _ceil_geometry(node, _spatial(x, last), kernel)
-    piece = compiled.address("conv", "maxpool_piece") if len(kernel) == 2 and compiled.f32(x) else None
-    if piece is not None and threads.current().c_handle() is not None:
-        return _max_pool_c(x, g, kernel, last, piece)
+    piece = _c_pool("maxpool_piece", x, kernel, last)
+    if piece is not None:
+        return _pool_c(x, g, kernel, last, piece)
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
     xp = pad_spatial(x, g, low, last)
     pool, count = threads.split("pool", x.size, x.shape[-1 if last else 1])
@@ -76,19 +90,24 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     return out
 
 
-def _max_pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: bool, piece: int) -> np.ndarray:
-    """2-D float32 MaxPool by conv.c's ``maxpool_piece`` from the unpadded input, as one job of the C pool
-    (split into ranges of output rows or planes on the engine's threads; whole in the caller otherwise).
-    numpy's path took a padded copy and kh + kw passes, and split on the Python pool it got slower with
-    a second thread (SqueezeNet's three MaxPools: 1.4 ms at one thread, 2.1 ms at two, measured)."""
+def _pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: bool, piece: int,
+             counts: np.ndarray | None = None) -> np.ndarray:
+    """2-D float32 MaxPool, or AveragePool with ``counts`` (each window's (OH, OW) divisor, float32), by
+    conv.c's ``maxpool_piece`` / ``avgpool_piece`` from the unpadded input, as one job of the C pool (split
+    into ranges of output rows or planes on the engine's threads; whole in the caller otherwise). numpy's
+    path took a padded copy and kh + kw passes, and split on the Python pool it got slower with a second
+    thread (SqueezeNet's three MaxPools: 1.4 ms at one thread, 2.1 ms at two; ShuffleNet's AveragePools
+    took 1.3 of its 15.7 ms at one thread; measured)."""
     n, c = x.shape[0], x.shape[-1 if last else 1]
     (oh, ow) = g.out_shape
     out = np.empty((n, oh, ow, c) if last else (n, c, oh, ow), dtype=np.float32)
     units = n * oh if last else n * c
     pool, count = threads.c_split("pool", out.size, units)
     ctx = np.array([*_spatial(x, last), c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
-                    0, 0, last, units, count], np.int64)
-    threads.CJob(ctx, [(piece, count)], x=13, y=14).run(pool, x, out)  # fields M_X, M_Y of conv.c
+                    0, 0, last, units, count, 0 if counts is None else addr(counts)], np.int64)
+    scratch = _spatial(x, last)[1] + 1 + 4 * kernel[1]  # floats: a row, then 2 int64 per window column
+    job = threads.CJob(ctx, [(piece, count)], x=13, y=14, scratch=scratch, keep=(counts,))
+    job.run(pool, x, out)  # fields M_X, M_Y of conv.c
     return out
 
 
@@ -192,16 +211,25 @@ def _window_counts(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...], 
 
 
 def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None, last: bool = False) -> np.ndarray:
-    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape.
+    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape. A 2-D
+    float32 one runs in C (:func:`_pool_c`).
 
     ``last``: N,H,W,C in and out.
     """
     kernel = tuple(node.attrs["kernel_shape"])
     spatial = _spatial(x, last)
     g = _ceil_geometry(node, spatial, kernel)
+    cache = {} if counts_cache is None else counts_cache
+    piece = _c_pool("avgpool_piece", x, kernel, last)
+    if piece is not None:
+        key = (spatial, "c")
+        if key not in cache:
+            counts = _window_counts(node, spatial, kernel, g, np.dtype(np.float32))
+            cache[key] = (np.full(g.out_shape, math.prod(kernel), np.float32) if counts is None
+                          else np.ascontiguousarray(counts, np.float32))
+        return _pool_c(x, g, kernel, last, piece, cache[key])
     acc = _window_reduce(pad_spatial(x, g, 0.0, last), kernel, g, np.add, last)
     key = (spatial, x.dtype)
-    cache = {} if counts_cache is None else counts_cache
     if key not in cache:
         cache[key] = _window_counts(node, spatial, kernel, g, x.dtype)
     counts = cache[key]

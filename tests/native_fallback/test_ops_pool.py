@@ -56,25 +56,32 @@ def test_pool_layout_flags_must_agree() -> None:
 
 @pytest.mark.parametrize("threads_n", [1, 2, 3])
 @pytest.mark.parametrize("last", [False, True])
-@pytest.mark.parametrize("attrs", [a for op, a in POOLS if op == "MaxPool"], ids=str)
-def test_c_max_pool_equals_the_numpy_path_in_both_layouts_and_split(attrs, last, threads_n, monkeypatch, rng):
+@pytest.mark.parametrize(("op", "attrs"), [p for p in POOLS if p[0] in ("MaxPool", "AveragePool")], ids=str)
+def test_c_pool_equals_the_numpy_path_in_both_layouts_and_split(op, attrs, last, threads_n, monkeypatch, rng):
+    """conv.c's MaxPool and AveragePool (every padding, ceil_mode and count_include_pad divisor) give numpy's
+    answer: the max exactly (NaN wins, as in np.maximum), the average to float32 rounding (another sum order)."""
     from facade.native_fallback import compiled, threads
     from facade.native_fallback.ir import Node
 
     x = rng.standard_normal((2, 5, 11, 12)).astype(np.float32)
-    x[0, 1, 3, 4] = np.nan  # NaN wins, as in np.maximum
+    x[0, 1, 3, 4] = np.nan
     x[1, 2, :, :] = -np.inf
     xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if last else x
-    node = Node("MaxPool", ["x"], ["y"], attrs=attrs)
+    node = Node(op, ["x"], ["y"], attrs=attrs)
+    run = {"MaxPool": pool_module.max_pool, "AveragePool": pool_module.avg_pool}[op]
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    monkeypatch.setattr(pool_module, "C_PLANE_MIN_PIXELS", 1)  # these small planes go to C too
     called = []
-    monkeypatch.setattr(pool_module, "_max_pool_c", lambda *a, f=pool_module._max_pool_c: called.append(1) or f(*a))
+    monkeypatch.setattr(pool_module, "_pool_c", lambda *a, f=pool_module._pool_c: called.append(1) or f(*a))
     previous = threads.running(threads.pool(threads_n))
     try:
-        got = pool_module.max_pool(xin, node, last)
+        got = run(xin, node, last=last)
         monkeypatch.setenv(compiled.ENV_VAR, "numpy")
-        expected = pool_module.max_pool(xin, node, last)
+        expected = run(xin, node, last=last)
     finally:
         threads.running(previous)
-    assert called == [1], "the C MaxPool did not run (or ran with the C kernels off)"
-    np.testing.assert_array_equal(got, expected)
+    assert called == [1], f"the C {op} did not run (or ran with the C kernels off)"
+    if op == "MaxPool":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
