@@ -47,6 +47,7 @@ typedef struct {
     int sleepers, caller_sleeps;
     int64_t starts;                    /* programs started (under `lock`): wakes sleeping workers */
     _Atomic int64_t active;            /* programs running on the pool now */
+    _Atomic int64_t used;              /* a job went to the workers since the last program start */
     _Atomic int64_t posted;            /* generation of the latest job */
     _Atomic uint64_t ticket;           /* generation << 32 | next piece */
     _Atomic int64_t left;              /* pieces of the current job not finished */
@@ -130,11 +131,13 @@ static void *serve(void *arg) {
  * ACTIVE_SPIN_NS for the next job instead of spin_ns, and a start wakes sleeping workers so that they
  * are spinning by the program's first split kernel: waking a sleeping worker cost a median 43 us and a
  * 90th percentile 335 us on a 2-vCPU VM, against 5 us for a job whose worker spins (measured). ONNX
- * Runtime's workers likewise spin through a Run. */
+ * Runtime's workers likewise spin through a Run. A start wakes them only when a job went to them since
+ * the previous start: a small model, none of whose kernels is split, would otherwise keep every worker
+ * spinning through each of its runs for nothing (on a phone, cores and battery other apps want). */
 void pool_active(void *handle, int64_t delta) {
     pool_t *p = handle;
     atomic_fetch_add_explicit(&p->active, delta, memory_order_relaxed);
-    if (delta > 0 && p->spin_ns > 0) {
+    if (delta > 0 && p->spin_ns > 0 && atomic_exchange_explicit(&p->used, 0, memory_order_relaxed)) {
         pthread_mutex_lock(&p->lock);
         p->starts++;
         if (p->sleepers) pthread_cond_broadcast(&p->wake);
@@ -204,6 +207,7 @@ static void phase(pool_t *p, piece_fn fn, const int64_t *ctx, int64_t count) {
     atomic_store_explicit(&p->left, count, memory_order_relaxed);
     atomic_store_explicit(&p->ticket, (uint64_t)gen << 32, memory_order_release);
     atomic_store_explicit(&p->posted, gen, memory_order_release);
+    atomic_store_explicit(&p->used, 1, memory_order_relaxed);
     pthread_mutex_lock(&p->lock);
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);

@@ -125,3 +125,25 @@ def test_a_pool_that_never_spins_gives_the_same_answer(rng, monkeypatch, many_pi
     monkeypatch.setenv(threads.SPIN_ENV, "0")  # read as the 7-thread pool's C side is made
     prog = native_fallback.compile(model, threads=7)
     _finishes(lambda: np.testing.assert_allclose(prog.run(feeds)["y"], expected, rtol=1e-5, atol=1e-5))
+
+
+def test_a_program_that_splits_nothing_leaves_the_workers_asleep(rng, many_pieces) -> None:
+    """After a split job the next program start wakes the workers (they spin through its run); once a run
+    gives them nothing, later starts leave them asleep: the process's CPU time then tracks the caller's
+    wall time instead of adding a spinning core per worker (measured over 0.3 s of back-to-back runs)."""
+    import time
+
+    model, feeds = _conv_model(rng)
+    prog = native_fallback.compile(model, threads=3)
+    prog.run(feeds)  # the C side exists and its workers have had a job
+    x = rng.standard_normal((4, 4)).astype(np.float32)
+    tiny = native_fallback.compile(make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": x}, ["y"]), threads=3)
+    deadline = time.perf_counter() + 0.05
+    while time.perf_counter() < deadline:  # the start after the job wakes them; they sleep 10 ms later
+        tiny.run({"x": x})
+    time.sleep(0.05)
+    wall, cpu = time.perf_counter(), time.process_time()
+    while time.perf_counter() < wall + 0.3:
+        tiny.run({"x": x})
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert cpu < 1.5 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s: idle workers kept spinning"
