@@ -5,8 +5,9 @@
 
 For each thread count N, both engines run in this one process with N intra-op
 threads (native: its own pool, BLAS at one thread; ORT: ``intra_op_num_threads``),
-timed in alternation (native, ORT, native, ...) so both see the same machine
-load; a figure is the median of ``--runs`` timed runs after a warm-up, and with
+every engine at every thread count timed in alternation (native 1, ORT 1, native 2,
+ORT 2, native 1, ...; each pair after an untimed one, so that its pools are awake)
+so all see the same machine load; a figure is the median of ``--runs`` timed runs after a warm-up, and with
 ``--repeat K`` the median of K such measurements (fresh sessions each, spread over
 the whole run so that a passing burst of load on a shared machine moves one of them,
 not all). Ratios > 1 mean native is slower. ORT's workers stop spinning when a Run
@@ -50,17 +51,23 @@ TARGETS = {"squeezenet": 1.8, "resnet50": 1.8, "shufflenet": 2.5, "mobilenetv2":
            **dict.fromkeys((*SMALL, "vit"), 3.0)}
 
 
-def interleaved_ms(fns: list, runs: int) -> list[float]:
-    """Median ms of each function, timed in alternation so all see the same machine load."""
-    for fn in fns:
+def interleaved_ms(groups: list[list], runs: int) -> list[list[float]]:
+    """Median ms of each function of each group, timed in alternation so that all see the same machine
+    load. Each visit to a group first runs its functions once untimed: a thread pool left asleep while
+    the other groups ran (other thread counts) is awake again, as it is for an app that keeps running
+    one model, before its runs are timed."""
+    for fn in (f for group in groups for f in group):
         fn()
-    times: list[list[float]] = [[] for _ in fns]
+    times: list[list[list[float]]] = [[[] for _ in group] for group in groups]
     for _ in range(runs):
-        for fn, bucket in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            bucket.append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
+        for group, buckets in zip(groups, times, strict=True):
+            for fn in group:
+                fn()
+            for fn, bucket in zip(group, buckets, strict=True):
+                t0 = time.perf_counter()
+                fn()
+                bucket.append((time.perf_counter() - t0) * 1e3)
+    return [[statistics.median(t) for t in buckets] for buckets in times]
 
 
 def load_model(name: str, model_dir: Path | None) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
@@ -129,31 +136,42 @@ def max_error(ours: dict, ref: list, names: list[str]) -> float:
     return worst
 
 
-def measure(model: onnx.ModelProto, feeds: dict, threads: int, runs: int, busy: int,
-            ort_keeps_spinning: bool = False) -> dict:
-    """Native and ORT medians at ``threads``, quiet (and busy), and the max error."""
+def measure(model: onnx.ModelProto, feeds: dict, counts: list[int], runs: int, busy: int,
+            ort_keeps_spinning: bool = False) -> dict[int, dict]:
+    """Per thread count, native and ORT medians, quiet (and busy), and the max error: every engine and
+    thread count timed in one alternation, so that "2 threads faster than 1" compares runs a few
+    milliseconds apart (a shared VM's speed was seen to move 2x between one minute and the next)."""
     import onnxruntime as ort
 
-    prog = native_fallback.compile(model, threads=threads)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # ORT's workers otherwise spin for tens of milliseconds after a Run returns (measured: 34 ms of CPU
-    # in a 50 ms sleep), holding cores through the native run timed next: on 2 cores native's second
-    # thread then had none. With this they spin during a Run only, as native's pool does (0.2 ms after).
-    if not ort_keeps_spinning:
-        opts.add_session_config_entry("session.force_spinning_stop", "1")
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    row = {"err": max_error(prog.run(feeds), sess.run(None, feeds), names)}
-    fns = [lambda: prog.run(feeds), lambda: sess.run(None, feeds)]
-    row["native"], row["ort"] = interleaved_ms(fns, runs)
-    if busy:
-        with Competitor(busy):
-            row["busy_native"], row["busy_ort"] = interleaved_ms(fns, runs)
-    prog.close()
-    return row
+    groups, rows, progs = [], {}, []
+    for threads in counts:
+        prog = native_fallback.compile(model, threads=threads)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        # ORT's workers otherwise spin for tens of milliseconds after a Run returns (measured: 34 ms of CPU
+        # in a 50 ms sleep), holding cores through the native run timed next: on 2 cores native's second
+        # thread then had none. With this they spin during a Run only, as native's pool does (0.2 ms after).
+        if not ort_keeps_spinning:
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        rows[threads] = {"err": max_error(prog.run(feeds), sess.run(None, feeds), names)}
+        groups.append([lambda prog=prog: prog.run(feeds), lambda sess=sess: sess.run(None, feeds)])
+        progs.append(prog)
+    phases = [("", None)] + ([("busy_", busy)] if busy else [])
+    for prefix, competitors in phases:
+        if competitors:
+            with Competitor(competitors):
+                times = interleaved_ms(groups, runs)
+        else:
+            times = interleaved_ms(groups, runs)
+        for threads, (native, ort_ms) in zip(counts, times, strict=True):
+            rows[threads][prefix + "native"], rows[threads][prefix + "ort"] = native, ort_ms
+    for prog in progs:
+        prog.close()
+    return rows
 
 
 def median_row(rows: list[dict]) -> dict:
@@ -223,11 +241,11 @@ def main() -> None:
     rows: dict[tuple[str, int], list[dict]] = {}
     for _ in range(args.repeat):  # whole rounds, so each repeat of a figure sees a different moment
         for name, (model, feeds) in models.items():
-            for threads in counts:
-                rows.setdefault((name, threads), []).append(
-                    measure(model, feeds, threads, args.runs, args.competitors if args.busy else 0,
-                            args.ort_keeps_spinning))
-                print(f"measured {name} at {threads} thr", file=sys.stderr, flush=True)
+            measured = measure(model, feeds, counts, args.runs, args.competitors if args.busy else 0,
+                               args.ort_keeps_spinning)
+            for threads, row in measured.items():
+                rows.setdefault((name, threads), []).append(row)
+            print(f"measured {name}", file=sys.stderr, flush=True)
     checks = []
     for name in names:
         by_threads = {t: median_row(rows[name, t]) for t in counts}
