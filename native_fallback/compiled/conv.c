@@ -130,39 +130,44 @@ static void dw_pixel(const float *restrict xi, const float *restrict w, const fl
     }
 }
 
-/* A 3x3 window wholly inside the input for output pixels o0..o1 of a row: per block of 16 channels the
- * nine weight vectors stay in registers while the pixels run, and the taps are unrolled (the sums in the
- * same order as dw_pixel's, so the results are the same). dw_pixel alone ran MobileNetV2's depthwise
- * convolutions 2-3x slower than ONNX Runtime (measured); most of their pixels take this path. */
-static void dw3x3_inside(const float *restrict xi, const float *restrict w, const float *restrict bias,
-                         float *row, int64_t ih0, int64_t o0, int64_t o1, const int64_t *q) {
+/* A KxK window (K = 3 or 5, a constant at each call) wholly inside the input for output pixels o0..o1 of a
+ * row: per block of 16 channels the K*K weight vectors stay in registers while the pixels run, and the taps
+ * are unrolled (the sums in the same order as dw_pixel's, so the results are the same). dw_pixel alone ran
+ * MobileNetV2's depthwise convolutions 2-3x slower than ONNX Runtime (measured); most of their pixels
+ * take this path. */
+static inline __attribute__((always_inline)) void dw_inside(const float *restrict xi, const float *restrict w,
+                                                            const float *restrict bias, float *row, int64_t ih0,
+                                                            int64_t o0, int64_t o1, const int64_t *q, const int K) {
     const int64_t W = q[Q_W], C = q[Q_C], SW = q[Q_SW], DH = q[Q_DH], DW = q[Q_DW], PL = q[Q_PL];
     const int64_t dr = DH * W * C, ds = DW * C;
     for (int64_t c = 0; c + 16 <= C; c += 16) {
-        v16f k[9];
-        for (int t = 0; t < 9; t++) k[t] = ld16(w + t * C + c);
+        v16f k[K * K];
+        for (int t = 0; t < K * K; t++) k[t] = ld16(w + t * C + c);
         const v16f b = bias ? ld16(bias + c) : (v16f){0};
         for (int64_t o = o0; o < o1; o++) {
             const float *p = xi + (ih0 * W + o * SW - PL) * C + c;
             v16f acc = b;
-            acc += ld16(p) * k[0];
-            acc += ld16(p + ds) * k[1];
-            acc += ld16(p + 2 * ds) * k[2];
-            acc += ld16(p + dr) * k[3];
-            acc += ld16(p + dr + ds) * k[4];
-            acc += ld16(p + dr + 2 * ds) * k[5];
-            acc += ld16(p + 2 * dr) * k[6];
-            acc += ld16(p + 2 * dr + ds) * k[7];
-            acc += ld16(p + 2 * dr + 2 * ds) * k[8];
+            for (int r = 0; r < K; r++)
+                for (int t = 0; t < K; t++) acc += ld16(p + r * dr + t * ds) * k[r * K + t];
             st16(row + o * C + c, acc);
         }
     }
 }
 
+static void dw3x3_inside(const float *restrict xi, const float *restrict w, const float *restrict bias, float *row,
+                         int64_t ih0, int64_t o0, int64_t o1, const int64_t *q) {
+    dw_inside(xi, w, bias, row, ih0, o0, o1, q, 3);
+}
+
+static void dw5x5_inside(const float *restrict xi, const float *restrict w, const float *restrict bias, float *row,
+                         int64_t ih0, int64_t o0, int64_t o1, const int64_t *q) {
+    dw_inside(xi, w, bias, row, ih0, o0, o1, q, 5);
+}
+
 /* Depthwise convolution of one image `img`, output rows h0..h1, from an N,H,W,C input.
  * Weights (KH, KW, C); output N,OH,OW,C or N,C,OH,OW. Per output pixel, blocks of channels accumulate
  * in registers over every tap inside the image (GCC's vector extension: AVX-512 or AVX, or SSE/NEON
- * halves; a 3x3 window wholly inside by dw3x3_inside, the rest by dw_pixel); a row of OW*C results is
+ * halves; a 3x3 or 5x5 window wholly inside by dw_inside, the rest by dw_pixel); a row of OW*C results is
  * then activated and stored (transposed for an N,C,H,W output). */
 void dw_nhwc(const float *restrict x, float *restrict y, const int64_t *q, int64_t img, int64_t h0, int64_t h1) {
     const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], OH = q[Q_OH], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW];
@@ -172,22 +177,22 @@ void dw_nhwc(const float *restrict x, float *restrict y, const int64_t *q, int64
     const float *xi = x + img * H * W * C;
     float *buf = out_last ? NULL : malloc(sizeof(float) * OW * C);
     if (!out_last && !buf) return;
-    /* output columns whose whole 3x3 window lies inside the input: f0..f1 */
+    /* output columns whose whole 3x3 or 5x5 window lies inside the input: f0..f1 */
     int64_t f0 = OW, f1 = OW;
-    if (KH == 3 && KW == 3 && C >= 16) {
+    if (KH == KW && (KH == 3 || KH == 5) && C >= 16) {
         f0 = (PL + SW - 1) / SW;
-        const int64_t last = W - 1 - 2 * DW + PL; /* the largest o * SW allowed */
+        const int64_t last = W - 1 - (KW - 1) * DW + PL; /* the largest o * SW allowed */
         f1 = last < 0 ? f0 : last / SW + 1;
         f1 = f1 < OW ? f1 : OW;
         f0 = f0 < f1 ? f0 : f1;
     }
-    const int64_t c_tail = C - C % 16; /* channels dw3x3_inside leaves to dw_pixel */
+    const int64_t c_tail = C - C % 16; /* channels dw_inside leaves to dw_pixel */
     for (int64_t oh = h0; oh < h1; oh++) {
         float *row = out_last ? y + ((img * OH + oh) * OW) * C : buf;
         int64_t r0, r1;
         inside(oh * SH - PT, KH, DH, H, &r0, &r1);
         const int fast = f0 < f1 && r0 == 0 && r1 == KH;
-        if (fast) dw3x3_inside(xi, w, bias, row, oh * SH - PT, f0, f1, q);
+        if (fast) (KH == 3 ? dw3x3_inside : dw5x5_inside)(xi, w, bias, row, oh * SH - PT, f0, f1, q);
         for (int64_t o = 0; o < OW; o++) {
             const int in_fast = fast && o >= f0 && o < f1;
             if (in_fast && c_tail == C) {

@@ -30,9 +30,10 @@ DEPTHWISE = [dict(c=13, hw=(11, 9), k=3, s=(1, 1), p=(1, 1, 1, 1), d=(1, 1), n=2
              dict(c=9, hw=(13, 11), k=3, s=(1, 1), p=(2, 2, 2, 2), d=(2, 2), n=2),
              dict(c=8, hw=(9, 12), k=5, s=(2, 2), p=(0, 0, 0, 0), d=(1, 2), n=1),
              dict(c=33, hw=(6, 5), k=3, s=(2, 2), p=(1, 1, 1, 1), d=(1, 1), n=1),
-             # 3x3 over 16+ channels: windows wholly inside take conv.c's dw3x3_inside (16 channels a
+             # 3x3 and 5x5 over 16+ channels: windows wholly inside take conv.c's dw_inside (16 channels a
              # block, the rest by dw_pixel), the border pixels dw_pixel
              dict(c=32, hw=(10, 11), k=3, s=(1, 1), p=(1, 1, 1, 1), d=(1, 1), n=2),
+             dict(c=24, hw=(13, 12), k=5, s=(2, 2), p=(2, 2, 2, 2), d=(1, 1), n=1),
              dict(c=40, hw=(14, 13), k=3, s=(2, 1), p=(2, 0, 1, 2), d=(2, 2), n=1),
              dict(c=16, hw=(7, 9), k=3, s=(1, 2), p=(0, 0, 0, 0), d=(1, 1), n=1)]
 GEO_IDS = ["c{c}k{k}s{s[0]}{s[1]}d{d[0]}{d[1]}n{n}".format(**g) for g in DEPTHWISE]
