@@ -208,8 +208,10 @@ def current() -> Pool:
 #: measured), so a piece is 128k outputs (~80 us); split finer, a late-waking worker cost more than it saved.
 #: "c_gemm" and "c_depthwise" are the same kernels as jobs of the C pool (``compiled/pool.c``), where a
 #: piece costs ~5 us, not 10-30: a piece of 0.5M multiply-adds (~10 us) or 32k depthwise outputs (~20 us).
+#: "c_pool" is conv.c's MaxPool / AveragePool on the C pool: 16k outputs of a 3x3 window (~30 us); with the
+#: Python pool's "pool" size SqueezeNet's MaxPools ran whole at 4 threads (0.70 ms at 1 thread, 0.72 at 4).
 MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 17, "elementwise": 1 << 17, "pool": 1 << 16,
-             "reduce": 1 << 17, "c_gemm": 1 << 19, "c_depthwise": 1 << 15}
+             "reduce": 1 << 17, "c_gemm": 1 << 19, "c_depthwise": 1 << 15, "c_pool": 1 << 14}
 _local = threading.local()
 
 

@@ -102,7 +102,7 @@ def _pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: bool,
     (oh, ow) = g.out_shape
     out = np.empty((n, oh, ow, c) if last else (n, c, oh, ow), dtype=np.float32)
     units = n * oh if last else n * c
-    pool, count = threads.c_split("pool", out.size, units)
+    pool, count = threads.c_split("c_pool", out.size, units)
     ctx = np.array([*_spatial(x, last), c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
                     0, 0, last, units, count, 0 if counts is None else addr(counts)], np.int64)
     scratch = _spatial(x, last)[1] + 1 + 4 * kernel[1]  # floats: a row, then 2 int64 per window column
