@@ -66,13 +66,14 @@ def _spatial(x: np.ndarray, last: bool) -> tuple[int, ...]:
     return x.shape[1:-1] if last else x.shape[2:]
 
 
-def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
-    """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out."""
+def max_pool(x: np.ndarray, node: Node, last: bool = False, memo: dict | None = None) -> np.ndarray:
+    """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out.
+    ``memo``: the kernel's per-shape state (see :func:`_pool_c`)."""
     kernel = tuple(node.attrs["kernel_shape"])
-    g = _ceil_geometry(node, _spatial(x, last), kernel)
     piece = _c_pool("maxpool_piece", x, kernel, last)
     if piece is not None:
-        return _pool_c(x, g, kernel, last, piece)
+        return _pool_c(x, node, kernel, last, piece, {} if memo is None else memo)
+    g = _ceil_geometry(node, _spatial(x, last), kernel)
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
     xp = pad_spatial(x, g, low, last)
     pool, count = threads.split("pool", x.size, x.shape[-1 if last else 1])
@@ -90,24 +91,44 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False) -> np.ndarray:
     return out
 
 
-def _pool_c(x: np.ndarray, g: ConvGeometry, kernel: tuple[int, int], last: bool, piece: int,
-             counts: np.ndarray | None = None) -> np.ndarray:
-    """2-D float32 MaxPool, or AveragePool with ``counts`` (each window's (OH, OW) divisor, float32), by
-    conv.c's ``maxpool_piece`` / ``avgpool_piece`` from the unpadded input, as one job of the C pool (split
-    into ranges of output rows or planes on the engine's threads; whole in the caller otherwise). numpy's
-    path took a padded copy and kh + kw passes, and split on the Python pool it got slower with a second
-    thread (SqueezeNet's three MaxPools: 1.4 ms at one thread, 2.1 ms at two; ShuffleNet's AveragePools
-    took 1.3 of its 15.7 ms at one thread; measured)."""
-    n, c = x.shape[0], x.shape[-1 if last else 1]
-    (oh, ow) = g.out_shape
-    out = np.empty((n, oh, ow, c) if last else (n, c, oh, ow), dtype=np.float32)
-    units = n * oh if last else n * c
-    pool, count = threads.c_split("c_pool", out.size, units)
-    ctx = np.array([*_spatial(x, last), c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
-                    0, 0, last, units, count, 0 if counts is None else addr(counts)], np.int64)
-    scratch = _spatial(x, last)[1] + 1 + 4 * kernel[1]  # floats: a row, then 2 int64 per window column
-    job = threads.CJob(ctx, [(piece, count)], x=13, y=14, scratch=scratch, keep=(counts,))
-    job.run(pool, x, out)  # fields M_X, M_Y of conv.c
+#: Pool jobs a kernel keeps (one per input shape and thread pool) before its memo is cleared.
+POOL_JOBS_MAX = 8
+
+
+def _pool_c(x: np.ndarray, node: Node, kernel: tuple[int, int], last: bool, piece: int, memo: dict,
+            average: bool = False) -> np.ndarray:
+    """2-D float32 MaxPool (``piece`` conv.c's ``maxpool_piece``) or, with ``average``, AveragePool
+    (``avgpool_piece``, each window's divisor as count_include_pad and ceil_mode define it) from the unpadded input, as one job of
+    the C pool (split into ranges of output rows or planes on the engine's threads; whole in the caller
+    otherwise). The job, its geometry and divisors are built once per input shape and pool and kept in
+    ``memo``. numpy's path took a padded copy and kh + kw passes, and split on the Python pool it got
+    slower with a second thread (SqueezeNet's three MaxPools: 1.4 ms at one thread, 2.1 ms at two;
+    ShuffleNet's AveragePools took 1.3 of its 15.7 ms at one thread; measured)."""
+    pool = threads.current()
+    key = (piece, x.shape, pool)
+    hit = memo.get(key)
+    if hit is None:
+        spatial = _spatial(x, last)
+        g = _ceil_geometry(node, spatial, kernel)
+        counts = None
+        if average:
+            found = _window_counts(node, spatial, kernel, g, np.dtype(np.float32))
+            counts = (np.full(g.out_shape, math.prod(kernel), np.float32) if found is None
+                      else np.ascontiguousarray(found, np.float32))
+        n, c = x.shape[0], x.shape[-1 if last else 1]
+        (oh, ow) = g.out_shape
+        units = n * oh if last else n * c
+        _, count = threads.c_split("c_pool", n * c * oh * ow, units)
+        ctx = np.array([*spatial, c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
+                        0, 0, last, units, count, 0 if counts is None else addr(counts)], np.int64)
+        scratch = spatial[1] + 1 + 4 * kernel[1]  # floats: a row, then 2 int64 per window column
+        job = threads.CJob(ctx, [(piece, count)], x=13, y=14, scratch=scratch, keep=(counts,))  # M_X, M_Y
+        if len(memo) >= POOL_JOBS_MAX:
+            memo.clear()
+        hit = memo[key] = (job, (n, oh, ow, c) if last else (n, c, oh, ow))
+    job, shape = hit
+    out = np.empty(shape, dtype=np.float32)
+    job.run(pool, x, out)
     return out
 
 
@@ -184,9 +205,10 @@ def max_pool_kernel(node: Node, opset: int):
     """MaxPool with optional Indices output."""
     want_indices = len(node.outputs) > 1 and node.outputs[1]
     last = channels_last(node)
+    memo: dict = {}
 
     def run(x):
-        y = max_pool(x, node, last)
+        y = max_pool(x, node, last, memo)
         return (y, max_pool_indices(x, node, y)) if want_indices else (y,)
     return run
 
@@ -211,23 +233,18 @@ def _window_counts(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...], 
 
 
 def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None, last: bool = False) -> np.ndarray:
-    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape. A 2-D
-    float32 one runs in C (:func:`_pool_c`).
+    """AveragePool; padding counted only with count_include_pad=1; counts cached per shape (with a 2-D
+    float32 input's C job, :func:`_pool_c`).
 
     ``last``: N,H,W,C in and out.
     """
     kernel = tuple(node.attrs["kernel_shape"])
-    spatial = _spatial(x, last)
-    g = _ceil_geometry(node, spatial, kernel)
     cache = {} if counts_cache is None else counts_cache
     piece = _c_pool("avgpool_piece", x, kernel, last)
     if piece is not None:
-        key = (spatial, "c")
-        if key not in cache:
-            counts = _window_counts(node, spatial, kernel, g, np.dtype(np.float32))
-            cache[key] = (np.full(g.out_shape, math.prod(kernel), np.float32) if counts is None
-                          else np.ascontiguousarray(counts, np.float32))
-        return _pool_c(x, g, kernel, last, piece, cache[key])
+        return _pool_c(x, node, kernel, last, piece, cache, True)
+    spatial = _spatial(x, last)
+    g = _ceil_geometry(node, spatial, kernel)
     acc = _window_reduce(pad_spatial(x, g, 0.0, last), kernel, g, np.add, last)
     key = (spatial, x.dtype)
     if key not in cache:
