@@ -391,10 +391,13 @@ void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q
  * channels m0..m1 of the group. Its GEMM reads the input itself (a 1x1 convolution), columns it built
  * itself in its thread's scratch (im2col by rows), or the job's shared column matrix, built by a first
  * phase of im2col pieces (one per task of that phase: (image, group, r0, r1)) when the convolution is
- * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). */
+ * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). Or, with
+ * SRC_DIRECT, no columns and no BLAS: the task builds its input rows' slab in its scratch and runs
+ * direct_conv.h's tiles over it, G_W being the packed weights. */
+#include "direct_conv.h"
 enum { G_SGEMM, G_ILP64, G_X, G_Y, G_W, G_Q, G_QSTRIDE, G_TASKS, G_COLTASKS, G_SOURCE, G_C, G_CG, G_M, G_MG,
        G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_LDY, G_YIMG, G_RES, G_FIELDS };
-enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS };
+enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT };
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
                            const float *, int32_t, float, float *, int32_t);
@@ -446,28 +449,41 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
     const int64_t inner = g[G_INNER], P = g[G_P], M = g[G_M], MG = g[G_MG], KP = g[G_KP], C = g[G_C];
     const int64_t p0 = r0 * inner, np = (r1 - r0) * inner, mn = m1 - m0, ch = gi * MG + m0;
     const int in_last = (int)g[G_IN_LAST], out_last = (int)g[G_OUT_LAST];
-    const float *w = (const float *)(intptr_t)g[G_W] + ch * KP;
     /* the output may be a channel slice of a joined one: rows ldy floats apart, images yimg apart */
     const int64_t ldy = g[G_LDY];
     float *y = (float *)(intptr_t)g[G_Y] + img * g[G_YIMG] + (out_last ? p0 * ldy + ch : ch * ldy + p0);
-    const float *src;
-    int64_t lds;
-    if (g[G_SOURCE] == SRC_INPUT) {
-        src = (const float *)(intptr_t)g[G_X] + img * C * P + (in_last ? p0 * C + gi * g[G_CG] : gi * g[G_CG] * P + p0);
-        lds = in_last ? C : P;
-    } else if (g[G_SOURCE] == SRC_OWN_COLUMNS) {
-        columns(g, scratch, img, gi, r0, r1);
-        src = scratch;
-        lds = in_last ? KP : np;
+    if (g[G_SOURCE] == SRC_DIRECT) {
+        const int64_t *q = (const int64_t *)(intptr_t)g[G_Q] + gi * g[G_QSTRIDE];
+        const int64_t panels = (MG + DIRECT_COLS - 1) / DIRECT_COLS;
+        direct_slab((const float *)(intptr_t)g[G_X], scratch, q, img, r0, r1, in_last);
+        const float *res = (const float *)(intptr_t)g[G_RES], *bias = (const float *)(intptr_t)g[G_BIAS];
+        const direct_epilogue e = {res ? res + (y - (float *)(intptr_t)g[G_Y]) : NULL, bias ? bias + ch : NULL,
+                                   g[G_ACT], f_of(g[G_A]), f_of(g[G_B])};
+        direct_rows(scratch, (const float *)(intptr_t)g[G_W] + gi * panels * KP * DIRECT_COLS, y, ldy, out_last, q,
+                    r0, r1, m0, m1, &e);
+        return;  /* the residual, bias and activation included */
     } else {
-        src = shared + (img * (M / MG) + gi) * KP * P + (in_last ? p0 * KP : p0);
-        lds = in_last ? KP : P;
+        const float *src;
+        int64_t lds;
+        if (g[G_SOURCE] == SRC_INPUT) {
+            src = (const float *)(intptr_t)g[G_X] + img * C * P +
+                  (in_last ? p0 * C + gi * g[G_CG] : gi * g[G_CG] * P + p0);
+            lds = in_last ? C : P;
+        } else if (g[G_SOURCE] == SRC_OWN_COLUMNS) {
+            columns(g, scratch, img, gi, r0, r1);
+            src = scratch;
+            lds = in_last ? KP : np;
+        } else {
+            src = shared + (img * (M / MG) + gi) * KP * P + (in_last ? p0 * KP : p0);
+            lds = in_last ? KP : P;
+        }
+        /* src: (K', np) with rows lds apart, or pixel-major (np, K') when the input is channels-last */
+        const float *w = (const float *)(intptr_t)g[G_W] + ch * KP;
+        if (!out_last)  /* Y (mn, np) = W (mn, K') @ src */
+            sgemm(g, CBLAS_NO_TRANS, in_last ? CBLAS_TRANS : CBLAS_NO_TRANS, mn, np, KP, w, KP, src, lds, y, ldy);
+        else            /* Y (np, mn) = src^T (np, K') @ W^T */
+            sgemm(g, in_last ? CBLAS_NO_TRANS : CBLAS_TRANS, CBLAS_TRANS, np, mn, KP, src, lds, w, KP, y, ldy);
     }
-    /* src: (K', np) with rows lds apart, or pixel-major (np, K') when the input is channels-last */
-    if (!out_last)  /* Y (mn, np) = W (mn, K') @ src */
-        sgemm(g, CBLAS_NO_TRANS, in_last ? CBLAS_TRANS : CBLAS_NO_TRANS, mn, np, KP, w, KP, src, lds, y, ldy);
-    else            /* Y (np, mn) = src^T (np, K') @ W^T */
-        sgemm(g, in_last ? CBLAS_NO_TRANS : CBLAS_TRANS, CBLAS_TRANS, np, mn, KP, src, lds, w, KP, y, ldy);
     if (g[G_RES]) {  /* a residual laid out as the (contiguous) output: added before the activation */
         const float *r = (const float *)(intptr_t)g[G_RES] + (y - (float *)(intptr_t)g[G_Y]);
         const int64_t rows = out_last ? np : mn, cols = out_last ? mn : np;

@@ -19,7 +19,8 @@ from ... import compiled, threads
 from ..activation import in_place_activation
 
 SIGNATURES = {"dw_nhwc": "ppplll", "dw_nchw": "pppll", "bias_act": "pplllllff", "row_mean": "pplll",
-              "im2col_nchw": "pppllll", "im2col_nhwc": "pppllll", "squeeze_excite": "pppll"}
+              "im2col_nchw": "pppllll", "im2col_nhwc": "pppllll", "squeeze_excite": "pppll",
+              "direct_conv_ready": ">l"}
 
 #: The activations conv.c computes, by ONNX name: code and default parameters (a, b). Others
 #: (Tanh, Elu) run as numpy after the C kernel.

@@ -17,9 +17,9 @@ from facade.native_fallback.ops.conv.kernels import activation_of
 pytestmark = pytest.mark.skipif(not isinstance(blas.sgemm(), tuple) or compiled.library("pool", {}) is None,
                                 reason="no C pool or no BLAS address here: the numpy path runs instead")
 
-# (in channels, out channels, kernel, stride, pad, group, spatial)
-CONVS = [(24, 40, 1, 1, 0, 1, (13, 11)), (16, 48, 1, 2, 0, 4, (12, 12)), (9, 37, 3, 1, 1, 1, (10, 13)),
-         (12, 36, 3, 2, 1, 3, (15, 9)), (3, 20, 7, 2, 3, 1, (17, 17))]
+# (in channels, out channels, kernel, stride, pad, group, spatial, dilation)
+CONVS = [(24, 40, 1, 1, 0, 1, (13, 11), 1), (16, 48, 1, 2, 0, 4, (12, 12), 1), (9, 37, 3, 1, 1, 1, (10, 13), 1),
+         (12, 36, 3, 2, 1, 3, (15, 9), 1), (3, 20, 7, 2, 3, 1, (17, 17), 1), (8, 70, 3, 1, 2, 1, (9, 30), 2)]
 LAYOUTS = [(False, False), (True, True), (True, False), (False, True)]
 
 
@@ -33,11 +33,17 @@ def _conv(x, w, b, node, layout, cache, pool) -> np.ndarray:
     return y.transpose(0, 3, 1, 2) if layout[1] else y
 
 
+@pytest.mark.parametrize("gemm", ["tiles", "blas"])
 @pytest.mark.parametrize("split", ["rows", "channels"])
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
-@pytest.mark.parametrize("case", CONVS, ids=lambda c: "c{}m{}k{}s{}g{}".format(*c))
-def test_job_equals_the_numpy_path_split_either_way(case, count, split, monkeypatch, rng):
-    c, m, k, s, p, group, hw = case
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: "c{}m{}k{}s{}p{}g{}hw{}d{}".format(*c))
+def test_job_equals_the_numpy_path_split_either_way(case, count, split, gemm, monkeypatch, rng):
+    c, m, k, s, p, group, hw, d = case
+    if gemm == "tiles" and not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    if gemm == "blas":
+        monkeypatch.setattr(jobs, "direct_tiles", lambda lib: False)
+    monkeypatch.setattr(jobs, "DIRECT_MIN_DEPTH", 1)  # the tiles for every case with a window
     x = rng.standard_normal((2, c, *hw)).astype(np.float32)
     w = rng.standard_normal((m, c // group, k, k)).astype(np.float32)
     b = rng.standard_normal(m).astype(np.float32)
@@ -45,8 +51,8 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, monkeypa
     monkeypatch.setattr(jobs, "ROW_SPLIT_MIN_PIXELS", 1 if split == "rows" else 1 << 40)
     runs = []
     monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
-    attrs = dict(group=group, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
-    for layout in LAYOUTS if k == 1 else LAYOUTS[:2]:
+    attrs = dict(group=group, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, dilations=[d, d])
+    for layout in LAYOUTS:
         flags = {"channels_last_in": int(layout[0]), "channels_last_out": int(layout[1])}
         node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade",
                     attrs={**attrs, **flags, "activation": "Clip", "activation_attrs": {"min": -0.5, "max": 2.0}})
@@ -59,8 +65,12 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, monkeypa
     assert runs, "the C job never ran: this test checked the numpy path against itself"
     if count > 1:
         sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
-        want = ({jobs.SRC_INPUT} if k == 1 and s == 1 else {jobs.SRC_OWN_COLUMNS if split == "rows"
-                                                               else jobs.SRC_SHARED_COLUMNS})
+        if k == 1 and s == 1:
+            want = {jobs.SRC_INPUT}
+        elif gemm == "tiles" and k > 1:
+            want = {jobs.SRC_DIRECT}
+        else:
+            want = {jobs.SRC_OWN_COLUMNS if split == "rows" else jobs.SRC_SHARED_COLUMNS}
         assert sources == want
 
 
@@ -100,3 +110,37 @@ def test_job_writes_a_channel_slice_of_a_joined_output(out_last, monkeypatch, rn
     np.testing.assert_allclose(into, expected, rtol=1e-5, atol=1e-5)
     rest = np.delete(joined, np.s_[5:25], axis=2 if out_last else 1)
     assert (rest == 7.0).all(), "the job wrote outside its channel slice"
+
+
+@pytest.mark.parametrize("gemm", ["tiles", "blas"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("count", [1, 3])
+def test_job_adds_a_residual_before_the_activation(gemm, layout, count, monkeypatch, rng):
+    """The tiles' epilogue (residual, bias, activation per tile) and BLAS's passes after the GEMM."""
+    if gemm == "tiles" and not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    if gemm == "blas":
+        monkeypatch.setattr(jobs, "direct_tiles", lambda lib: False)
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    x = rng.standard_normal((2, 10, 9, 14)).astype(np.float32)
+    w = rng.standard_normal((40, 10, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(40).astype(np.float32)
+    attrs = {"pads": [1] * 4, "channels_last_in": int(layout[0]), "channels_last_out": int(layout[1]),
+             "activation": "Relu", "activation_attrs": {}}
+    node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade", attrs=attrs)
+    plain = np.einsum("nchw->nhwc" if layout[1] else "nchw->nchw",
+                      _conv(x, w, b, Node("Conv", ["x", "w", "b"], ["y"], attrs={"pads": [1] * 4}),
+                            (False, False), WeightCache(), None))
+    r = rng.standard_normal(plain.shape).astype(np.float32)
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout[0] else x
+    previous = threads.running(threads.pool(count))
+    try:
+        got = conv(xin, w, b, node, activation_of(node), WeightCache(), in_last=layout[0], out_last=layout[1],
+                   residual=r)
+    finally:
+        threads.running(previous)
+    sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
+    assert runs and (sources == {jobs.SRC_DIRECT} if gemm == "tiles" else jobs.SRC_DIRECT not in sources)
+    np.testing.assert_allclose(got, np.maximum(plain + r, 0), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,195 @@
+/* Direct (implicit-GEMM) 2-D convolution for conv.c's GEMM jobs: no column matrix.
+ *
+ * Why: im2col writes KH*KW copies of the input (7 MB for a 3x3, 64-channel 56x56 layer) and BLAS then
+ * packs them again, so a 3x3 convolution ran 1.6-1.8x slower than ONNX Runtime's at one thread although
+ * the GEMM alone was as fast as its (measured). Here a tile of 12 output pixels of one row by 32 output
+ * channels stays in 24 AVX-512 registers over every tap and input channel: each step broadcasts one input
+ * value per pixel, straight from a zero-padded copy of the rows the piece reads (a slab, channels-last,
+ * of either input layout), and multiplies it by two vectors of prepacked weights.
+ *
+ * The weights are packed once per convolution (ops/conv/c_job.py), per group as ceil(MG / 32) panels of
+ * (KH * KW * CG, 32) values in (kh, kw, c) order, zero past the group's last channel. A tile's sum runs
+ * over the taps in that order, one rounding per multiply-add (a different order from BLAS's, so results
+ * differ from the im2col path by float32 rounding only).
+ *
+ * Only where the vectors are AVX-512 (`direct_conv_ready`): with 256-bit vectors the tile would need 48
+ * registers of 16, and the job keeps BLAS.
+ */
+#ifndef FACADE_DIRECT_CONV_H
+#define FACADE_DIRECT_CONV_H
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __AVX512F__
+#define DIRECT_READY 1
+#else
+#define DIRECT_READY 0
+#endif
+enum { DIRECT_ROWS = 12, DIRECT_COLS = 32 }; /* a tile: output pixels by output channels */
+
+int64_t direct_conv_ready(void) { return DIRECT_READY; }
+
+typedef float dv16f __attribute__((vector_size(64)));
+static inline dv16f d_ld16(const float *p) { dv16f v; memcpy(&v, p, sizeof v); return v; }
+static inline void d_st16(float *p, dv16f v) { memcpy(p, &v, sizeof v); }
+
+/* One (mr, 32) tile into t: pixel r of tap (i, j) reads its cg channels at a + i*dr + j*ds + r*ra; b is
+ * the panel, cg * 32 values per tap. `mr` is a constant at each call, so the accumulators are registers. */
+static inline __attribute__((always_inline)) void direct_tile(const float *restrict a, int64_t ra, int64_t dr,
+                                                              int64_t ds, int64_t kh, int64_t kw, int64_t cg,
+                                                              const float *restrict b, float *restrict t,
+                                                              const int mr) {
+    dv16f c0[DIRECT_ROWS], c1[DIRECT_ROWS];
+    for (int r = 0; r < mr; r++) c0[r] = c1[r] = (dv16f){0};
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++) {
+            const float *at = a + i * dr + j * ds;
+            for (int64_t c = 0; c < cg; c++, b += DIRECT_COLS) {
+                const dv16f b0 = d_ld16(b), b1 = d_ld16(b + 16);
+                for (int r = 0; r < mr; r++) {
+                    const float s = at[r * ra + c];
+                    c0[r] += s * b0;
+                    c1[r] += s * b1;
+                }
+            }
+        }
+    for (int r = 0; r < mr; r++) {
+        d_st16(t + r * DIRECT_COLS, c0[r]);
+        d_st16(t + r * DIRECT_COLS + 16, c1[r]);
+    }
+}
+
+typedef void (*direct_tile_fn)(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float *,
+                               float *);
+#define DIRECT_TILE(N)                                                                                      \
+    static void direct_tile##N(const float *a, int64_t ra, int64_t dr, int64_t ds, int64_t kh, int64_t kw,   \
+                               int64_t cg, const float *b, float *t) {                                     \
+        direct_tile(a, ra, dr, ds, kh, kw, cg, b, t, N);                                                    \
+    }
+DIRECT_TILE(1) DIRECT_TILE(2) DIRECT_TILE(3) DIRECT_TILE(4) DIRECT_TILE(5) DIRECT_TILE(6)
+DIRECT_TILE(7) DIRECT_TILE(8) DIRECT_TILE(9) DIRECT_TILE(10) DIRECT_TILE(11) DIRECT_TILE(12)
+static const direct_tile_fn DIRECT_TILES[DIRECT_ROWS + 1] = {
+    0, direct_tile1, direct_tile2, direct_tile3, direct_tile4, direct_tile5, direct_tile6,
+    direct_tile7, direct_tile8, direct_tile9, direct_tile10, direct_tile11, direct_tile12};
+
+/* The columns of a slab row: every input column the output row's windows reach, from column -PL, rounded
+ * up to a multiple of the stride so that a slab is one long virtual row (see direct_rows). */
+static inline int64_t slab_width(const int64_t *q) {
+    const int64_t w = (q[Q_OW] - 1) * q[Q_SW] + (q[Q_KW] - 1) * q[Q_DW] + 1;
+    return (w + q[Q_SW] - 1) / q[Q_SW] * q[Q_SW];
+}
+
+/* The input rows output rows r0..r1 read, from row r0*SH - PT. */
+static inline int64_t slab_rows(const int64_t *q, int64_t r0, int64_t r1) {
+    return (r1 - r0 - 1) * q[Q_SH] + (q[Q_KH] - 1) * q[Q_DH] + 1;
+}
+
+/* The slab of output rows r0..r1 of image `img`, group channels from q[I_C0]: (rows, width, CG) floats,
+ * zeros outside the input; from N,H,W,C (runs of CG channels) or N,C,H,W (a transposing copy). The caller's
+ * scratch has DIRECT_ROWS * SW * CG floats more, which the last tile's unused pixels read. */
+static void direct_slab(const float *restrict x, float *restrict s, const int64_t *q, int64_t img, int64_t r0,
+                        int64_t r1, int in_last) {
+    const int64_t H = q[Q_H], W = q[Q_W], CG = q[Q_C], CT = q[I_CTOTAL], PL = q[Q_PL];
+    const int64_t rows = slab_rows(q, r0, r1), width = slab_width(q), top = r0 * q[Q_SH] - q[Q_PT];
+    int64_t lo, hi; /* slab columns inside the input */
+    inside(-PL, width, 1, W, &lo, &hi);
+    for (int64_t i = 0; i < rows; i++) {
+        const int64_t ih = top + i;
+        float *d = s + i * width * CG;
+        if (ih < 0 || ih >= H || lo >= hi) {
+            memset(d, 0, sizeof(float) * width * CG);
+            continue;
+        }
+        memset(d, 0, sizeof(float) * lo * CG);
+        memset(d + hi * CG, 0, sizeof(float) * (width - hi) * CG);
+        if (in_last) {
+            const float *src = x + ((img * H + ih) * W - PL) * CT + q[I_C0];
+            for (int64_t w = lo; w < hi; w++) memcpy(d + w * CG, src + w * CT, sizeof(float) * CG);
+        } else {
+            const float *src = x + ((img * CT + q[I_C0]) * H + ih) * W - PL;
+            for (int64_t c = 0; c < CG; c++)
+                for (int64_t w = lo; w < hi; w++) d[w * CG + c] = src[c * H * W + w];
+        }
+    }
+}
+
+/* What a tile's outputs get before they are stored: a residual laid out as the output (NULL: none), the
+ * bias of the piece's first channel on (NULL: none), and the activation (conv.c's `epilogue`). */
+typedef struct {
+    const float *res, *bias;
+    int64_t act;
+    float a, b;
+} direct_epilogue;
+
+/* Stores a tile's rows rows[0..count) (its valid pixels: output pixels p..p+count, in order) for channels
+ * col..col+nc of the piece, with the epilogue, while the tile is in L1: channels-last one pixel's run of
+ * channels at a time, N,C,H,W one channel's run of pixels at a time. */
+static void direct_store(const float *restrict tile, const int64_t *rows, int64_t count, int64_t p, int64_t col,
+                         int64_t nc, float *restrict y, int64_t ldy, int out_last, const direct_epilogue *e) {
+    for (int64_t i = 0; out_last && i < count; i++) {
+        float *d = y + (p + i) * ldy + col;
+        memcpy(d, tile + rows[i] * DIRECT_COLS, sizeof(float) * nc);
+        if (e->res)
+            for (int64_t m = 0; m < nc; m++) d[m] += e->res[(p + i) * ldy + col + m];
+        epilogue(d, nc, e->bias ? e->bias + col : NULL, -0.0f, e->act, e->a, e->b);
+    }
+    for (int64_t m = 0; !out_last && m < nc; m++) {
+        float *d = y + (col + m) * ldy + p;
+        for (int64_t i = 0; i < count; i++) d[i] = tile[rows[i] * DIRECT_COLS + m];
+        if (e->res)
+            for (int64_t i = 0; i < count; i++) d[i] += e->res[(col + m) * ldy + p + i];
+        epilogue(d, count, NULL, e->bias ? e->bias[col + m] : -0.0f, e->act, e->a, e->b);
+    }
+}
+
+/* Output rows r0..r1 of image `img`, the group's channels m0..m1 (m0 a multiple of 32), from its slab in
+ * `slab`: y points at the piece's first value, as conv_gemm_piece places it; pixel p, channel m at
+ * y[p * ldy + m] (channels-last) or y[m * ldy + p]; the epilogue's residual is offset alike.
+ *
+ * Tiles run over segments of pixels, pixel v of a segment reading from its start + v * SW * CG: one segment
+ * per output row, or, where that takes fewer tiles, the piece as one virtual row of L = SH * width / SW
+ * pixels per output row: the first OW of each are the row's outputs, the rest (the window overhang,
+ * KW - 1 for a stride of 1) are computed and dropped. So a 7- or 13-pixel row does not leave most of a
+ * 12-pixel tile idle. Undilated, a tap row's KW * CG values are one contiguous run. Panels are taken in
+ * groups whose weights fit in L2, each group over every pixel, so a large layer's weights are read from
+ * memory once. */
+static void direct_rows(const float *restrict slab, const float *restrict wp, float *restrict y, int64_t ldy,
+                        int out_last, const int64_t *q, int64_t r0, int64_t r1, int64_t m0, int64_t m1,
+                        const direct_epilogue *e) {
+    const int64_t CG = q[Q_C], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW], SH = q[Q_SH], SW = q[Q_SW];
+    const int64_t width = slab_width(q), kp = KH * KW * CG, L = SH * width / SW, rows = r1 - r0;
+    const int64_t ra = SW * CG, dr = q[Q_DH] * width * CG, ds = q[Q_DW] * CG;
+    const int64_t taps = q[Q_DW] == 1 ? 1 : KW, run = q[Q_DW] == 1 ? KW * CG : CG; /* per tap row */
+    const int64_t virt = (rows - 1) * L + OW, T = DIRECT_ROWS;
+    const int linear = (virt + T - 1) / T < rows * ((OW + T - 1) / T);
+    const int64_t segments = linear ? 1 : rows, length = linear ? virt : OW, row = linear ? L : OW;
+    float tile[DIRECT_ROWS * DIRECT_COLS] __attribute__((aligned(64)));
+    int64_t valid[DIRECT_ROWS]; /* the tile rows that are output pixels */
+    const int64_t p0 = m0 / DIRECT_COLS, p1 = (m1 + DIRECT_COLS - 1) / DIRECT_COLS;
+    int64_t per = (512 * 1024) / (kp * DIRECT_COLS * (int64_t)sizeof(float));
+    per = per < 1 ? 1 : per;
+    for (int64_t g0 = p0; g0 < p1; g0 += per) {
+        const int64_t g1 = g0 + per < p1 ? g0 + per : p1;
+        for (int64_t sg = 0; sg < segments; sg++)
+            for (int64_t v = 0; v < length; v += T) {
+                const int64_t mr = length - v < T ? length - v : T;
+                int64_t oh = sg + v / row, ow = v % row, count = 0, first = -1;
+                for (int64_t r = 0; r < mr; r++) {
+                    if (ow < OW) {
+                        first = first < 0 ? oh * OW + ow : first;
+                        valid[count++] = r;
+                    }
+                    if (++ow == row) ow = 0, oh++;
+                }
+                const float *a = slab + sg * SH * width * CG + v * ra;
+                for (int64_t j = g0; j < g1 && count; j++) {
+                    const int64_t c0 = j * DIRECT_COLS, nc = m1 - c0 < DIRECT_COLS ? m1 - c0 : DIRECT_COLS;
+                    DIRECT_TILES[mr](a, ra, dr, ds, KH, taps, run, wp + j * kp * DIRECT_COLS, tile);
+                    direct_store(tile, valid, count, first, c0 - m0, nc, y, ldy, out_last, e);
+                }
+            }
+    }
+}
+
+#endif
