@@ -393,11 +393,12 @@ void squeeze_excite(const float *restrict x, float *restrict y, const int64_t *q
  * phase of im2col pieces (one per task of that phase: (image, group, r0, r1)) when the convolution is
  * split by output channels (late layers with few pixels, where a GEMM of a few pixels is slow). Or, with
  * SRC_DIRECT, no columns and no BLAS: the task builds its input rows' slab in its scratch and runs
- * direct_conv.h's tiles over it, G_W being the packed weights. */
+ * direct_conv.h's tiles over it, G_W being the packed weights; with SRC_DIRECT_INPUT (an ungrouped 1x1 of an
+ * N,H,W,C input) the tiles read the input itself. */
 #include "direct_conv.h"
 enum { G_SGEMM, G_ILP64, G_X, G_Y, G_W, G_Q, G_QSTRIDE, G_TASKS, G_COLTASKS, G_SOURCE, G_C, G_CG, G_M, G_MG,
        G_KP, G_P, G_INNER, G_IN_LAST, G_OUT_LAST, G_ONES, G_BIAS, G_ACT, G_A, G_B, G_LDY, G_YIMG, G_RES, G_FIELDS };
-enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT };
+enum { SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT, SRC_DIRECT_INPUT };
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 typedef void (*sgemm32_fn)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
                            const float *, int32_t, float, float *, int32_t);
@@ -452,14 +453,18 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
     /* the output may be a channel slice of a joined one: rows ldy floats apart, images yimg apart */
     const int64_t ldy = g[G_LDY];
     float *y = (float *)(intptr_t)g[G_Y] + img * g[G_YIMG] + (out_last ? p0 * ldy + ch : ch * ldy + p0);
-    if (g[G_SOURCE] == SRC_DIRECT) {
+    if (g[G_SOURCE] == SRC_DIRECT || g[G_SOURCE] == SRC_DIRECT_INPUT) {
         const int64_t *q = (const int64_t *)(intptr_t)g[G_Q] + gi * g[G_QSTRIDE];
         const int64_t panels = (MG + DIRECT_COLS - 1) / DIRECT_COLS;
-        direct_slab((const float *)(intptr_t)g[G_X], scratch, q, img, r0, r1, in_last);
+        const float *slab = scratch;  /* an ungrouped 1x1's N,H,W,C input is its own slab */
+        if (g[G_SOURCE] == SRC_DIRECT)
+            direct_slab((const float *)(intptr_t)g[G_X], scratch, q, img, r0, r1, in_last);
+        else
+            slab = (const float *)(intptr_t)g[G_X] + (img * P + p0) * C;
         const float *res = (const float *)(intptr_t)g[G_RES], *bias = (const float *)(intptr_t)g[G_BIAS];
         const direct_epilogue e = {res ? res + (y - (float *)(intptr_t)g[G_Y]) : NULL, bias ? bias + ch : NULL,
                                    g[G_ACT], f_of(g[G_A]), f_of(g[G_B])};
-        direct_rows(scratch, (const float *)(intptr_t)g[G_W] + gi * panels * KP * DIRECT_COLS, y, ldy, out_last, q,
+        direct_rows(slab, (const float *)(intptr_t)g[G_W] + gi * panels * KP * DIRECT_COLS, y, ldy, out_last, q,
                     r0, r1, m0, m1, &e);
         return;  /* the residual, bias and activation included */
     } else {

@@ -18,17 +18,23 @@ from .conv.epilogue import addr, c_ready, library
 
 #: An N,C,H,W input plane below this many pixels pools faster in numpy: the C kernel's work per output row
 #: (a few short loops) outweighs its arithmetic there (14x14 planes: 1.0-1.3x numpy's time, 7x7: 1.4-1.7x;
-#: 28x28: 0.85-0.9x, 112x112: 0.45x; measured). Channels-last rows are long: C always.
+#: 28x28: 0.85-0.9x, 112x112: 0.45x; measured), unless the C job splits: numpy's pool runs whole below
+#: 64k elements, so ShuffleNet's 28x28 -> 14x14 AveragePools ran on one core at any thread count.
+#: Channels-last rows are long: C always.
 C_PLANE_MIN_PIXELS = 512
 
 
-def _c_pool(op: str, x: np.ndarray, kernel: tuple[int, ...], last: bool) -> int | None:
+def _c_pool(op: str, x: np.ndarray, node: Node, kernel: tuple[int, ...], last: bool) -> int | None:
     """conv.c's ``maxpool_piece`` / ``avgpool_piece`` address where it should pool ``x``: 2-D, float32,
-    C-contiguous, channels-last or with planes of :data:`C_PLANE_MIN_PIXELS`, a C pool here."""
-    if len(kernel) != 2 or not compiled.f32(x) or (not last and x.shape[2] * x.shape[3] < C_PLANE_MIN_PIXELS):
+    C-contiguous, channels-last, with planes of :data:`C_PLANE_MIN_PIXELS` or in a job that splits, a C
+    pool here."""
+    if len(kernel) != 2 or not compiled.f32(x) or threads.current().c_handle() is None:
         return None
-    piece = compiled.address("conv", op)
-    return piece if piece is not None and threads.current().c_handle() is not None else None
+    if not last and x.shape[2] * x.shape[3] < C_PLANE_MIN_PIXELS:
+        outputs = x.size // math.prod(node.attrs.get("strides", (1, 1)))  # about: the pads are small
+        if threads.c_split("c_pool", outputs, x.shape[0] * x.shape[1])[1] < 2:
+            return None
+    return compiled.address("conv", op)
 
 
 def _ceil_geometry(node: Node, shape: tuple[int, ...], kernel: tuple[int, ...]) -> ConvGeometry:
@@ -70,7 +76,7 @@ def max_pool(x: np.ndarray, node: Node, last: bool = False, memo: dict | None = 
     """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out.
     ``memo``: the kernel's per-shape state (see :func:`_pool_c`)."""
     kernel = tuple(node.attrs["kernel_shape"])
-    piece = _c_pool("maxpool_piece", x, kernel, last)
+    piece = _c_pool("maxpool_piece", x, node, kernel, last)
     if piece is not None:
         return _pool_c(x, node, kernel, last, piece, {} if memo is None else memo)
     g = _ceil_geometry(node, _spatial(x, last), kernel)
@@ -240,7 +246,7 @@ def avg_pool(x: np.ndarray, node: Node, counts_cache: dict | None = None, last: 
     """
     kernel = tuple(node.attrs["kernel_shape"])
     cache = {} if counts_cache is None else counts_cache
-    piece = _c_pool("avgpool_piece", x, kernel, last)
+    piece = _c_pool("avgpool_piece", x, node, kernel, last)
     if piece is not None:
         return _pool_c(x, node, kernel, last, piece, cache, True)
     spatial = _spatial(x, last)

@@ -85,3 +85,25 @@ def test_c_pool_equals_the_numpy_path_in_both_layouts_and_split(op, attrs, last,
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("threads_n", "c_runs"), [(1, False), (3, True)])
+def test_small_planes_pool_in_c_only_when_the_job_splits(threads_n, c_runs, monkeypatch, rng):
+    """N,C,H,W planes under C_PLANE_MIN_PIXELS pool faster in numpy on one core, but numpy's pool runs a
+    small pool whole: split across threads, the C job is the faster."""
+    from facade.native_fallback import threads
+    from facade.native_fallback.ir import Node
+
+    x = rng.standard_normal((1, 48, 14, 14)).astype(np.float32)
+    node = Node("AveragePool", ["x"], ["y"], attrs={"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1] * 4})
+    monkeypatch.setattr(threads, "MIN_PIECE", {**threads.MIN_PIECE, "c_pool": 256})
+    called = []
+    monkeypatch.setattr(pool_module, "_pool_c", lambda *a, f=pool_module._pool_c: called.append(1) or f(*a))
+    previous = threads.running(threads.pool(threads_n))
+    try:
+        got = pool_module.avg_pool(x, node)
+    finally:
+        threads.running(previous)
+    assert bool(called) == c_runs
+    model = make_model([helper.make_node("AveragePool", ["x"], ["y"], **node.attrs)], {"x": x}, ["y"], opset=19)
+    np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)

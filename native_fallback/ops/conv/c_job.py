@@ -35,12 +35,12 @@ from .im2col import C_PARAMS, IM2COL_BLOCK_BYTES, c_params
 FIELDS = ("sgemm", "ilp64", "x", "y", "w", "q", "qstride", "tasks", "coltasks", "source", "c", "cg", "m", "mg",
           "kp", "p", "inner", "in_last", "out_last", "ones", "bias", "act", "a", "b", "ldy", "yimg", "res")
 G = {name: k for k, name in enumerate(FIELDS)}
-SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT = 0, 1, 2, 3
+SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT, SRC_DIRECT_INPUT = 0, 1, 2, 3, 4
 #: direct_conv.h's tile: output pixels by output channels (a channel-split piece starts on a panel).
 DIRECT_ROWS, DIRECT_COLS = 12, 32
 #: The direct tiles take a convolution with a window (a strided 1x1 reads a quarter of its slab; BLAS
-#: ran ResNet-50's 1.8x faster) whose sums have at least this many terms: a stem's 3x3x3 spends its
-#: tiles storing them (SqueezeNet's: 1.9 ms against 1.55 for im2col + BLAS, measured).
+#: ran ResNet-50's 1.8x faster) whose sums have at least this many terms: a stem's 3x3x3 gains nothing
+#: there (SqueezeNet's: 1.57 ms against 1.52 for im2col + BLAS, MobileNetV2's 0.96 against 1.04; measured).
 DIRECT_MIN_DEPTH = 64
 #: A piece split by output rows keeps at least this many pixels (per image and group): below it a
 #: GEMM's narrow side makes BLAS slow, and the convolution is split by output channels instead.
@@ -65,14 +65,16 @@ def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, g
     direct = path == "pointwise" and all(s == 1 for s in g.strides)
     if not direct and w.ndim != 4:
         return None
-    tiles = _tiles(path, w, cache.lib)
+    tiles = _tiles(x, w, g, group, path, direct, in_last, cache.lib, pool)
+    if tiles:
+        direct = False
     key = ("c_job", x.shape, out.strides, in_last, out_last, pool.threads, act, tiles)
     return cache.get(w, key, lambda: _build(x, w, b, g, group, direct, tiles, out, act, in_last, out_last, cache,
                                             pool), also=b)
 
 
 def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, direct: bool,
-           tiles: bool, out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
+           tiles: str | None, out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
            pool: threads.Pool) -> threads.CJob:
     n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
     cg, mg = c // group, m // group
@@ -98,7 +100,8 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     bias = None if b is None or ones else np.ascontiguousarray(b)
     code, a, bb = (0, 0.0, 0.0) if act is None else (act.code, act.a, act.b)
     fl = np.array([a, bb], np.float64).view(np.int64)
-    source = SRC_INPUT if direct else SRC_DIRECT if tiles else SRC_OWN_COLUMNS
+    source = (SRC_INPUT if direct else SRC_DIRECT if tiles == "window" else SRC_DIRECT_INPUT if tiles
+              else SRC_OWN_COLUMNS)
     for name, value in (("w", addr(wk)), ("source", source), ("c", c),
                         ("cg", cg), ("m", m), ("mg", mg), ("kp", kp), ("p", pixels), ("inner", inner),
                         ("in_last", in_last), ("out_last", out_last), ("ones", ones),
@@ -122,9 +125,9 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
             block = rows
         tasks = [(i, gi, r0, min(rows, r0 + block), 0, mg) for i in range(n) for gi in range(group)
                  for r0 in range(0, rows, block)]
-        if tiles:
+        if tiles == "window":
             scratch = _slab_floats(w, g, block, cg)
-        elif not direct:
+        elif not direct and not tiles:
             scratch = kp * block * inner
     else:
         # blocks of output channels over all pixels; an im2col convolution first builds its columns
@@ -133,9 +136,9 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
         step = max(align, -(-mg // per_unit // align) * align) if mg > align else mg
         tasks = [(i, gi, 0, rows, m0, min(mg, m0 + step)) for i in range(n) for gi in range(group)
                  for m0 in range(0, mg, step)]
-        if tiles:
+        if tiles == "window":
             scratch = _slab_floats(w, g, rows, cg)
-        elif not direct:
+        elif not direct and not tiles:
             ctx[G["source"]] = SRC_SHARED_COLUMNS
             shared = units * kp * pixels
             col_rows = max(1, -(-rows // per_unit))
@@ -152,10 +155,23 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     return threads.CJob(ctx, phases, x=G["x"], y=G["y"], r=G["res"], scratch=scratch, shared=shared, keep=tuple(keep))
 
 
-def _tiles(path: str, w: np.ndarray, lib: SimpleNamespace) -> bool:
-    """Whether a convolution takes direct_conv.h's tiles instead of im2col and BLAS: a 2-D one with a
-    window and a deep enough sum, where the tiles are compiled."""
-    return path != "pointwise" and w.ndim == 4 and math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH and direct_tiles(lib)
+def _tiles(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, path: str, direct: bool, in_last: bool,
+           lib: SimpleNamespace, pool: threads.Pool) -> str | None:
+    """Which of direct_conv.h's tiles a convolution takes instead of BLAS, where they are compiled:
+    ``"window"`` (over a slab of its input rows, channels-last) for a 2-D convolution with a window and a
+    deep enough sum; for an ungrouped stride-1 1x1 whose job splits, ``"input"`` (over the N,H,W,C input
+    itself) or ``"window"`` (an N,C,H,W input, transposed into the slab: a pass over the input, small
+    against the products), since OpenBLAS called from several threads at once scaled badly on small
+    products (16-core host, a 32 -> 192 channel 1x1 over 28x28: 114 us on one thread, 286 on four);
+    else None (BLAS, the faster on a whole 1x1)."""
+    if not direct_tiles(lib) or w.ndim != 4:
+        return None
+    if path != "pointwise":
+        return "window" if math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH else None
+    work = x.shape[0] * w.shape[0] * math.prod(g.out_shape) * w.shape[1]
+    if not direct or group != 1 or min(pool.threads, work // threads.MIN_PIECE["c_gemm"]) < 2:
+        return None
+    return "input" if in_last else "window"
 
 
 def direct_tiles(lib: SimpleNamespace) -> bool:
