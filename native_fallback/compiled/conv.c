@@ -501,16 +501,32 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
                  f_of(g[G_A]), f_of(g[G_B]));
 }
 
-/* A depthwise convolution as pieces of one pool job: ctx = (q, x, y, units, pieces, in_last, oh). A piece
- * takes a near-equal range of the units: output rows over all images (N,H,W,C input) or (image, channel)
- * planes (N,C,H,W). */
-enum { D_Q, D_X, D_Y, D_UNITS, D_PIECES, D_IN_LAST, D_OH };
+/* A depthwise convolution as pieces of one pool job: ctx = (q, x, y, units, pieces, in_last, oh, rows). A
+ * piece takes a near-equal range of the units: output rows over all images (N,H,W,C input) or (image,
+ * channel) planes (N,C,H,W). With `rows` (the input's N*H) the job has a first phase, nchw_rows_piece, that
+ * writes the N,C,H,W input channels-last into the shared buffer, which the depthwise pieces then read: an
+ * N,C,H,W input wanted channels-last (ShuffleNet's, after each channel shuffle) was transposed by numpy on
+ * one core before the split kernel. */
+enum { D_Q, D_X, D_Y, D_UNITS, D_PIECES, D_IN_LAST, D_OH, D_ROWS };
+
+void nchw_rows_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
+    (void)scratch;
+    const int64_t *q = (const int64_t *)(intptr_t)d[D_Q];
+    const int64_t H = q[Q_H], W = q[Q_W], C = q[Q_C], rows = d[D_ROWS];
+    const float *x = (const float *)(intptr_t)d[D_X];
+    for (int64_t u = rows * t / d[D_PIECES]; u < rows * (t + 1) / d[D_PIECES]; u++) {  /* u: image * H + row */
+        const int64_t img = u / H, h = u % H;
+        const float *src = x + img * C * H * W + h * W;
+        float *dst = shared + u * W * C;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t w = 0; w < W; w++) dst[w * C + c] = src[c * H * W + w];
+    }
+}
 
 void dw_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
     (void)scratch;
-    (void)shared;
     const int64_t *q = (const int64_t *)(intptr_t)d[D_Q];
-    const float *x = (const float *)(intptr_t)d[D_X];
+    const float *x = d[D_ROWS] ? shared : (const float *)(intptr_t)d[D_X];
     float *y = (float *)(intptr_t)d[D_Y];
     const int64_t r0 = d[D_UNITS] * t / d[D_PIECES], r1 = d[D_UNITS] * (t + 1) / d[D_PIECES], oh = d[D_OH];
     if (!d[D_IN_LAST]) {

@@ -26,21 +26,26 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     Split across the engine's threads, the pieces run on its C pool (``compiled/pool.c``) as one job.
     Channels-last input: the engine's threads take ranges of output rows (a row of OW*C
     accumulators, the inner loop over contiguous channels); N,C,H,W: ranges of (image, channel)
-    planes. An N,C,H,W input wanted channels-last is transposed first (no model seen does this).
+    planes. An N,C,H,W input wanted channels-last (ShuffleNet's after its channel shuffles) is written
+    channels-last first: by the job's first phase when it splits, else by numpy.
     All arrays must be float32 and C-contiguous.
     """
-    if out_last and not in_last:
-        x, in_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
+    transpose = out_last and not in_last
     n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
-    q = c_operands(x, w, b, g, in_last, out_last, act, cache)
-    xp, yp = addr(x), addr(out)
-    units = n * oh if in_last else n * c
+    units = n * oh if in_last or transpose else n * c
     pool, count = threads.c_split("c_depthwise", out.size, units)
     piece = None if count == 1 or pool.c_handle() is None else compiled.address("conv", "dw_piece")
+    if transpose and piece is None:
+        x, in_last, transpose = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True, False
+    q = c_operands(x.transpose(0, 2, 3, 1) if transpose else x, w, b, g, in_last or transpose, out_last, act, cache)
+    xp, yp = addr(x), addr(out)
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
-        job = cache.get(w, ("dw_job", in_last, out_last, x.shape, count), lambda: threads.CJob(
-            np.array([q, 0, 0, units, count, in_last, oh], np.int64), [(piece, count)], x=1, y=2), also=b)
-        pool.run_c(job.address, xp, yp)
+        def make() -> threads.CJob:
+            rows = n * x.shape[2] if transpose else 0
+            phases = [(compiled.address("conv", "nchw_rows_piece"), count)] if transpose else []
+            return threads.CJob(np.array([q, 0, 0, units, count, in_last or transpose, oh, rows], np.int64),
+                                [*phases, (piece, count)], x=1, y=2, shared=x.size if transpose else 0)
+        cache.get(w, ("dw_job", in_last, out_last, x.shape, count), make, also=b).run(pool, x, out)
     elif in_last:  # whole in the caller, or pieces on the Python pool where the C pool is not built
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""
