@@ -101,6 +101,18 @@ static inline void inside(int64_t start, int64_t K, int64_t D, int64_t N, int64_
     *lo = l < *hi ? l : *hi;
 }
 
+/* dst[w * C + c] = src[c * plane + w] for w < W, c < C: one row of C planes written channels-last. By
+ * blocks of 16 channels, so that each written line is whole and only 16 rows are read at a time: channel by
+ * channel, each store hit another line of a row larger than L1 (a 256-channel 1x1 over 56x56 ran no faster
+ * on two threads than on one, measured). */
+static void planes_to_last(const float *restrict src, int64_t plane, float *restrict dst, int64_t C, int64_t W) {
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+        const int64_t c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int64_t w = 0; w < W; w++)
+            for (int64_t c = c0; c < c1; c++) dst[w * C + c] = src[c * plane + w];
+    }
+}
+
 typedef float v8f __attribute__((vector_size(32)));
 static inline v8f ld8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
 static inline void st8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
@@ -518,8 +530,7 @@ void nchw_rows_piece(const int64_t *d, int64_t t, float *scratch, float *shared)
         const int64_t img = u / H, h = u % H;
         const float *src = x + img * C * H * W + h * W;
         float *dst = shared + u * W * C;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t w = 0; w < W; w++) dst[w * C + c] = src[c * H * W + w];
+        planes_to_last(src, H * W, dst, C, W);
     }
 }
 

@@ -107,9 +107,8 @@ static void direct_slab(const float *restrict x, float *restrict s, const int64_
             const float *src = x + ((img * H + ih) * W - PL) * CT + q[I_C0];
             for (int64_t w = lo; w < hi; w++) memcpy(d + w * CG, src + w * CT, sizeof(float) * CG);
         } else {
-            const float *src = x + ((img * CT + q[I_C0]) * H + ih) * W - PL;
-            for (int64_t c = 0; c < CG; c++)
-                for (int64_t w = lo; w < hi; w++) d[w * CG + c] = src[c * H * W + w];
+            const float *src = x + ((img * CT + q[I_C0]) * H + ih) * W + lo - PL;
+            planes_to_last(src, H * W, d + lo * CG, CG, hi - lo);
         }
     }
 }
