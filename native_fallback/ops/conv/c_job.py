@@ -14,7 +14,8 @@ reads its input directly and needs no columns). The one-thread pool runs the sam
 in cache-sized row blocks.
 
 Where conv.c's direct tiles are compiled (AVX-512, ``compiled/direct_conv.h``), a convolution with a
-window takes them instead of im2col and BLAS: no column matrix, the weights packed once here.
+window takes them instead of im2col and BLAS (no column matrix, the weights packed once here), and so
+does a split 1x1 of an N,H,W,C input, reading it in place (see :func:`_tiles`).
 """
 
 from __future__ import annotations
@@ -159,19 +160,19 @@ def _tiles(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, path: str,
            lib: SimpleNamespace, pool: threads.Pool) -> str | None:
     """Which of direct_conv.h's tiles a convolution takes instead of BLAS, where they are compiled:
     ``"window"`` (over a slab of its input rows, channels-last) for a 2-D convolution with a window and a
-    deep enough sum; for an ungrouped stride-1 1x1 whose job splits, ``"input"`` (over the N,H,W,C input
-    itself) or ``"window"`` (an N,C,H,W input, transposed into the slab: a pass over the input, small
-    against the products), since OpenBLAS called from several threads at once scaled badly on small
-    products (16-core host, a 32 -> 192 channel 1x1 over 28x28: 114 us on one thread, 286 on four);
-    else None (BLAS, the faster on a whole 1x1)."""
+    deep enough sum; ``"input"`` (over the N,H,W,C input itself) for an ungrouped stride-1 1x1 of an
+    N,H,W,C input whose job splits, since OpenBLAS called from several threads at once scaled badly on
+    small products (16-core host, four threads: a 32 -> 192 channel 1x1 over 28x28 took 306 us in BLAS
+    pieces, 185 in tiles, 172 whole on one thread; a 96 -> 576 one over 14x14 210, 146 and 295); else
+    None: BLAS, the faster on a whole 1x1, and as fast in pieces over an N,C,H,W input as tiles over its
+    transposed slab (ResNet-50, MobileNetV2, ShuffleNet at 4 threads on the host: within 1-3%)."""
     if not direct_tiles(lib) or w.ndim != 4:
         return None
     if path != "pointwise":
         return "window" if math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH else None
     work = x.shape[0] * w.shape[0] * math.prod(g.out_shape) * w.shape[1]
-    if not direct or group != 1 or min(pool.threads, work // threads.MIN_PIECE["c_gemm"]) < 2:
-        return None
-    return "input" if in_last else "window"
+    split = min(pool.threads, work // threads.MIN_PIECE["c_gemm"]) > 1
+    return "input" if direct and in_last and group == 1 and split else None
 
 
 def direct_tiles(lib: SimpleNamespace) -> bool:

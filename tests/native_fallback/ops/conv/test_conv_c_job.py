@@ -65,8 +65,8 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, gemm, mo
     assert runs, "the C job never ran: this test checked the numpy path against itself"
     if count > 1:
         sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
-        if k == 1 and s == 1:  # ungrouped, the tiles once the job splits: over the input, or a slab of N,C,H,W
-            want = {jobs.SRC_DIRECT, jobs.SRC_DIRECT_INPUT} if gemm == "tiles" and group == 1 else {jobs.SRC_INPUT}
+        if k == 1 and s == 1:  # an N,H,W,C input (ungrouped) takes the tiles once the job splits
+            want = {jobs.SRC_INPUT, jobs.SRC_DIRECT_INPUT} if gemm == "tiles" and group == 1 else {jobs.SRC_INPUT}
         elif gemm == "tiles" and k > 1:
             want = {jobs.SRC_DIRECT}
         else:
