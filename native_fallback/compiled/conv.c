@@ -52,14 +52,18 @@ EPILOGUE(hardsigmoid)
 EPILOGUE(hardswish)
 EPILOGUE(sigmoid)
 
+/* The cases of a switch on an activation code calling PREFIX##name(args) (one list for every such switch). */
+#define ACT_CASES(PREFIX, ...)                                                                           \
+    case ACT_RELU: PREFIX##relu(__VA_ARGS__); break;                                                     \
+    case ACT_CLIP: PREFIX##clip(__VA_ARGS__); break;                                                     \
+    case ACT_LEAKY: PREFIX##leaky(__VA_ARGS__); break;                                                   \
+    case ACT_HARDSIGMOID: PREFIX##hardsigmoid(__VA_ARGS__); break;                                       \
+    case ACT_HARDSWISH: PREFIX##hardswish(__VA_ARGS__); break;                                           \
+    case ACT_SIGMOID: PREFIX##sigmoid(__VA_ARGS__); break;
+
 static void epilogue(float *y, int64_t n, const float *bv, float bs, int64_t act, float a, float b) {
     switch (act) {
-    case ACT_RELU: epi_relu(y, n, bv, bs, a, b); break;
-    case ACT_CLIP: epi_clip(y, n, bv, bs, a, b); break;
-    case ACT_LEAKY: epi_leaky(y, n, bv, bs, a, b); break;
-    case ACT_HARDSIGMOID: epi_hardsigmoid(y, n, bv, bs, a, b); break;
-    case ACT_HARDSWISH: epi_hardswish(y, n, bv, bs, a, b); break;
-    case ACT_SIGMOID: epi_sigmoid(y, n, bv, bs, a, b); break;
+    ACT_CASES(epi_, y, n, bv, bs, a, b)
     default:
         if (bv || bs != 0.0f || !signbit(bs)) epi_none(y, n, bv, bs, a, b);
     }
