@@ -557,10 +557,11 @@ void dw_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
 /* 2-D MaxPool and AveragePool as pieces of one pool job, from the unpadded input (taps in the padding are
  * skipped, as padding with -inf, or with 0 for a sum, would give). ctx: H, W, C, OH, OW, KH, KW, SH, SW, DH,
  * DW, PT, PL (Q_* order), then the input and output addresses, channels-last or not, the units (output rows
- * over all images when channels-last, else (image, channel) planes), the piece count and, for an average,
- * the (OH, OW) divisors (each window's count, as count_include_pad and ceil_mode define it). Each thread's
- * scratch holds W + 1 floats and 2 KW int64 (pool_piece). NaN wins in a max, as in np.maximum. */
-enum { M_X = 13, M_Y, M_LAST, M_UNITS, M_PIECES, M_COUNTS };
+ * over all images when channels-last, else (image, channel) planes), the piece count, for an average the
+ * (OH, OW) divisors (each window's count, as count_include_pad and ceil_mode define it), and for a max
+ * whether a Relu follows (each max then starts at 0 instead of -inf: relu(max(w)) = max(0, w)). Each
+ * thread's scratch holds W + 1 floats and 2 KW int64 (pool_piece). NaN wins in a max, as in np.maximum. */
+enum { M_X = 13, M_Y, M_LAST, M_UNITS, M_PIECES, M_COUNTS, M_RELU };
 
 static inline float max_nan(float m, float v) { return (v > m || v != v) ? v : m; }
 
@@ -574,7 +575,7 @@ static inline __attribute__((always_inline)) void pool_plane_row(const int64_t *
                                                                  const int avg) {
     const int64_t H = q[Q_H], W = q[Q_W], OW = q[Q_OW], KH = q[Q_KH], KW = q[Q_KW], SH = q[Q_SH], SW = q[Q_SW];
     const int64_t DH = q[Q_DH], DW = q[Q_DW], PT = q[Q_PT], PL = q[Q_PL];
-    const float empty = avg ? 0.0f : -INFINITY;
+    const float empty = avg || q[M_RELU] ? 0.0f : -INFINITY;
     int64_t r0, r1;
     inside(orow * SH - PT, KH, DH, H, &r0, &r1);
     for (int64_t w = 0; w < W; w++) row[w] = empty;
@@ -619,7 +620,7 @@ static inline __attribute__((always_inline)) void pool_piece(const int64_t *q, i
         const int64_t img = u / OH, orow = u % OH;
         const float *xp = x + img * H * W * C;
         float *o_row = y + u * OW * C;
-        for (int64_t o = 0; o < OW * C; o++) o_row[o] = avg ? 0.0f : -INFINITY;
+        for (int64_t o = 0; o < OW * C; o++) o_row[o] = avg || q[M_RELU] ? 0.0f : -INFINITY;
         int64_t r0, r1;
         inside(orow * SH - PT, KH, DH, H, &r0, &r1);
         for (int64_t i = r0; i < r1; i++) {

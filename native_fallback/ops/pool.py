@@ -74,11 +74,19 @@ def _spatial(x: np.ndarray, last: bool) -> tuple[int, ...]:
 
 def max_pool(x: np.ndarray, node: Node, last: bool = False, memo: dict | None = None) -> np.ndarray:
     """MaxPool values (indices are produced separately, only when asked); ``last``: N,H,W,C in and out.
-    ``memo``: the kernel's per-shape state (see :func:`_pool_c`)."""
+    ``memo``: the kernel's per-shape state (see :func:`_pool_c`). With the ``relu`` attribute (the
+    optimizer's ``fold_relus_into_pools`` puts the Relu that read the pool into it) the values are Relu'd too:
+    the C kernel starts each window's max at 0 instead of -inf, numpy takes one more pass."""
     kernel = tuple(node.attrs["kernel_shape"])
     piece = _c_pool("maxpool_piece", x, node, kernel, last)
     if piece is not None:
         return _pool_c(x, node, kernel, last, piece, {} if memo is None else memo)
+    y = _max_pool_numpy(x, node, kernel, last)
+    return np.maximum(y, 0, out=y) if node.attrs.get("relu") else y
+
+
+def _max_pool_numpy(x: np.ndarray, node: Node, kernel: tuple[int, ...], last: bool) -> np.ndarray:
+    """:func:`max_pool` in numpy, without the ``relu`` floor."""
     g = _ceil_geometry(node, _spatial(x, last), kernel)
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # bfloat16 is kind 'V', yet a float
     xp = pad_spatial(x, g, low, last)
@@ -126,7 +134,8 @@ def _pool_c(x: np.ndarray, node: Node, kernel: tuple[int, int], last: bool, piec
         units = n * oh if last else n * c
         _, count = threads.c_split("c_pool", n * c * oh * ow, units)
         ctx = np.array([*spatial, c, oh, ow, *kernel, *g.strides, *g.dilations, *g.pads_begin,
-                        0, 0, last, units, count, 0 if counts is None else addr(counts)], np.int64)
+                        0, 0, last, units, count, 0 if counts is None else addr(counts),
+                        bool(node.attrs.get("relu"))], np.int64)
         scratch = spatial[1] + 1 + 4 * kernel[1]  # floats: a row, then 2 int64 per window column
         job = threads.CJob(ctx, [(piece, count)], x=13, y=14, scratch=scratch, keep=(counts,))  # M_X, M_Y
         if len(memo) >= POOL_JOBS_MAX:

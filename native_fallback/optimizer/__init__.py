@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from .activation_fusion import fuse_activations
-from .activation_sinking import sink_activations
+from .activation_sinking import fold_relus_into_pools, sink_activations
 from .channels_last import channels_last
 from .concat_convs import concat_convs
 from .constant_folding import fold_constants
@@ -35,7 +35,8 @@ from .shape_folding import fold_shapes
 from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_scaling", "fold_constants",
-           "fold_conv_bn", "fold_shapes", "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias",
+           "fold_conv_bn", "fold_relus_into_pools", "fold_shapes", "fuse_activations", "fuse_gelu",
+           "fuse_layout_chains", "fuse_matmul_bias",
            "fuse_residual_adds",
            "merge_duplicates", "merge_linears", "optimize", "pointwise_depthwise", "remove_dead",
            "remove_identities", "simplify_chains", "sink_activations", "squeeze_excite"]
@@ -43,7 +44,8 @@ __all__ = ["CPU_PASSES", "PASSES", "channels_last", "concat_convs", "drop_unit_s
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
-CPU_PASSES = (channels_last, concat_convs, pointwise_depthwise, squeeze_excite, fuse_residual_adds, merge_duplicates,
+CPU_PASSES = (fold_relus_into_pools, channels_last, concat_convs, pointwise_depthwise, squeeze_excite,
+              fuse_residual_adds, merge_duplicates,
               drop_unit_scaling, fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains)
 
 

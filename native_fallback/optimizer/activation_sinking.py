@@ -65,3 +65,23 @@ def sink_activations(graph: Graph) -> Graph:
         graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
         graph.nodes.insert(graph.nodes.index(pool) + 1, act)
     return graph
+
+
+def fold_relus_into_pools(graph: Graph) -> Graph:
+    """A Relu that alone reads a values-only MaxPool goes into it (its ``relu`` attribute: the C kernel
+    starts each window's max at 0, relu(max(w)) = max(0, w)), so no step of its own remains: SqueezeNet's
+    three, each after :func:`sink_activations`, took 0.14 of its 8 ms on the 16-core host. A CPU pass: the
+    OpenCL pool kernel has no such attribute."""
+    uses = consumers(graph)
+    dropped = set()
+    for pool in graph.nodes:
+        if not values_only_pool(pool):
+            continue
+        relu = single_consumer(graph, uses, pool.outputs[0])
+        if relu is None or not is_onnx(relu, "Relu") or id(pool) in dropped:
+            continue
+        pool.attrs = {**pool.attrs, "relu": 1}
+        pool.outputs = [relu.outputs[0]]
+        dropped.add(id(relu))
+    graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
+    return graph

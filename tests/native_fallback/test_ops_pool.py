@@ -107,3 +107,35 @@ def test_small_planes_pool_in_c_only_when_the_job_splits(threads_n, c_runs, monk
     assert bool(called) == c_runs
     model = make_model([helper.make_node("AveragePool", ["x"], ["y"], **node.attrs)], {"x": x}, ["y"], opset=19)
     np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads_n", [1, 3])
+@pytest.mark.parametrize("last", [False, True])
+@pytest.mark.parametrize("kernels", ["c", "numpy"])
+def test_a_max_pool_with_relu_equals_relu_after_it(kernels, last, threads_n, monkeypatch, rng):
+    """The ``relu`` attribute (a Relu folded in by the optimizer): relu(max) exactly, NaN and -inf windows
+    included, in C (each max starting at 0) and in numpy."""
+    from facade.native_fallback import compiled, threads
+    from facade.native_fallback.ir import Node
+
+    x = rng.standard_normal((2, 5, 11, 12)).astype(np.float32)
+    x[0, 1, 3, 4] = np.nan
+    x[1, 2, :, :] = -np.inf
+    x[1, 3] = -np.abs(x[1, 3])  # every window negative
+    if kernels == "numpy":
+        monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    monkeypatch.setattr(pool_module, "C_PLANE_MIN_PIXELS", 1)
+    attrs = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 1]}
+    flags = {"channels_last_in": 1, "channels_last_out": 1} if last else {}
+    xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if last else x
+    called = []
+    monkeypatch.setattr(pool_module, "_pool_c", lambda *a, f=pool_module._pool_c: called.append(1) or f(*a))
+    previous = threads.running(threads.pool(threads_n))
+    try:
+        got = pool_module.max_pool(xin, Node("MaxPool", ["x"], ["y"], attrs={**attrs, **flags, "relu": 1}), last)
+        plain = pool_module.max_pool(xin, Node("MaxPool", ["x"], ["y"], attrs={**attrs, **flags}), last)
+    finally:
+        threads.running(previous)
+    assert bool(called) == (kernels == "c")
+    np.testing.assert_array_equal(got, np.maximum(plain, 0))

@@ -245,6 +245,35 @@ def test_one_activation_moves_through_a_concat_of_identical_ones(rng) -> None:
     assert _ops(graph) == ["Conv", "Conv", "Concat", "MaxPool", "Relu"]
 
 
+@pytest.mark.parametrize("case", ["after a conv", "graph output", "pool read twice", "clip"])
+def test_a_relu_reading_a_max_pool_goes_into_it(case: str, rng) -> None:
+    """fold_relus_into_pools (CPU): after sink_activations, SqueezeNet's stem Relu becomes the pool's
+    ``relu`` attribute; a pool read by others than the Relu, or followed by another activation, keeps it."""
+    inits = {"w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+             "sq": rng.standard_normal((2, 4, 1, 1)).astype(np.float32)}
+    pool = dict(kernel_shape=[3, 3], strides=[2, 2])
+    if case == "pool read twice":
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("MaxPool", ["c"], ["p"], **pool),
+                 helper.make_node("Relu", ["p"], ["r"]), helper.make_node("Conv", ["p", "sq"], ["y"])]
+        outputs = ["r", "y"]
+    else:
+        act = "Clip" if case == "clip" else "Relu"
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node(act, ["c"], ["r"]),
+                 helper.make_node("MaxPool", ["r"], ["p"], **pool)]
+        outputs = ["p"]
+        if case != "graph output":
+            nodes.append(helper.make_node("Conv", ["p", "sq"], ["y"]))
+            outputs = ["y"]
+    x = rng.standard_normal((1, 3, 13, 13)).astype(np.float32)
+    graph = _check(make_model(nodes, {"x": x}, outputs, inits), {"x": x},
+                   [*optimizer.PASSES, optimizer.fold_relus_into_pools])
+    folded = case in ("after a conv", "graph output")
+    [pool_node] = [n for n in graph.nodes if n.op_type == "MaxPool"]
+    assert bool(pool_node.attrs.get("relu")) == folded
+    assert ("Relu" in _ops(graph)) == (case == "pool read twice")
+    assert graph.outputs == outputs
+
+
 @pytest.mark.parametrize("case", ["mixed activations", "indices", "negative slope"])
 def test_activation_stays_where_moving_it_would_change_a_result(case: str, rng) -> None:
     inits = {"lo": np.array(0, np.float32), "hi": np.array(1, np.float32)}
