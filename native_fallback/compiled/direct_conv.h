@@ -91,8 +91,9 @@ static inline int64_t slab_rows(const int64_t *q, int64_t r0, int64_t r1) {
 }
 
 /* The slab of output rows r0..r1 of image `img`, group channels from q[I_C0]: (rows, width, CG) floats,
- * zeros outside the input; from N,H,W,C (runs of CG channels) or N,C,H,W (a transposing copy). The caller's
- * scratch has DIRECT_ROWS * SW * CG floats more, which the last tile's unused pixels read. */
+ * zeros outside the input; from N,H,W,C (runs of CG channels) or N,C,H,W (a transposing copy). The tiles
+ * read nothing past it: a dropped pixel of a virtual row reads at most SW columns short of the next output
+ * row's windows, and the last virtual row stops at its last output (checked with AddressSanitizer). */
 static void direct_slab(const float *restrict x, float *restrict s, const int64_t *q, int64_t img, int64_t r0,
                         int64_t r1, int in_last) {
     const int64_t H = q[Q_H], W = q[Q_W], CG = q[Q_C], CT = q[I_CTOTAL], PL = q[Q_PL];

@@ -78,7 +78,7 @@ def fold_relus_into_pools(graph: Graph) -> Graph:
         if not values_only_pool(pool):
             continue
         relu = single_consumer(graph, uses, pool.outputs[0])
-        if relu is None or not is_onnx(relu, "Relu") or id(pool) in dropped:
+        if relu is None or not is_onnx(relu, "Relu"):
             continue
         pool.attrs = {**pool.attrs, "relu": 1}
         pool.outputs = [relu.outputs[0]]

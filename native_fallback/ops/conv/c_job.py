@@ -66,17 +66,16 @@ def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, g
     direct = path == "pointwise" and all(s == 1 for s in g.strides)
     if not direct and w.ndim != 4:
         return None
-    tiles = _tiles(x, w, g, group, path, direct, in_last, cache.lib, pool)
-    if tiles:
-        direct = False
-    key = ("c_job", x.shape, out.strides, in_last, out_last, pool.threads, act, tiles)
-    return cache.get(w, key, lambda: _build(x, w, b, g, group, direct, tiles, out, act, in_last, out_last, cache,
+    key = ("c_job", x.shape, out.strides, in_last, out_last, pool.threads, act)
+    return cache.get(w, key, lambda: _build(x, w, b, g, group, path, direct, out, act, in_last, out_last, cache,
                                             pool), also=b)
 
 
-def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, direct: bool,
-           tiles: str | None, out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
+def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, path: str,
+           direct: bool, out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
            pool: threads.Pool) -> threads.CJob:
+    tiles = _tiles(x, w, g, group, path, direct, in_last, cache.lib, pool)  # a function of the cache key
+    direct = direct and not tiles
     n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
     cg, mg = c // group, m // group
     pixels = math.prod(g.out_shape)
@@ -200,8 +199,7 @@ def direct_panels(w: np.ndarray, group: int) -> np.ndarray:
 
 
 def _slab_floats(w: np.ndarray, g: ConvGeometry, rows: int, cg: int) -> int:
-    """The floats of direct_conv.h's slab for ``rows`` output rows (direct_slab's rows, width, CG), and
-    the overhang its last tile reads."""
+    """The floats of direct_conv.h's slab for ``rows`` output rows (direct_slab's rows, width, CG)."""
     (kh, kw), (sh, sw), (dh, dw) = w.shape[2:], g.strides, g.dilations
     width = -(-((g.out_shape[1] - 1) * sw + (kw - 1) * dw + 1) // sw) * sw
-    return (((rows - 1) * sh + (kh - 1) * dh + 1) * width + DIRECT_ROWS * sw) * cg
+    return ((rows - 1) * sh + (kh - 1) * dh + 1) * width * cg
