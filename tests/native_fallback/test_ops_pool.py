@@ -54,18 +54,32 @@ def test_pool_layout_flags_must_agree() -> None:
         pool_module.channels_last(node)
 
 
+#: Channel counts of the C pool tests: 85 = a block of four vectors, one vector and 5 channels one by one
+#: in the channels-last kernel (a NaN and an all -inf plane in each part).
+CHANNELS = [5, 85]
+
+
+def _special_values(x: np.ndarray) -> np.ndarray:
+    """NaN at one place, and -inf over a whole plane, in each channel part of the channels-last kernel."""
+    for c in (1, 66, 82):
+        if c < x.shape[1]:
+            x[0, c, 3, 4] = np.nan
+            x[1, c + 1, :, :] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("threads_n", [1, 2, 3])
 @pytest.mark.parametrize("last", [False, True])
 @pytest.mark.parametrize(("op", "attrs"), [p for p in POOLS if p[0] in ("MaxPool", "AveragePool")], ids=str)
-def test_c_pool_equals_the_numpy_path_in_both_layouts_and_split(op, attrs, last, threads_n, monkeypatch, rng):
+def test_c_pool_equals_the_numpy_path_in_both_layouts_and_split(op, attrs, last, threads_n, channels, monkeypatch,
+                                                                 rng):
     """conv.c's MaxPool and AveragePool (every padding, ceil_mode and count_include_pad divisor) give numpy's
     answer: the max exactly (NaN wins, as in np.maximum), the average to float32 rounding (another sum order)."""
     from facade.native_fallback import compiled, threads
     from facade.native_fallback.ir import Node
 
-    x = rng.standard_normal((2, 5, 11, 12)).astype(np.float32)
-    x[0, 1, 3, 4] = np.nan
-    x[1, 2, :, :] = -np.inf
+    x = _special_values(rng.standard_normal((2, channels, 11, 12)).astype(np.float32))
     xin = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if last else x
     node = Node(op, ["x"], ["y"], attrs=attrs)
     run = {"MaxPool": pool_module.max_pool, "AveragePool": pool_module.avg_pool}[op]
@@ -109,19 +123,20 @@ def test_small_planes_pool_in_c_only_when_the_job_splits(threads_n, c_runs, monk
     np.testing.assert_allclose(got, ort_run(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("threads_n", [1, 3])
 @pytest.mark.parametrize("last", [False, True])
 @pytest.mark.parametrize("kernels", ["c", "numpy"])
-def test_a_max_pool_with_relu_equals_relu_after_it(kernels, last, threads_n, monkeypatch, rng):
+def test_a_max_pool_with_relu_equals_relu_after_it(kernels, last, threads_n, channels, monkeypatch, rng):
     """The ``relu`` attribute (a Relu folded in by the optimizer): relu(max) exactly, NaN and -inf windows
     included, in C (each max starting at 0) and in numpy."""
     from facade.native_fallback import compiled, threads
     from facade.native_fallback.ir import Node
 
-    x = rng.standard_normal((2, 5, 11, 12)).astype(np.float32)
-    x[0, 1, 3, 4] = np.nan
-    x[1, 2, :, :] = -np.inf
+    x = _special_values(rng.standard_normal((2, channels, 11, 12)).astype(np.float32))
     x[1, 3] = -np.abs(x[1, 3])  # every window negative
+    if channels > 70:
+        x[0, 70] = -np.abs(x[0, 70])  # and one in a vector block
     if kernels == "numpy":
         monkeypatch.setenv(compiled.ENV_VAR, "numpy")
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
