@@ -321,6 +321,10 @@ def global_mean_c(lib, x: np.ndarray) -> np.ndarray:
 def _global(kind: str):
     def build(node: Node, opset: int):
         lib = library() if kind == "GlobalAveragePool" else None
+        if node.attrs.get("channels_last_in"):
+            if kind == "GlobalLpPool":
+                raise bad_attr(node, "channels_last_in", node.attrs["channels_last_in"], "0 (GlobalLpPool reads N,C,H,W)")
+            return _global_last(kind)
 
         def run(x):
             axes = tuple(range(2, x.ndim))
@@ -332,6 +336,23 @@ def _global(kind: str):
             return ((np.sum(np.abs(x) ** p, axis=axes, keepdims=True) ** (1.0 / p)).astype(x.dtype),)
         return run
     return build
+
+
+def _global_last(kind: str):
+    """A global pool of an N,H,W,C input (the CPU pass ``channels_last_regions``): its (N, C, 1, 1) output
+    holds the same values in either layout. The mean is one matrix product per image of the 1/P vector
+    and its (P, C) pixels, as :func:`global_mean` takes it of N,C,H,W rows."""
+    def run(x):
+        n, c = x.shape[0], x.shape[-1]
+        pixels = x.reshape(n, -1, c)
+        if kind == "GlobalMaxPool":
+            y = pixels.max(axis=1)
+        elif x.dtype in (np.float32, np.float64) and pixels.shape[1]:
+            y = np.full(pixels.shape[1], 1 / pixels.shape[1], dtype=x.dtype) @ pixels
+        else:
+            y = pixels.mean(axis=1, dtype=x.dtype)
+        return (y.reshape(n, c, *([1] * (x.ndim - 2))),)
+    return run
 
 
 for _name in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):

@@ -154,3 +154,21 @@ def test_a_max_pool_with_relu_equals_relu_after_it(kernels, last, threads_n, cha
         threads.running(previous)
     assert bool(called) == (kernels == "c")
     np.testing.assert_array_equal(got, np.maximum(plain, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_a_global_pool_of_a_channels_last_input_gives_the_channels_first_answer(op, dtype, rng) -> None:
+    """``channels_last_in`` (the pass channels_last_regions): an N,H,W,C input, the (N, C, 1, 1) output."""
+    x = rng.standard_normal((2, 7, 5, 6)).astype(dtype)
+    first = pool_module._global(op)(native_fallback.ir.Node(op, ["x"], ["y"]), 19)
+    last = pool_module._global(op)(native_fallback.ir.Node(op, ["x"], ["y"], attrs={"channels_last_in": 1}), 19)
+    (want,), (got,) = first(x), last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    assert got.shape == want.shape == (2, 7, 1, 1) and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7 if dtype == np.float32 else 1e-15)
+
+
+def test_global_lp_pool_refuses_a_channels_last_input() -> None:
+    node = native_fallback.ir.Node("GlobalLpPool", ["x"], ["y"], attrs={"channels_last_in": 1})
+    with pytest.raises(UnsupportedModelError, match="channels_last_in"):
+        pool_module._global("GlobalLpPool")(node, 19)
