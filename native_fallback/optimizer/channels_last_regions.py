@@ -27,7 +27,14 @@ from ..ir import Graph, Node
 from ..ops.conv.cache import c_jobs_available
 from ..ops.conv.epilogue import library
 from ._graph import consumers, is_onnx
-from .channels_last import LAYOUT_FREE, SUFFIX, is_pool, reads_channels_last, weight_shape, writes_channels_last
+from .channels_last import (
+    LAYOUT_FREE,
+    SUFFIX,
+    is_pool,
+    reads_channels_last,
+    weight_shape,
+    writes_channels_last,
+)
 
 #: Global pools that read N,H,W,C given ``channels_last_in`` (their output has the same values in either
 #: layout).
@@ -36,7 +43,7 @@ GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
 
 def _same_shape_sum(graph: Graph, node: Node) -> bool:
     """An Add, or a Sum, of 4-D tensors all of one known shape (no broadcast: they must then share a layout)."""
-    if not (is_onnx(node, "Add") and len(node.inputs) == 2 or is_onnx(node, "Sum") and len(node.inputs) >= 2):
+    if not ((is_onnx(node, "Add") and len(node.inputs) == 2) or (is_onnx(node, "Sum") and len(node.inputs) >= 2)):
         return False
     shapes = {graph.shapes.get(name) for name in node.inputs}
     shape = shapes.pop()
