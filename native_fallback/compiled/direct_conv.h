@@ -39,14 +39,36 @@ typedef float dv16f __attribute__((vector_size(64)));
 static inline dv16f d_ld16(const float *p) { dv16f v; memcpy(&v, p, sizeof v); return v; }
 static inline void d_st16(float *p, dv16f v) { memcpy(p, &v, sizeof v); }
 
-/* One (mr, 32) tile into t: pixel r of tap (i, j) reads its cg channels at a + i*dr + j*ds + r*ra; b is
- * the panel, cg * 32 values per tap. `mr` is a constant at each call, so the accumulators are registers. */
+typedef int32_t dv16i __attribute__((vector_size(64)));
+/* x where m, else y, lane by lane */
+static inline dv16f d_sel(dv16i m, dv16f x, dv16f y) { return (dv16f)(((dv16i)x & m) | ((dv16i)y & ~m)); }
+/* f_relu and f_clip lane by lane (NaN passes, -0.0 stays) */
+static inline dv16f d_relu(dv16f v) { return d_sel(v < 0.0f, (dv16f){0}, v); }
+static inline dv16f d_clip(dv16f v, float lo, float hi) {
+    v = d_sel(v < lo, (dv16f){0} + lo, v);
+    return d_sel(v > hi, (dv16f){0} + hi, v);
+}
+
+/* What a tile does in registers before it is stored: the bias of its 32 channels as the sums' start
+ * (NULL: none), a residual laid out as the output (NULL: none) and ACT_RELU or ACT_CLIP (lo, hi); any
+ * other activation is left to a pass over the stored tile. */
+typedef struct {
+    const float *bias, *res;
+    int64_t act;
+    float lo, hi;
+} direct_registers;
+
+/* One (mr, 32) tile into t, its rows lt floats apart (the residual's too), with `k`'s epilogue: pixel r of
+ * tap (i, j) reads its cg channels at a + i*dr + j*ds + r*ra; b is the panel, cg * 32 values per tap. `mr`
+ * is a constant at each call, so the accumulators are registers. */
 static inline __attribute__((always_inline)) void direct_tile(const float *restrict a, int64_t ra, int64_t dr,
                                                               int64_t ds, int64_t kh, int64_t kw, int64_t cg,
                                                               const float *restrict b, float *restrict t,
+                                                              int64_t lt, const direct_registers *k,
                                                               const int mr) {
     dv16f c0[DIRECT_ROWS], c1[DIRECT_ROWS];
-    for (int r = 0; r < mr; r++) c0[r] = c1[r] = (dv16f){0};
+    const dv16f s0 = k->bias ? d_ld16(k->bias) : (dv16f){0}, s1 = k->bias ? d_ld16(k->bias + 16) : (dv16f){0};
+    for (int r = 0; r < mr; r++) c0[r] = s0, c1[r] = s1;
     for (int64_t i = 0; i < kh; i++)
         for (int64_t j = 0; j < kw; j++) {
             const float *at = a + i * dr + j * ds;
@@ -59,18 +81,27 @@ static inline __attribute__((always_inline)) void direct_tile(const float *restr
                 }
             }
         }
+    if (k->res)
+        for (int r = 0; r < mr; r++) {
+            c0[r] += d_ld16(k->res + r * lt);
+            c1[r] += d_ld16(k->res + r * lt + 16);
+        }
+    if (k->act == ACT_RELU)
+        for (int r = 0; r < mr; r++) c0[r] = d_relu(c0[r]), c1[r] = d_relu(c1[r]);
+    else if (k->act == ACT_CLIP)
+        for (int r = 0; r < mr; r++) c0[r] = d_clip(c0[r], k->lo, k->hi), c1[r] = d_clip(c1[r], k->lo, k->hi);
     for (int r = 0; r < mr; r++) {
-        d_st16(t + r * DIRECT_COLS, c0[r]);
-        d_st16(t + r * DIRECT_COLS + 16, c1[r]);
+        d_st16(t + r * lt, c0[r]);
+        d_st16(t + r * lt + 16, c1[r]);
     }
 }
 
 typedef void (*direct_tile_fn)(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float *,
-                               float *);
+                               float *, int64_t, const direct_registers *);
 #define DIRECT_TILE(N)                                                                                      \
     static void direct_tile##N(const float *a, int64_t ra, int64_t dr, int64_t ds, int64_t kh, int64_t kw,   \
-                               int64_t cg, const float *b, float *t) {                                     \
-        direct_tile(a, ra, dr, ds, kh, kw, cg, b, t, N);                                                    \
+                               int64_t cg, const float *b, float *t, int64_t lt, const direct_registers *k) { \
+        direct_tile(a, ra, dr, ds, kh, kw, cg, b, t, lt, k, N);                                             \
     }
 DIRECT_TILE(1) DIRECT_TILE(2) DIRECT_TILE(3) DIRECT_TILE(4) DIRECT_TILE(5) DIRECT_TILE(6)
 DIRECT_TILE(7) DIRECT_TILE(8) DIRECT_TILE(9) DIRECT_TILE(10) DIRECT_TILE(11) DIRECT_TILE(12)
@@ -127,14 +158,14 @@ typedef struct {
     float a, b;
 } direct_epilogue;
 
-/* A dense (rows, nc) block of a tile (rows DIRECT_COLS apart) gets bv[m] per column (NULL: none; -0.0f adds
+/* A dense (rows, nc) block of a tile (rows lt floats apart) gets bv[m] per column (NULL: none; -0.0f adds
  * nothing, even to -0.0) and then the activation, in one call: a loop per activation, so that each
  * vectorizes. Per stored row, conv.c's `epilogue` cost a call and a loop set-up for 32 values, as much as
  * the products of a 3x3x3 stem's tile (measured). */
 #define TILE_EPILOGUE(F)                                                                                    \
-    static void tile_##F(float *restrict t, int64_t rows, int64_t nc, const float *restrict bv, float a,     \
-                         float b) {                                                                         \
-        for (int64_t r = 0; r < rows; r++, t += DIRECT_COLS) {                                              \
+    static void tile_##F(float *restrict t, int64_t lt, int64_t rows, int64_t nc, const float *restrict bv,  \
+                         float a, float b) {                                                                \
+        for (int64_t r = 0; r < rows; r++, t += lt) {                                                       \
             if (bv)                                                                                         \
                 for (int64_t m = 0; m < nc; m++) t[m] = f_##F(t[m] + bv[m], a, b);                          \
             else                                                                                            \
@@ -149,11 +180,12 @@ TILE_EPILOGUE(hardsigmoid)
 TILE_EPILOGUE(hardswish)
 TILE_EPILOGUE(sigmoid)
 
-static void tile_epilogue(float *t, int64_t rows, int64_t nc, const float *bv, int64_t act, float a, float b) {
+static void tile_epilogue(float *t, int64_t lt, int64_t rows, int64_t nc, const float *bv, int64_t act, float a,
+                          float b) {
     switch (act) {
-    ACT_CASES(tile_, t, rows, nc, bv, a, b)
+    ACT_CASES(tile_, t, lt, rows, nc, bv, a, b)
     default:
-        if (bv) tile_none(t, rows, nc, bv, a, b);
+        if (bv) tile_none(t, lt, rows, nc, bv, a, b);
     }
 }
 
@@ -169,7 +201,7 @@ static void direct_store(float *restrict tile, const int64_t *rows, int64_t coun
         for (int64_t i = 0; i < count; i++)
             for (int64_t m = 0; m < nc; m++)
                 tile[i * DIRECT_COLS + m] += out_last ? e->res[(p + i) * ldy + col + m] : e->res[(col + m) * ldy + p + i];
-    tile_epilogue(tile, count, nc, e->bias ? e->bias + col : NULL, e->act, e->a, e->b);
+    tile_epilogue(tile, DIRECT_COLS, count, nc, e->bias ? e->bias + col : NULL, e->act, e->a, e->b);
     if (out_last)
         for (int64_t i = 0; i < count; i++) memcpy(y + (p + i) * ldy + col, tile + i * DIRECT_COLS, sizeof(float) * nc);
     else
@@ -199,6 +231,7 @@ static void direct_rows(const float *restrict slab, const float *restrict wp, fl
     const int linear = (virt + T - 1) / T < rows * ((OW + T - 1) / T);
     const int64_t segments = linear ? 1 : rows, length = linear ? virt : OW, row = linear ? L : OW;
     float tile[DIRECT_ROWS * DIRECT_COLS] __attribute__((aligned(64)));
+    const direct_registers plain = {NULL, NULL, ACT_NONE, 0.0f, 0.0f}; /* direct_store does the epilogue */
     int64_t valid[DIRECT_ROWS]; /* the tile rows that are output pixels */
     const int64_t p0 = m0 / DIRECT_COLS, p1 = (m1 + DIRECT_COLS - 1) / DIRECT_COLS;
     int64_t per = (512 * 1024) / (kp * DIRECT_COLS * (int64_t)sizeof(float));
@@ -219,7 +252,21 @@ static void direct_rows(const float *restrict slab, const float *restrict wp, fl
                 const float *a = slab + sg * SH * width * CG + v * ra;
                 for (int64_t j = g0; j < g1 && count; j++) {
                     const int64_t c0 = j * DIRECT_COLS, nc = m1 - c0 < DIRECT_COLS ? m1 - c0 : DIRECT_COLS;
-                    DIRECT_TILES[mr](a, ra, dr, ds, KH, taps, run, wp + j * kp * DIRECT_COLS, tile);
+                    const float *w = wp + j * kp * DIRECT_COLS;
+                    if (out_last && count == mr && nc == DIRECT_COLS) {
+                        /* every row an output pixel and the panel whole: the tile goes straight to y with
+                         * its bias, residual and a Relu or Clip applied in registers (any other activation
+                         * in a pass over it in L1) */
+                        float *yt = y + first * ldy + c0 - m0;
+                        const int in_registers = e->act == ACT_RELU || e->act == ACT_CLIP;
+                        const direct_registers k = {e->bias ? e->bias + c0 - m0 : NULL,
+                                                    e->res ? e->res + first * ldy + c0 - m0 : NULL,
+                                                    in_registers ? e->act : ACT_NONE, e->a, e->b};
+                        DIRECT_TILES[mr](a, ra, dr, ds, KH, taps, run, w, yt, ldy, &k);
+                        if (!in_registers) tile_epilogue(yt, ldy, mr, nc, NULL, e->act, e->a, e->b);
+                        continue;
+                    }
+                    DIRECT_TILES[mr](a, ra, dr, ds, KH, taps, run, w, tile, DIRECT_COLS, &plain);
                     direct_store(tile, valid, count, first, c0 - m0, nc, y, ldy, out_last, e);
                 }
             }

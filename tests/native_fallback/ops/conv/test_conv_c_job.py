@@ -144,3 +144,30 @@ def test_job_adds_a_residual_before_the_activation(gemm, layout, count, monkeypa
     sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
     assert runs and (sources == {jobs.SRC_DIRECT} if gemm == "tiles" else jobs.SRC_DIRECT not in sources)
     np.testing.assert_allclose(got, np.maximum(plain + r, 0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("act", "act_attrs"), [(None, {}), ("Relu", {}), ("Clip", {"min": -0.5, "max": 1.5}),
+                                                ("LeakyRelu", {"alpha": 0.1}),
+                                                ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+                                                ("HardSwish", {}), ("Sigmoid", {})])
+@pytest.mark.parametrize("layout", [(True, True), (False, True), (True, False)])
+def test_tiles_apply_every_activation_stored_straight_or_through_the_tile(act, act_attrs, layout, monkeypatch, rng):
+    """A whole channels-last tile is stored straight to the output with its bias and a Relu or Clip applied
+    in registers, any other activation after it; other tiles go through the tile buffer. 70 output channels
+    over 10x13 pixels: two whole panels and a partial one, whole tiles and a last short one."""
+    if not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    x = rng.standard_normal((2, 24, 10, 13)).astype(np.float32)
+    w = rng.standard_normal((70, 24, 1, 1)).astype(np.float32) / 4
+    b = rng.standard_normal(70).astype(np.float32)
+    flags = {"channels_last_in": int(layout[0]), "channels_last_out": int(layout[1])}
+    extra = {"activation": act, "activation_attrs": act_attrs} if act else {}
+    node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade", attrs={**flags, **extra})
+    monkeypatch.setattr(jobs, "_tiles", lambda *a: "window")  # a 1x1 of either layout through the tiles
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    got = _conv(x, w, b, node, layout, WeightCache(), threads.pool(1))
+    assert {int(j.ctx[jobs.G["source"]]) for j in runs} == {jobs.SRC_DIRECT}
+    monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    expected = _conv(x, w, b, node, (False, False), WeightCache(), None)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
