@@ -171,3 +171,27 @@ def test_tiles_apply_every_activation_stored_straight_or_through_the_tile(act, a
     monkeypatch.setenv(compiled.ENV_VAR, "numpy")
     expected = _conv(x, w, b, node, (False, False), WeightCache(), None)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("m", "pieces"), [(32, 4), (128, 4)])
+def test_tiles_split_by_rows_where_their_panels_are_fewer_than_the_pieces(m, pieces, monkeypatch, rng):
+    """A 1x1 with one panel of output channels and few pixels a piece (a MobileNetV2 projection at 4 threads)
+    splits by rows, so that every thread has a piece; with a panel for every piece, by channels as before."""
+    if not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    x = rng.standard_normal((1, 40, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((m, 40, 1, 1)).astype(np.float32)
+    node = Node("Conv", ["x", "w"], ["y"], attrs={"channels_last_in": 1, "channels_last_out": 1})
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    got = _conv(x, w, None, node, (True, True), WeightCache(), threads.pool(4))
+    [job] = runs
+    assert int(job.ctx[jobs.G["source"]]) == jobs.SRC_DIRECT_INPUT
+    tasks = next(a for a in job.keep if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] == 6)
+    assert len(tasks) == pieces
+    by_rows = len({tuple(t[2:4]) for t in tasks}) == pieces  # (r0, r1) differ: rows; else (m0, m1) do
+    assert by_rows == (m == 32)
+    monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    expected = _conv(x, w, None, Node("Conv", ["x", "w"], ["y"]), (False, False), WeightCache(), None)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
