@@ -16,9 +16,11 @@ _GLOBAL = {"AveragePool": "GlobalAveragePool", "MaxPool": "GlobalMaxPool"}
 
 def global_pools(graph: Graph) -> Graph:
     """Rewrite each values-only 2-D pool whose window covers its known input exactly, unpadded and
-    undilated, into the global pool of the same kind."""
+    undilated, into the global pool of the same kind. A MaxPool with a folded Relu (``relu``, from
+    ``fold_relus_into_pools``) stays: the global pool has no such attribute."""
     for node in graph.nodes:
-        if not values_only_pool(node, tuple(_GLOBAL)) or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        if (not values_only_pool(node, tuple(_GLOBAL)) or node.attrs.get("relu")
+                or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID")):
             continue
         shape = graph.shapes.get(node.inputs[0])
         kernel = tuple(node.attrs.get("kernel_shape", ()))

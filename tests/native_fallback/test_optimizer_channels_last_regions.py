@@ -138,3 +138,14 @@ def test_a_max_pool_with_indices_stays(rng) -> None:
     x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
     model = make_model([helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[4, 4])], {"x": x}, ["y", "i"])
     assert [n.op_type for n in _graph(model, [optimizer.global_pools]).nodes] == ["MaxPool"]
+
+
+def test_a_whole_input_max_pool_with_a_folded_relu_stays_a_max_pool(rng) -> None:
+    """fold_relus_into_pools runs first: its ``relu`` attribute has no global-pool form, so the pool stays
+    and the Relu is still applied (a global pool would drop it)."""
+    x = rng.standard_normal((2, 5, 7, 7)).astype(np.float32) - 3.0  # most windows negative
+    model = make_model([helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[7, 7]),
+                        helper.make_node("Relu", ["m"], ["y"])], {"x": x}, ["y"])
+    graph = _graph(model, [*optimizer.PASSES, *optimizer.CPU_PASSES])
+    assert [(n.op_type, n.attrs.get("relu")) for n in graph.nodes] == [("MaxPool", 1)]
+    np.testing.assert_array_equal(native_fallback.compile(model).run({"x": x})["y"], ort_run(model, {"x": x})[0])
