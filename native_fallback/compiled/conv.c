@@ -122,8 +122,11 @@ static inline v8f ld8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v
 static inline void st8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
 typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
 static inline v16f ld16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
 static inline void st16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+/* x where m, else y, lane by lane (m: a comparison's all-ones or zero lanes) */
+static inline v16f v16_sel(v16i m, v16f x, v16f y) { return (v16f)(((v16i)x & m) | ((v16i)y & ~m)); }
 
 /* Channels c0..C of output pixel `o` of a row (`at`: the input offset of its tap (0, 0), maybe outside),
  * over the taps inside the image: blocks of 8 channels in a register, the rest one at a time. */
@@ -600,13 +603,8 @@ static inline __attribute__((always_inline)) void pool_plane_row(const int64_t *
  * SqueezeNet's first MaxPool (64 channels), in L2 or not; 0.25 now (measured). */
 #define POOL_LANES 16
 #define POOL_VECTORS 4
-typedef int32_t v16i __attribute__((vector_size(64)));
-
 /* max_nan lane by lane: v where v > m or v is NaN. */
-static inline v16f v16_max_nan(v16f m, v16f v) {
-    const v16i take = (v > m) | (v != v);
-    return (v16f)(((v16i)v & take) | ((v16i)m & ~take));
-}
+static inline v16f v16_max_nan(v16f m, v16f v) { return v16_sel((v > m) | (v != v), v, m); }
 
 /* `nv` vectors of channels (a constant at each call) of output pixel `o`, or, with nv == 0, the last `n`
  * channels one by one: every tap of the window rows [r0, r1) whose column is inside the input (`span`),

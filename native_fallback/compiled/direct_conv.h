@@ -9,8 +9,8 @@
  * prepacked weights. ResNet-50 at one thread (2-vCPU VM, in one process): 123-146 ms against 135-155
  * with im2col + OpenBLAS.
  *
- * Included by conv.c, whose Q_* / I_* parameter fields, inside(), activations (f_*, ACT_CASES) and
- * planes_to_last it uses.
+ * Included by conv.c, whose Q_* / I_* parameter fields, inside(), activations (f_*, ACT_CASES),
+ * planes_to_last and 16-lane vectors (v16f, ld16, st16, v16_sel) it uses.
  *
  * The weights are packed once per convolution (ops/conv/c_job.py), per group as ceil(MG / 32) panels of
  * (KH * KW * CG, 32) values in (kh, kw, c) order, zero past the group's last channel. A tile's sum runs
@@ -35,18 +35,11 @@ enum { DIRECT_ROWS = 12, DIRECT_COLS = 32 }; /* a tile: output pixels by output 
 
 int64_t direct_conv_ready(void) { return DIRECT_READY; }
 
-typedef float dv16f __attribute__((vector_size(64)));
-static inline dv16f d_ld16(const float *p) { dv16f v; memcpy(&v, p, sizeof v); return v; }
-static inline void d_st16(float *p, dv16f v) { memcpy(p, &v, sizeof v); }
-
-typedef int32_t dv16i __attribute__((vector_size(64)));
-/* x where m, else y, lane by lane */
-static inline dv16f d_sel(dv16i m, dv16f x, dv16f y) { return (dv16f)(((dv16i)x & m) | ((dv16i)y & ~m)); }
 /* f_relu and f_clip lane by lane (NaN passes, -0.0 stays) */
-static inline dv16f d_relu(dv16f v) { return d_sel(v < 0.0f, (dv16f){0}, v); }
-static inline dv16f d_clip(dv16f v, float lo, float hi) {
-    v = d_sel(v < lo, (dv16f){0} + lo, v);
-    return d_sel(v > hi, (dv16f){0} + hi, v);
+static inline v16f d_relu(v16f v) { return v16_sel(v < 0.0f, (v16f){0}, v); }
+static inline v16f d_clip(v16f v, float lo, float hi) {
+    v = v16_sel(v < lo, (v16f){0} + lo, v);
+    return v16_sel(v > hi, (v16f){0} + hi, v);
 }
 
 /* What a tile does in registers before it is stored: the bias of its 32 channels as the sums' start
@@ -66,14 +59,14 @@ static inline __attribute__((always_inline)) void direct_tile(const float *restr
                                                               const float *restrict b, float *restrict t,
                                                               int64_t lt, const direct_registers *k,
                                                               const int mr) {
-    dv16f c0[DIRECT_ROWS], c1[DIRECT_ROWS];
-    const dv16f s0 = k->bias ? d_ld16(k->bias) : (dv16f){0}, s1 = k->bias ? d_ld16(k->bias + 16) : (dv16f){0};
+    v16f c0[DIRECT_ROWS], c1[DIRECT_ROWS];
+    const v16f s0 = k->bias ? ld16(k->bias) : (v16f){0}, s1 = k->bias ? ld16(k->bias + 16) : (v16f){0};
     for (int r = 0; r < mr; r++) c0[r] = s0, c1[r] = s1;
     for (int64_t i = 0; i < kh; i++)
         for (int64_t j = 0; j < kw; j++) {
             const float *at = a + i * dr + j * ds;
             for (int64_t c = 0; c < cg; c++, b += DIRECT_COLS) {
-                const dv16f b0 = d_ld16(b), b1 = d_ld16(b + 16);
+                const v16f b0 = ld16(b), b1 = ld16(b + 16);
                 for (int r = 0; r < mr; r++) {
                     const float s = at[r * ra + c];
                     c0[r] += s * b0;
@@ -83,16 +76,16 @@ static inline __attribute__((always_inline)) void direct_tile(const float *restr
         }
     if (k->res)
         for (int r = 0; r < mr; r++) {
-            c0[r] += d_ld16(k->res + r * lt);
-            c1[r] += d_ld16(k->res + r * lt + 16);
+            c0[r] += ld16(k->res + r * lt);
+            c1[r] += ld16(k->res + r * lt + 16);
         }
     if (k->act == ACT_RELU)
         for (int r = 0; r < mr; r++) c0[r] = d_relu(c0[r]), c1[r] = d_relu(c1[r]);
     else if (k->act == ACT_CLIP)
         for (int r = 0; r < mr; r++) c0[r] = d_clip(c0[r], k->lo, k->hi), c1[r] = d_clip(c1[r], k->lo, k->hi);
     for (int r = 0; r < mr; r++) {
-        d_st16(t + r * lt, c0[r]);
-        d_st16(t + r * lt + 16, c1[r]);
+        st16(t + r * lt, c0[r]);
+        st16(t + r * lt + 16, c1[r]);
     }
 }
 
