@@ -208,10 +208,13 @@ def current() -> Pool:
 #: measured), so a piece is 128k outputs (~80 us); split finer, a late-waking worker cost more than it saved.
 #: "c_gemm" and "c_depthwise" are the same kernels as jobs of the C pool (``compiled/pool.c``), where a
 #: piece costs ~5 us, not 10-30: a piece of 0.5M multiply-adds (~10 us) or 32k depthwise outputs (~20 us).
-#: "c_pool" is conv.c's MaxPool / AveragePool on the C pool: 16k outputs of a 3x3 window (~30 us); with the
-#: Python pool's "pool" size SqueezeNet's MaxPools ran whole at 4 threads (0.70 ms at 1 thread, 0.72 at 4).
+#: "c_pool" is conv.c's MaxPool / AveragePool on the C pool: 4k outputs of a 3x3 window, ~20 us over
+#: N,C,H,W planes of 28x28 or less (ShuffleNet's AveragePools, 5 ns an output) and ~8 us channels-last. With
+#: the Python pool's "pool" size SqueezeNet's MaxPools ran whole at 4 threads (0.70 ms at 1 thread, 0.72 at
+#: 4); with 16k, ShuffleNet's 136-channel 28x28 -> 14x14 AveragePool ran whole at 2 threads (0.15 ms;
+#: 0.08 split, and the model 6.32 against 6.04 ms, measured here in one process).
 MIN_PIECE = {"gemm": 1 << 21, "depthwise": 1 << 17, "elementwise": 1 << 17, "pool": 1 << 16,
-             "reduce": 1 << 17, "c_gemm": 1 << 19, "c_depthwise": 1 << 15, "c_pool": 1 << 14}
+             "reduce": 1 << 17, "c_gemm": 1 << 19, "c_depthwise": 1 << 15, "c_pool": 1 << 12}
 _local = threading.local()
 
 
