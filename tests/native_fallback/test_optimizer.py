@@ -347,7 +347,9 @@ def test_channel_concat_of_convolutions_before_a_pool_joins_channels_last(second
 
 @pytest.mark.parametrize("after", ["1x1", "pool then 1x1"])
 def test_convolutions_joined_by_a_concat_write_into_it(after: str, rng) -> None:
-    """A fire module's expansions become one ConvConcat, N,C,H,W or (before a pool) channels-last."""
+    """A fire module's expansions become one ConvConcat, channels-last: read by a 1x1 (the next squeeze),
+    the joined tensor is a channels-last region's (channels_last_regions), and before a pool a handover's
+    (channels_last)."""
     inits = {"e1": (rng.standard_normal((4, 3, 1, 1)) / 2).astype(np.float32),
              "b1": rng.standard_normal(4).astype(np.float32),
              "e3": (rng.standard_normal((5, 3, 3, 3)) / 5).astype(np.float32),
@@ -368,7 +370,7 @@ def test_convolutions_joined_by_a_concat_write_into_it(after: str, rng) -> None:
     parts = joined[0].attrs["convs"]
     if after == "1x1":
         assert [p.attrs.get("activation") for p in parts] == ["Relu", "Relu"]
-        assert not any(p.attrs.get("channels_last_out") for p in parts)
+        assert all(p.attrs.get("channels_last_out") for p in parts)
     else:  # the Relus moved after the pool, which runs channels-last
         assert [p.attrs.get("activation") for p in parts] == [None, None]
         assert all(p.attrs.get("channels_last_out") for p in parts)
