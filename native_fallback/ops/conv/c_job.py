@@ -74,7 +74,7 @@ def c_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, g
 def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, group: int, path: str,
            direct: bool, out: np.ndarray, act: Activation | None, in_last: bool, out_last: bool, cache: WeightCache,
            pool: threads.Pool) -> threads.CJob:
-    tiles = _tiles(x, w, g, group, path, direct, in_last, cache.lib, pool)  # a function of the cache key
+    tiles = _tiles(w, group, path, direct, in_last, cache.lib)  # a function of the cache key
     direct = direct and not tiles
     n, m, c = x.shape[0], w.shape[0], x.shape[-1 if in_last else 1]
     cg, mg = c // group, m // group
@@ -158,23 +158,27 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     return threads.CJob(ctx, phases, x=G["x"], y=G["y"], r=G["res"], scratch=scratch, shared=shared, keep=tuple(keep))
 
 
-def _tiles(x: np.ndarray, w: np.ndarray, g: ConvGeometry, group: int, path: str, direct: bool, in_last: bool,
-           lib: SimpleNamespace, pool: threads.Pool) -> str | None:
+def _tiles(w: np.ndarray, group: int, path: str, direct: bool, in_last: bool, lib: SimpleNamespace) -> str | None:
     """Which of direct_conv.h's tiles a convolution takes instead of BLAS, where they are compiled:
     ``"window"`` (over a slab of its input rows, channels-last) for a 2-D convolution with a window and a
     deep enough sum; ``"input"`` (over the N,H,W,C input itself) for an ungrouped stride-1 1x1 of an
-    N,H,W,C input whose job splits, since OpenBLAS called from several threads at once scaled badly on
-    small products (16-core host, four threads: a 32 -> 192 channel 1x1 over 28x28 took 306 us in BLAS
-    pieces, 185 in tiles, 172 whole on one thread; a 96 -> 576 one over 14x14 210, 146 and 295); else
-    None: BLAS, the faster on a whole 1x1, and as fast in pieces over an N,C,H,W input as tiles over its
-    transposed slab (ResNet-50, MobileNetV2, ShuffleNet at 4 threads on the host: within 1-3%)."""
+    N,H,W,C input; else None: BLAS.
+
+    The tiles beat BLAS on every N,H,W,C 1x1 measured, on one thread as in pieces: they add the bias and
+    activation in registers where BLAS zeroes its output, multiplies, then makes a pass for them, and they
+    pack nothing. With OpenBLAS on one thread, as a program runs it: 144 -> 24 channels over 56x56 took
+    237 against 285 us here and 282 against 308 on the 16-core host; 192 -> 32 over 28x28 66 against 105
+    (host 94 / 130); 320 -> 1280 over 7x7 314 against 570; 1280 -> 1000 over 1x1 174 against 777. A program
+    ran MobileNetV2 at 10.8 against 12.2 ms on one thread, ResNet-50 77.8 against 85.7 (in one process).
+    Split, OpenBLAS called from several threads at once did worse still (host, four threads: 32 -> 192
+    over 28x28 took 306 us in BLAS pieces, 185 in tiles). An N,C,H,W input keeps BLAS: tiles over its
+    transposed slab were no faster (ResNet-50, MobileNetV2, ShuffleNet at 4 threads on the host: within
+    1-3%), nor are grouped 1x1s, whose few channels per group leave a panel of 32 lanes part empty."""
     if not direct_tiles(lib) or w.ndim != 4:
         return None
     if path != "pointwise":
         return "window" if math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH else None
-    work = x.shape[0] * w.shape[0] * math.prod(g.out_shape) * w.shape[1]
-    split = min(pool.threads, work // threads.MIN_PIECE["c_gemm"]) > 1
-    return "input" if direct and in_last and group == 1 and split else None
+    return "input" if direct and in_last and group == 1 else None
 
 
 def direct_tiles(lib: SimpleNamespace) -> bool:

@@ -63,15 +63,14 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, gemm, mo
         got = _conv(x, w, b, node, layout, WeightCache(), threads.pool(count))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"layout {layout}")
     assert runs, "the C job never ran: this test checked the numpy path against itself"
-    if count > 1:
-        sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
-        if k == 1 and s == 1:  # an N,H,W,C input (ungrouped) takes the tiles once the job splits
-            want = {jobs.SRC_INPUT, jobs.SRC_DIRECT_INPUT} if gemm == "tiles" and group == 1 else {jobs.SRC_INPUT}
-        elif gemm == "tiles" and k > 1:
-            want = {jobs.SRC_DIRECT}
-        else:
-            want = {jobs.SRC_OWN_COLUMNS if split == "rows" else jobs.SRC_SHARED_COLUMNS}
-        assert sources == want
+    sources = {int(j.ctx[jobs.G["source"]]) for j in runs}
+    if k == 1 and s == 1:  # an N,H,W,C input (ungrouped) takes the tiles, split or whole
+        want = {jobs.SRC_INPUT, jobs.SRC_DIRECT_INPUT} if gemm == "tiles" and group == 1 else {jobs.SRC_INPUT}
+    elif gemm == "tiles" and k > 1:
+        want = {jobs.SRC_DIRECT}
+    else:  # a whole job builds its own columns
+        want = {jobs.SRC_OWN_COLUMNS if split == "rows" or count == 1 else jobs.SRC_SHARED_COLUMNS}
+    assert sources == want
 
 
 def test_the_job_is_not_taken_for_an_activation_c_lacks(rng):
