@@ -142,7 +142,7 @@ def _pool_c(x: np.ndarray, node: Node, kernel: tuple[int, int], last: bool, piec
             memo.clear()
         hit = memo[key] = (job, (n, oh, ow, c) if last else (n, c, oh, ow))
     job, shape = hit
-    out = np.empty(shape, dtype=np.float32)
+    out = compiled.empty(shape)
     job.run(pool, x, out)
     return out
 

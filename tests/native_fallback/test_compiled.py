@@ -114,3 +114,25 @@ def test_ptr_is_the_data_address(make):
     assert compiled.ptr(a) == a.ctypes.data
     a.flags.writeable = False
     assert compiled.ptr(a) == a.ctypes.data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(1, 14, 14, 576), (3, 4096 * 5 + 1), (7,), (2, 0, 5)])
+def test_empty_starts_a_large_array_on_a_cache_line(shape, dtype):
+    """Every large array starts on a 64-byte boundary (not one in four, as malloc's 16-byte alignment
+    gives); a small one is plain np.empty. Either is C-contiguous, writable, of the shape and dtype asked."""
+    arrays = [compiled.empty(shape, dtype) for _ in range(8)]
+    for a in arrays:
+        assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+        a[...] = 3
+        assert (a == 3).all()
+        if a.nbytes >= compiled.ALIGN_MIN_BYTES:
+            assert a.ctypes.data % 64 == 0
+
+
+def test_aligned_copies_any_layout_onto_a_cache_line(rng):
+    w = rng.standard_normal((5, 3, 7)).astype(np.float32).transpose(2, 0, 1)
+    for source in (w, w[::2], w.astype(np.float64), w[0, 0, :1]):
+        a = compiled.aligned(source)
+        assert a.ctypes.data % 64 == 0 and a.flags.c_contiguous and a.dtype == np.float32
+        np.testing.assert_array_equal(a, source.astype(np.float32))

@@ -197,12 +197,7 @@ def direct_panels(w: np.ndarray, group: int) -> np.ndarray:
     panels = -(-mg // DIRECT_COLS)
     wk = np.zeros((group, k, panels * DIRECT_COLS), np.float32)
     wk[:, :, :mg] = w.reshape(group, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, k, mg)
-    shape = (group, panels, k, DIRECT_COLS)
-    buf = np.empty(math.prod(shape) + 16, np.float32)
-    start = (-buf.ctypes.data // 4) % 16
-    packed = buf[start: start + math.prod(shape)].reshape(shape)
-    packed[...] = wk.reshape(group, k, panels, DIRECT_COLS).transpose(0, 2, 1, 3)
-    return packed
+    return compiled.aligned(wk.reshape(group, k, panels, DIRECT_COLS).transpose(0, 2, 1, 3))
 
 
 def _slab_floats(w: np.ndarray, g: ConvGeometry, rows: int, cg: int) -> int:

@@ -64,8 +64,8 @@ def c_operands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeomet
     def make() -> tuple:
         c, _, kh, kw = w.shape
         wk = w.reshape(c, kh, kw)
-        wk = np.ascontiguousarray(wk.transpose(1, 2, 0) if in_last else wk, dtype=np.float32)
-        bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+        wk = compiled.aligned(wk.transpose(1, 2, 0) if in_last else wk)  # its 16-lane loads in one line each
+        bias = None if b is None else compiled.aligned(b)
         code, a, bb = act_args(act if act is not None and act.code is not None else None)
         q = np.array([*(x.shape[1:3] if in_last else x.shape[2:]), c, *g.out_shape, kh, kw, *g.strides,
                       *g.dilations, *g.pads_begin, out_last, code, compiled.ptr(wk),

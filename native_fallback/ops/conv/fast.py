@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ... import threads
+from ... import compiled, threads
 from .c_job import c_job
 from .cache import WeightCache, gemm_weights
 from .depthwise import c_operands
@@ -42,11 +42,11 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
         return None
     if plan.path in ("pointwise", "im2col"):
         one = threads.pool(1)  # unsplit: its job runs in the caller, on any program's pool
-        job = c_job(x, w, b, plan.g, plan.group, plan.path, np.empty(alloc, np.float32), act, in_last, out_last,
+        job = c_job(x, w, b, plan.g, plan.group, plan.path, compiled.empty(alloc), act, in_last, out_last,
                     cache, one)
         if job is not None:
             def gemm_job(x: np.ndarray) -> np.ndarray:
-                out = np.empty(alloc, np.float32)
+                out = compiled.empty(alloc)
                 job.run(one, x, out)
                 return out.reshape(result)
             return gemm_job
@@ -58,7 +58,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
         q, oh = c_operands(x, w, b, plan.g, in_last, out_last, act, cache), plan.g.out_shape[0]
 
         def depthwise(x: np.ndarray) -> np.ndarray:
-            out = np.empty(alloc, np.float32)
+            out = compiled.empty(alloc)
             xp, yp = addr(x), addr(out)
             if in_last:
                 for i in range(n):
@@ -77,7 +77,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
 
     def pointwise(x: np.ndarray) -> np.ndarray:
         x3 = x.reshape(n, -1, c) if in_last else x.reshape(n, c, -1)
-        out = np.empty(alloc, np.float32)
+        out = compiled.empty(alloc)
         if out_last:
             np.matmul(x3 if in_last else x3.transpose(0, 2, 1), rhs, out=out)
         else:
@@ -105,7 +105,7 @@ def _im2col(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
     shape = (pixels, k + ones) if in_last else (k + ones, pixels)
 
     def run(x: np.ndarray) -> np.ndarray:
-        out = np.empty(alloc, np.float32)
+        out = compiled.empty(alloc)
         cols = threads.scratch("im2col", shape, np.float32)
         xp, cp = addr(x), addr(cols)
         lhs = cols if in_last else cols.T  # (pixels, K [+ 1]) either way

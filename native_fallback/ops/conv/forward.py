@@ -60,7 +60,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
     if into is not None and into.shape != p.alloc:
         raise ValueError(f"cannot write a convolution of shape {p.alloc} into {into.shape}")
     direct = into is not None and (into.flags.c_contiguous or path in ("pointwise", "im2col"))
-    out = into if direct else np.empty(p.alloc, dtype=x.dtype if x.dtype == w.dtype else np.result_type(x, w))
+    out = into if direct else compiled.empty(p.alloc, x.dtype if x.dtype == w.dtype else np.result_type(x, w))
     lib = cache.lib if cache is not None and c_ready(cache.lib, w, b) and _unit_rows(out) else None
     # conv.c's bias + activation after the GEMM paths (per piece, in cache), whole after the others
     epi = None if lib is None else Epilogue(lib, b, act, out_last)
@@ -104,7 +104,7 @@ def _with_residual(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
     if cache is not None and c_ready(cache.lib, w, b, r) and compiled.f32(x):
         p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
         if p.path in ("pointwise", "im2col") and r.shape == p.result:
-            out = np.empty(p.alloc, np.float32)
+            out = compiled.empty(p.alloc)
             job = c_job(x, w, b, p.g, p.group, p.path, out, act, in_last, out_last, cache, pool := threads.current())
             if job is not None:
                 job.run(pool, x, out, r)

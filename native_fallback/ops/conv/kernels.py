@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ... import registry
+from ... import compiled, registry
 from ...ir import Node
 from .cache import WeightCache
 from .epilogue import Activation, fused_activation
@@ -52,7 +50,7 @@ def conv_concat_kernel(node: Node, opset: int):
         if any((p.alloc[0], p.alloc[1 if out_last else 2]) != (n, pixels) for p in plans):
             raise ValueError(f"joined convolutions disagree on output shape: {[p.result for p in plans]}")
         total = sum(p.alloc[2 if out_last else 1] for p in plans)
-        joined = np.empty((n, pixels, total) if out_last else (n, total, pixels), dtype=args[0].dtype)
+        joined = compiled.empty((n, pixels, total) if out_last else (n, total, pixels), args[0].dtype)
         start = 0
         for (part, act, cache, layouts), p, (x, w, b) in zip(parts, plans, zip(*[iter(args)] * 3, strict=True),
                                                              strict=True):
