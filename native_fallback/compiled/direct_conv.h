@@ -62,30 +62,36 @@ static inline __attribute__((always_inline)) void direct_tile(const float *restr
     v16f c0[DIRECT_ROWS], c1[DIRECT_ROWS];
     const v16f s0 = k->bias ? ld16(k->bias) : (v16f){0}, s1 = k->bias ? ld16(k->bias + 16) : (v16f){0};
     for (int r = 0; r < mr; r++) c0[r] = s0, c1[r] = s1;
-    for (int64_t i = 0; i < kh; i++)
-        for (int64_t j = 0; j < kw; j++) {
+    /* kh, kw and cg are at least 1: written as do-while loops, no path skips the sums, and GCC keeps
+     * them in registers from the start value to the store (with for loops it parked all 24 on the stack
+     * before and after them) */
+    int64_t i = 0;
+    do {
+        int64_t j = 0;
+        do {
             const float *at = a + i * dr + j * ds;
-            for (int64_t c = 0; c < cg; c++, b += DIRECT_COLS) {
+            int64_t c = 0;
+            do {
                 const v16f b0 = ld16(b), b1 = ld16(b + 16);
                 for (int r = 0; r < mr; r++) {
                     const float s = at[r * ra + c];
                     c0[r] += s * b0;
                     c1[r] += s * b1;
                 }
-            }
-        }
-    if (k->res)
-        for (int r = 0; r < mr; r++) {
-            c0[r] += ld16(k->res + r * lt);
-            c1[r] += ld16(k->res + r * lt + 16);
-        }
-    if (k->act == ACT_RELU)
-        for (int r = 0; r < mr; r++) c0[r] = d_relu(c0[r]), c1[r] = d_relu(c1[r]);
-    else if (k->act == ACT_CLIP)
-        for (int r = 0; r < mr; r++) c0[r] = d_clip(c0[r], k->lo, k->hi), c1[r] = d_clip(c1[r], k->lo, k->hi);
+                b += DIRECT_COLS;
+            } while (++c < cg);
+        } while (++j < kw);
+    } while (++i < kh);
+    /* one pass over the rows, each row's two sums read once */
+    const float *res = k->res;
+    const int64_t act = k->act;
     for (int r = 0; r < mr; r++) {
-        st16(t + r * lt, c0[r]);
-        st16(t + r * lt + 16, c1[r]);
+        v16f u = c0[r], v = c1[r];
+        if (res) u += ld16(res + r * lt), v += ld16(res + r * lt + 16);
+        if (act == ACT_RELU) u = d_relu(u), v = d_relu(v);
+        else if (act == ACT_CLIP) u = d_clip(u, k->lo, k->hi), v = d_clip(v, k->lo, k->hi);
+        st16(t + r * lt, u);
+        st16(t + r * lt + 16, v);
     }
 }
 
