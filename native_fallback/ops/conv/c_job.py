@@ -40,8 +40,11 @@ SRC_INPUT, SRC_OWN_COLUMNS, SRC_SHARED_COLUMNS, SRC_DIRECT, SRC_DIRECT_INPUT = 0
 #: direct_conv.h's tile: output pixels by output channels (a channel-split piece starts on a panel).
 DIRECT_ROWS, DIRECT_COLS = 12, 32
 #: The direct tiles take a convolution with a window (a strided 1x1 reads a quarter of its slab; BLAS
-#: ran ResNet-50's 1.8x faster) whose sums have at least this many terms: a stem's 3x3x3 gains nothing
-#: there (SqueezeNet's: 1.57 ms against 1.52 for im2col + BLAS, MobileNetV2's 0.96 against 1.04; measured).
+#: ran ResNet-50's 1.8x faster) whose sums have at least this many terms, or whose output channels per
+#: group fill whole panels of 32: a stem's 3x3x3 then skips im2col's column matrix (1.4 MB for
+#: MobileNetV2's, written and read again every run). In a program on one core here, MobileNetV2's stem
+#: (3 -> 32) took 0.52 against 0.81 ms and SqueezeNet's (3 -> 64) 0.62 against 0.84; ShuffleNet's (3 -> 24)
+#: 0.65 against 0.50 and MobileNetV3's (3 -> 16, 64x64) 0.076 against 0.057, their panels part empty.
 DIRECT_MIN_DEPTH = 64
 #: A piece split by output rows keeps at least this many pixels (per image and group): below it a
 #: GEMM's narrow side makes BLAS slow, and the convolution is split by output channels instead.
@@ -161,7 +164,7 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
 def _tiles(w: np.ndarray, group: int, path: str, direct: bool, in_last: bool, lib: SimpleNamespace) -> str | None:
     """Which of direct_conv.h's tiles a convolution takes instead of BLAS, where they are compiled:
     ``"window"`` (over a slab of its input rows, channels-last) for a 2-D convolution with a window and a
-    deep enough sum; ``"input"`` (over the N,H,W,C input itself) for an ungrouped stride-1 1x1 of an
+    deep enough sum or whole panels (:data:`DIRECT_MIN_DEPTH`); ``"input"`` (over the N,H,W,C input itself) for an ungrouped stride-1 1x1 of an
     N,H,W,C input; else None: BLAS.
 
     The tiles beat BLAS on every N,H,W,C 1x1 measured, on one thread as in pieces: they add the bias and
@@ -177,7 +180,8 @@ def _tiles(w: np.ndarray, group: int, path: str, direct: bool, in_last: bool, li
     if not direct_tiles(lib) or w.ndim != 4:
         return None
     if path != "pointwise":
-        return "window" if math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH else None
+        whole_panels = (w.shape[0] // group) % DIRECT_COLS == 0
+        return "window" if math.prod(w.shape[1:]) >= DIRECT_MIN_DEPTH or whole_panels else None
     return "input" if direct and in_last and group == 1 else None
 
 

@@ -194,3 +194,24 @@ def test_tiles_split_by_rows_where_their_panels_are_fewer_than_the_pieces(m, pie
     monkeypatch.setenv(compiled.ENV_VAR, "numpy")
     expected = _conv(x, w, None, Node("Conv", ["x", "w"], ["y"]), (False, False), WeightCache(), None)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("m", "group", "tiles"), [(32, 1, True), (64, 1, True), (24, 1, False), (16, 1, False),
+                                                   (64, 2, True), (48, 2, False)])
+def test_a_shallow_window_takes_the_tiles_where_its_channels_fill_whole_panels(m, group, tiles, monkeypatch, rng):
+    """A stem's 3x3 over 3 channels (27 terms a sum) takes the tiles when each group's output channels are
+    whole panels of 32, im2col and BLAS otherwise; both equal the numpy path."""
+    if not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    x = rng.standard_normal((1, 3 * group, 23, 23)).astype(np.float32)
+    w = rng.standard_normal((m, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    attrs = {"group": group, "strides": [2, 2], "pads": [1] * 4}
+    node = Node("Conv", ["x", "w", "b"], ["y"], attrs={**attrs, "channels_last_out": 1})
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    got = _conv(x, w, b, node, (False, True), WeightCache(), threads.pool(1))
+    assert {int(j.ctx[jobs.G["source"]]) for j in runs} == {jobs.SRC_DIRECT if tiles else jobs.SRC_OWN_COLUMNS}
+    monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    expected = _conv(x, w, b, Node("Conv", ["x", "w", "b"], ["y"], attrs=attrs), (False, False), WeightCache(), None)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
