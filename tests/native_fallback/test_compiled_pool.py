@@ -21,9 +21,9 @@ pytestmark = pytest.mark.skipif(not threads.c_pool_available() or not isinstance
                                 reason="no C pool or no BLAS address here: convolutions take the Python pool")
 
 
-def _conv_model(rng, c: int = 32, m: int = 96, hw: int = 20):
+def _conv_model(rng, c: int = 32, m: int = 96, hw: int = 20, batch: int = 1):
     """A 3x3 convolution with a bias and a Relu: a piece run twice would add its bias twice."""
-    x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+    x = rng.standard_normal((batch, c, hw, hw)).astype(np.float32)
     inits = {"w": rng.standard_normal((m, c, 3, 3)).astype(np.float32), "b": rng.standard_normal(m).astype(np.float32)}
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["h"], pads=[1] * 4), helper.make_node("Relu", ["h"], ["y"])]
     return make_model(nodes, {"x": x}, ["y"], inits), {"x": x}
@@ -57,6 +57,22 @@ def test_every_piece_runs_once_over_many_jobs(rng, many_pieces) -> None:
     model, feeds = _conv_model(rng)
     expected = native_fallback.compile(model, threads=1).run(feeds)["y"]
     prog = native_fallback.compile(model, threads=4)
+
+    def repeat() -> None:
+        for _ in range(200):
+            np.testing.assert_allclose(prog.run(feeds)["y"], expected, rtol=1e-5, atol=1e-5)
+    _finishes(repeat)
+
+
+@pytest.mark.parametrize(("batch", "hw", "pool_threads"), [(1, 3, 7), (5, 20, 3)], ids=["fewer", "more"])
+def test_every_piece_runs_once_with_fewer_or_more_pieces_than_threads(batch, hw, pool_threads, rng,
+                                                                      many_pieces) -> None:
+    """pool.c gives thread k its share of a job's pieces: with fewer pieces than threads (three output rows
+    at seven threads) the threads past them take none, and the caller finishes any a late worker left; with
+    more (five images at three threads) each share holds several. Every piece still runs once a job."""
+    model, feeds = _conv_model(rng, hw=hw, batch=batch)
+    expected = native_fallback.compile(model, threads=1).run(feeds)["y"]
+    prog = native_fallback.compile(model, threads=pool_threads)
 
     def repeat() -> None:
         for _ in range(200):
