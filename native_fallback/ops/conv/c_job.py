@@ -49,6 +49,10 @@ DIRECT_MIN_DEPTH = 64
 #: A piece split by output rows keeps at least this many pixels (per image and group): below it a
 #: GEMM's narrow side makes BLAS slow, and the convolution is split by output channels instead.
 ROW_SPLIT_MIN_PIXELS = 256
+#: A channels-last convolution in tiles splits by output rows while each piece keeps this many pixels
+#: (two tiles): the next kernel's pieces (a depthwise convolution's, a pool's) take the same rows on the
+#: same threads (``compiled/pool.c``'s shares), reading what their own core wrote.
+TILES_ROW_SPLIT_MIN_PIXELS = 2 * DIRECT_ROWS
 #: Output channels of a channel-split piece are a multiple of this (BLAS's register-block height).
 CHANNEL_ALIGN = 16
 
@@ -122,15 +126,21 @@ def _build(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, 
     # the tiles split by rows however few pixels a piece gets where their panels are fewer than the pieces
     # (a 192 -> 32 1x1 over 28x28 at 4 threads ran as one piece)
     by_rows = (count == 1 or pixels * units // count >= ROW_SPLIT_MIN_PIXELS
-               or (tiles is not None and units * -(-mg // DIRECT_COLS) < count))
+               or (tiles is not None and (units * -(-mg // DIRECT_COLS) < count
+                                          or (out_last and pixels * units // count >= TILES_ROW_SPLIT_MIN_PIXELS))))
     if by_rows:
-        # blocks of rows: cache-sized, and at least `count` of them over all images and groups
-        per_unit = max(1, -(-count // units))
+        # blocks of rows: cache-sized, and at least `count` of them per image, each over all groups, so
+        # that thread k writes the rows which thread k's piece of the next kernel reads (pool.c's shares);
+        # else (a grouped GEMM would keep too few pixels) at least `count` over all images and groups
+        across = pixels * n // count >= ROW_SPLIT_MIN_PIXELS or tiles is not None
+        per_unit = max(1, -(-count // (n if across else units)))
         block = max(1, min(col_block if not direct else rows, -(-rows // per_unit)))
         if direct and count == 1:
             block = rows
         tasks = [(i, gi, r0, min(rows, r0 + block), 0, mg) for i in range(n) for gi in range(group)
                  for r0 in range(0, rows, block)]
+        if across:
+            tasks.sort(key=lambda task: (task[0], task[2]))  # by image, then row block: its groups together
         if tiles == "window":
             scratch = _slab_floats(w, g, block, cg)
         elif not direct and not tiles:

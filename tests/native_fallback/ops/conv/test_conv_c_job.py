@@ -49,6 +49,7 @@ def test_job_equals_the_numpy_path_split_either_way(case, count, split, gemm, mo
     b = rng.standard_normal(m).astype(np.float32)
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
     monkeypatch.setattr(jobs, "ROW_SPLIT_MIN_PIXELS", 1 if split == "rows" else 1 << 40)
+    monkeypatch.setattr(jobs, "TILES_ROW_SPLIT_MIN_PIXELS", 1 if split == "rows" else 1 << 40)
     runs = []
     monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
     attrs = dict(group=group, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, dilations=[d, d])
@@ -214,4 +215,59 @@ def test_a_shallow_window_takes_the_tiles_where_its_channels_fill_whole_panels(m
     assert {int(j.ctx[jobs.G["source"]]) for j in runs} == {jobs.SRC_DIRECT if tiles else jobs.SRC_OWN_COLUMNS}
     monkeypatch.setenv(compiled.ENV_VAR, "numpy")
     expected = _conv(x, w, b, Node("Conv", ["x", "w", "b"], ["y"], attrs=attrs), (False, False), WeightCache(), None)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def _tasks(job: threads.CJob) -> np.ndarray:
+    """A job's (image, group, r0, r1, m0, m1) tasks: its pieces, in order (pool.c's shares cut them)."""
+    return next(a for a in job.keep if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] == 6)
+
+
+@pytest.mark.parametrize(("hw", "pieces", "by_rows"), [(14, 2, True), (7, 2, True), (8, 4, False)])
+def test_a_channels_last_tiles_job_splits_by_rows_while_each_piece_keeps_two_tiles(hw, pieces, by_rows,
+                                                                                    monkeypatch, rng):
+    """A 1x1 in tiles writing N,H,W,C splits by rows down to 24 pixels a piece, however many panels it has, so
+    that the depthwise convolution after it reads on each thread the rows that thread wrote; fewer pixels, by
+    channels. Both equal the numpy path."""
+    if not jobs.direct_tiles(WeightCache().lib):
+        pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    x = rng.standard_normal((1, 40, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((256, 40, 1, 1)).astype(np.float32)
+    node = Node("Conv", ["x", "w"], ["y"], attrs={"channels_last_in": 1, "channels_last_out": 1})
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    got = _conv(x, w, None, node, (True, True), WeightCache(), threads.pool(pieces))
+    [job] = runs
+    tasks = _tasks(job)
+    assert len(tasks) == pieces
+    assert (len({tuple(t[2:4]) for t in tasks}) == pieces) == by_rows
+    monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    expected = _conv(x, w, None, Node("Conv", ["x", "w"], ["y"]), (False, False), WeightCache(), None)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("hw", "across"), [(32, True), (12, False)])
+def test_a_grouped_job_split_by_rows_takes_each_row_block_across_its_groups(hw, across, monkeypatch, rng):
+    """A grouped 1x1 (ShuffleNet's, four groups) split by rows at two threads: with enough pixels a GEMM, the
+    first half of its pieces is the top half of every group's output (what the next kernel's first piece
+    reads), not the first two groups; with few, one piece a group as before. Both equal the numpy path."""
+    monkeypatch.setattr(jobs, "direct_tiles", lambda lib: False)
+    monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
+    x = rng.standard_normal((1, 32, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((64, 8, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    node = Node("Conv", ["x", "w", "b"], ["y"], attrs={"group": 4})
+    runs = []
+    monkeypatch.setattr(threads.CJob, "run", lambda self, *a, run=threads.CJob.run: runs.append(self) or run(self, *a))
+    got = _conv(x, w, b, node, (False, False), WeightCache(), threads.pool(2))
+    [job] = runs
+    tasks = _tasks(job)
+    first, rows = tasks[: len(tasks) // 2], tasks[:, 3].max()  # pool.c's share of the caller; a 1x1's rows are pixels
+    if across:
+        assert sorted(first[:, 1].tolist()) == [0, 1, 2, 3] and first[:, 3].max() <= rows // 2
+    else:
+        assert len(tasks) == 4 and set(first[:, 1].tolist()) == {0, 1} and (tasks[:, 2:4] == (0, rows)).all()
+    monkeypatch.setenv(compiled.ENV_VAR, "numpy")
+    expected = _conv(x, w, b, node, (False, False), WeightCache(), None)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
