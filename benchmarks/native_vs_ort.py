@@ -78,8 +78,12 @@ def load_model(name: str, model_dir: Path | None) -> tuple[onnx.ModelProto, dict
     if name in LARGE:
         model = zoo.benchmark_model(name)
         return model, zoo.sample_input(model)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.corpus
-    from tests.corpus import registry, store
+    root = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)  # the repository root, for tests.corpus
+    try:
+        from tests.corpus import registry, store
+    finally:  # --busy's competitors, spawned later, import facade as installed, not the source folders
+        sys.path.remove(root)
 
     entry = registry.lookup(name)
     failed = store.ensure([entry])
