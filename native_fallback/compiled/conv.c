@@ -109,11 +109,15 @@ static inline void inside(int64_t start, int64_t K, int64_t D, int64_t N, int64_
  * blocks of 16 channels, so that each written line is whole and only 16 rows are read at a time: channel by
  * channel, each store hit another line of a row larger than L1 (a 256-channel 1x1 over 56x56 ran no faster
  * on two threads than on one, measured). */
-static void planes_to_last(const float *restrict src, int64_t plane, float *restrict dst, int64_t C, int64_t W) {
+static void planes_to_last(const float *restrict src, int64_t plane, float *restrict dst, int64_t C, int64_t W,
+                           int64_t shuffle) {
+    const int64_t per = shuffle > 1 ? C / shuffle : 0;
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
         const int64_t c1 = c0 + 16 < C ? c0 + 16 : C;
+        const float *from[16];  /* channel c's plane: c, or (c % shuffle) * per + c / shuffle when shuffled */
+        for (int64_t c = c0; c < c1; c++) from[c - c0] = src + (per ? c % shuffle * per + c / shuffle : c) * plane;
         for (int64_t w = 0; w < W; w++)
-            for (int64_t c = c0; c < c1; c++) dst[w * C + c] = src[c * plane + w];
+            for (int64_t c = c0; c < c1; c++) dst[w * C + c] = from[c - c0][w];
     }
 }
 
@@ -520,13 +524,14 @@ void conv_gemm_piece(const int64_t *g, int64_t t, float *scratch, float *shared)
                  f_of(g[G_A]), f_of(g[G_B]));
 }
 
-/* A depthwise convolution as pieces of one pool job: ctx = (q, x, y, units, pieces, in_last, oh, rows). A
- * piece takes a near-equal range of the units: output rows over all images (N,H,W,C input) or (image,
- * channel) planes (N,C,H,W). With `rows` (the input's N*H) the job has a first phase, nchw_rows_piece, that
- * writes the N,C,H,W input channels-last into the shared buffer, which the depthwise pieces then read: an
- * N,C,H,W input wanted channels-last (ShuffleNet's, after each channel shuffle) was transposed by numpy on
- * one core before the split kernel. */
-enum { D_Q, D_X, D_Y, D_UNITS, D_PIECES, D_IN_LAST, D_OH, D_ROWS };
+/* A depthwise convolution as pieces of one pool job: ctx = (q, x, y, units, pieces, in_last, oh, rows,
+ * shuffle). A piece takes a near-equal range of the units: output rows over all images (N,H,W,C input) or
+ * (image, channel) planes (N,C,H,W). With `rows` (the input's N*H) the job has a first phase,
+ * nchw_rows_piece, that writes the N,C,H,W input channels-last into the shared buffer, which the depthwise
+ * pieces then read: an N,C,H,W input wanted channels-last (ShuffleNet's, after each channel shuffle) was
+ * transposed by numpy on one core before the split kernel. With `shuffle` (> 1) that phase also shuffles
+ * the channels in as many groups, the channel shuffle before it folded (optimizer/channel_shuffle.py). */
+enum { D_Q, D_X, D_Y, D_UNITS, D_PIECES, D_IN_LAST, D_OH, D_ROWS, D_SHUFFLE };
 
 void nchw_rows_piece(const int64_t *d, int64_t t, float *scratch, float *shared) {
     (void)scratch;
@@ -537,7 +542,7 @@ void nchw_rows_piece(const int64_t *d, int64_t t, float *scratch, float *shared)
         const int64_t img = u / H, h = u % H;
         const float *src = x + img * C * H * W + h * W;
         float *dst = shared + u * W * C;
-        planes_to_last(src, H * W, dst, C, W);
+        planes_to_last(src, H * W, dst, C, W, d[D_SHUFFLE]);
     }
 }
 

@@ -144,7 +144,7 @@ static void direct_slab(const float *restrict x, float *restrict s, const int64_
             for (int64_t w = lo; w < hi; w++) memcpy(d + w * CG, src + w * CT, sizeof(float) * CG);
         } else {
             const float *src = x + ((img * CT + q[I_C0]) * H + ih) * W + lo - PL;
-            planes_to_last(src, H * W, d + lo * CG, CG, hi - lo);
+            planes_to_last(src, H * W, d + lo * CG, CG, hi - lo, 0);
         }
     }
 }

@@ -9,8 +9,9 @@ convolutions, then through residual Adds up to global pools, a whole-input pool 
 1x1 convolution into the padded input of the depthwise one reading it: node forms
 the OpenCL kernels do not understand. So are the exported exact-GELU chain as one
 Gelu node, MatMul + bias Add as one FusedMatMul (a transformer's feed-forward),
-linear layers of one input as one, runs of shape nodes as one Relayout, and a
-convolution's residual Add (and the Relu after it) as part of the convolution.
+linear layers of one input as one, runs of shape nodes as one Relayout (a channel shuffle read by a
+depthwise convolution writing channels-last then done by it), and a convolution's residual Add (and the
+Relu after it) as part of the convolution.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ..ir import Graph
 from .activation_fusion import fuse_activations
 from .activation_sinking import fold_relus_into_pools, sink_activations
+from .channel_shuffle import fold_channel_shuffles
 from .channels_last import channels_last
 from .channels_last_regions import channels_last_regions
 from .concat_convs import concat_convs
@@ -37,17 +39,18 @@ from .shape_folding import fold_shapes
 from .squeeze_excite import squeeze_excite
 
 __all__ = ["CPU_PASSES", "PASSES", "channels_last", "channels_last_regions", "concat_convs", "drop_unit_scaling",
-           "fold_constants", "fold_conv_bn", "fold_relus_into_pools", "fold_shapes", "fuse_activations", "fuse_gelu",
-           "fuse_layout_chains", "fuse_matmul_bias", "fuse_residual_adds", "global_pools", "merge_duplicates",
-           "merge_linears", "optimize", "pointwise_depthwise", "remove_dead", "remove_identities", "simplify_chains",
-           "sink_activations", "squeeze_excite"]
+           "fold_channel_shuffles", "fold_constants", "fold_conv_bn", "fold_relus_into_pools", "fold_shapes",
+           "fuse_activations", "fuse_gelu", "fuse_layout_chains", "fuse_matmul_bias", "fuse_residual_adds",
+           "global_pools", "merge_duplicates", "merge_linears", "optimize", "pointwise_depthwise", "remove_dead",
+           "remove_identities", "simplify_chains", "sink_activations", "squeeze_excite"]
 
 PASSES = (fold_shapes, fold_constants, remove_identities, remove_dead, fold_conv_bn, simplify_chains,
           sink_activations, fuse_activations, remove_dead)
 #: Passes for the numpy kernels only, after PASSES.
 CPU_PASSES = (fold_relus_into_pools, global_pools, channels_last, channels_last_regions, concat_convs,
               pointwise_depthwise, squeeze_excite, fuse_residual_adds, merge_duplicates,
-              drop_unit_scaling, fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains)
+              drop_unit_scaling, fuse_gelu, fuse_matmul_bias, merge_linears, fuse_layout_chains,
+              fold_channel_shuffles)
 
 
 def optimize(graph: Graph, device: str = "cpu") -> Graph:

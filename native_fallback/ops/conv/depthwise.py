@@ -18,7 +18,8 @@ DEPTHWISE_EXPANDED_BYTES = 6 << 20
 
 
 def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry,
-                out: np.ndarray, in_last: bool, out_last: bool, act: Activation | None, cache: WeightCache) -> bool:
+                out: np.ndarray, in_last: bool, out_last: bool, act: Activation | None, cache: WeightCache,
+                shuffle: int = 0) -> bool:
     """Depthwise 2-D convolution by conv.c: taps, bias and activation in one pass from the unpadded
     input (taps in the padding are skipped), any kernel, stride, padding and dilation. Returns
     whether it applied ``act`` (False when C lacks it: the caller runs it).
@@ -27,25 +28,34 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     Channels-last input: the engine's threads take ranges of output rows (a row of OW*C
     accumulators, the inner loop over contiguous channels); N,C,H,W: ranges of (image, channel)
     planes. An N,C,H,W input wanted channels-last (ShuffleNet's after its channel shuffles) is written
-    channels-last first: by the job's first phase when it splits, else by numpy.
+    channels-last first by the job's first phase, split or not (by numpy where the C pool is not built). ``shuffle`` (only with
+    such an input): channel ``c`` is read from input plane ``(c % shuffle) * (C / shuffle) + c // shuffle``
+    in that copy, a channel shuffle in ``shuffle`` groups (optimizer/channel_shuffle.py).
     All arrays must be float32 and C-contiguous.
     """
     transpose = out_last and not in_last
     n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
     units = n * oh if in_last or transpose else n * c
     pool, count = threads.c_split("c_depthwise", out.size, units)
-    piece = None if count == 1 or pool.c_handle() is None else compiled.address("conv", "dw_piece")
+    # an N,C,H,W input goes channels-last in C even unsplit: numpy's transposing copy (a strided inner loop
+    # of C values) took longer than the convolution
+    piece = (None if (count == 1 and not transpose) or pool.c_handle() is None
+             else compiled.address("conv", "dw_piece"))
+    if shuffle and not transpose:
+        raise ValueError("a depthwise convolution reads its input's channels shuffled only from N,C,H,W to N,H,W,C")
     if transpose and piece is None:
-        x, in_last, transpose = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True, False
+        planes = x.reshape(n, shuffle, c // shuffle, *x.shape[2:]).transpose(0, 3, 4, 2, 1) if shuffle else \
+            x.transpose(0, 2, 3, 1)
+        x, in_last, transpose = np.ascontiguousarray(planes).reshape(n, *x.shape[2:], c), True, False
     q = c_operands(x.transpose(0, 2, 3, 1) if transpose else x, w, b, g, in_last or transpose, out_last, act, cache)
     xp, yp = addr(x), addr(out)
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
         def make() -> threads.CJob:
             rows = n * x.shape[2] if transpose else 0
             phases = [(compiled.address("conv", "nchw_rows_piece"), count)] if transpose else []
-            return threads.CJob(np.array([q, 0, 0, units, count, in_last or transpose, oh, rows], np.int64),
+            return threads.CJob(np.array([q, 0, 0, units, count, in_last or transpose, oh, rows, shuffle], np.int64),
                                 [*phases, (piece, count)], x=1, y=2, shared=x.size if transpose else 0)
-        cache.get(w, ("dw_job", in_last, out_last, x.shape, count), make, also=b).run(pool, x, out)
+        cache.get(w, ("dw_job", in_last, out_last, x.shape, count, shuffle), make, also=b).run(pool, x, out)
     elif in_last:  # whole in the caller, or pieces on the Python pool where the C pool is not built
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""

@@ -21,7 +21,7 @@ from .winograd import transform_weights, winograd_conv
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None = None,
          cache: WeightCache | None = None, in_last: bool = False, out_last: bool = False,
-         into: np.ndarray | None = None, residual: np.ndarray | None = None) -> np.ndarray:
+         into: np.ndarray | None = None, residual: np.ndarray | None = None, shuffle: int = 0) -> np.ndarray:
     """Conv forward for any spatial rank, returning N,M,*out (float16 computed in float32).
 
     ``in_last`` / ``out_last``: the input is / the output must be channels-last
@@ -32,10 +32,14 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Ac
     temporary and copy it.
 
     ``residual`` (the optimizer's ``residual_add``): a tensor added to the result before ``act``.
+    ``shuffle`` (the optimizer's ``fold_channel_shuffles``): the input's channels are read shuffled in
+    that many groups, by conv.c's depthwise job as it copies them channels-last, else by numpy first.
 
     A 1-D convolution runs as a 2-D one of height 1 (``rank1``). With conv.c (``cache.lib``, float32, a contiguous output) depthwise convolutions run
     there whole, and the GEMM paths' bias and activation run as one C pass after the GEMM.
     """
+    if shuffle:
+        return _shuffled(x, w, b, node, act, cache, in_last, out_last, into, residual, shuffle)
     if applies(x, w, in_last, out_last, residual):
         lift = Rank1(node) if cache is None else cache.rank1(node)
         y = conv(x[:, :, None], lift.weight(w), b, lift.node, act, cache, into=into, residual=lift_residual(residual))
@@ -115,6 +119,26 @@ def _with_residual(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Nod
     else:
         y = y + r
     return y if act is None else threads.in_place(act, y)
+
+
+def _shuffled(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None,
+              cache: WeightCache | None, in_last: bool, out_last: bool, into: np.ndarray | None,
+              residual: np.ndarray | None, groups: int) -> np.ndarray:
+    """The convolution of ``x``'s channels shuffled in ``groups`` (see :func:`conv`): a float32 depthwise
+    one from N,C,H,W to channels-last reads them shuffled in conv.c; any other runs on the shuffled copy."""
+    if in_last:
+        raise ValueError("a convolution reading its input's channels shuffled needs an N,C,H,W input")
+    lib = None if cache is None or not compiled.f32(x) or not c_ready(cache.lib, w, b) else cache.lib
+    if lib is not None and into is None and residual is None and out_last:
+        p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
+        if p.path.startswith("depthwise"):
+            out = compiled.empty(p.alloc)
+            acted = depthwise_c(lib, x, w, b, p.g, out, in_last, out_last, act, cache, shuffle=groups)
+            out = out.reshape(p.result)
+            return out if act is None or acted else threads.in_place(act, out)
+    n, c = x.shape[:2]
+    shuffled = np.ascontiguousarray(x.reshape(n, groups, c // groups, *x.shape[2:]).swapaxes(1, 2)).reshape(x.shape)
+    return conv(shuffled, w, b, node, act, cache, in_last, out_last, into, residual)
 
 
 def _unit_rows(out: np.ndarray) -> bool:

@@ -14,7 +14,12 @@ from .geometry import layout_flags
 def conv_kernel(node: Node, opset: int):
     """ONNX Conv."""
     cache, layouts = WeightCache(), layout_flags(node)
-    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts),)
+    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts, shuffle=shuffle_of(node)),)
+
+
+def shuffle_of(node: Node) -> int:
+    """The channel-shuffle groups of a depthwise convolution's input (optimizer/channel_shuffle.py), 0: none."""
+    return int(node.attrs.get("shuffle_groups", 0))
 
 
 def activation_of(node: Node) -> Activation | None:
@@ -29,7 +34,8 @@ def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation (the optimizer's fusion pass), or by the Add of a residual input 4
     and then the activation, if any (``residual_add``)."""
     act, cache, layouts = activation_of(node), WeightCache(), layout_flags(node)
-    return lambda x, w, b=None, r=None: (conv(x, w, b, node, act, cache, residual=r, **layouts),)
+    return lambda x, w, b=None, r=None: (conv(x, w, b, node, act, cache, residual=r, **layouts,
+                                              shuffle=shuffle_of(node)),)
 
 
 @registry.register("ConvConcat", 1, domain=registry.FACADE_DOMAIN)
