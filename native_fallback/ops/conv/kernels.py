@@ -13,8 +13,8 @@ from .geometry import layout_flags
 @registry.register("Conv", 1)
 def conv_kernel(node: Node, opset: int):
     """ONNX Conv."""
-    cache, layouts = WeightCache(), layout_flags(node)
-    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts, shuffle=shuffle_of(node)),)
+    cache, layouts, shuffle = WeightCache(), layout_flags(node), shuffle_of(node)
+    return lambda x, w, b=None: (conv(x, w, b, node, cache=cache, **layouts, shuffle=shuffle),)
 
 
 def shuffle_of(node: Node) -> int:
@@ -33,9 +33,8 @@ def activation_of(node: Node) -> Activation | None:
 def fused_conv_kernel(node: Node, opset: int):
     """Conv followed by an activation (the optimizer's fusion pass), or by the Add of a residual input 4
     and then the activation, if any (``residual_add``)."""
-    act, cache, layouts = activation_of(node), WeightCache(), layout_flags(node)
-    return lambda x, w, b=None, r=None: (conv(x, w, b, node, act, cache, residual=r, **layouts,
-                                              shuffle=shuffle_of(node)),)
+    act, cache, layouts, shuffle = activation_of(node), WeightCache(), layout_flags(node), shuffle_of(node)
+    return lambda x, w, b=None, r=None: (conv(x, w, b, node, act, cache, residual=r, **layouts, shuffle=shuffle),)
 
 
 @registry.register("ConvConcat", 1, domain=registry.FACADE_DOMAIN)
