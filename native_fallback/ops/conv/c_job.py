@@ -15,7 +15,7 @@ in cache-sized row blocks.
 
 Where conv.c's direct tiles are compiled (AVX-512, ``compiled/direct_conv.h``), a convolution with a
 window takes them instead of im2col and BLAS (no column matrix, the weights packed once here), and so
-does a split 1x1 of an N,H,W,C input, reading it in place (see :func:`_tiles`).
+does an ungrouped 1x1 of an N,H,W,C input, split or whole, reading it in place (see :func:`_tiles`).
 """
 
 from __future__ import annotations
