@@ -7,7 +7,8 @@ ShuffleNet's blocks shuffle channels between a grouped 1x1 and a depthwise convo
 0.35-0.39 ms of ShuffleNet's ~9 at one thread here, 0.48-0.54 at two). Where the depthwise convolution
 writes channels-last from an N,C,H,W input, it already copies that input channels-last first; reading
 input plane ``(c % G) * (C / G) + c // G`` for channel ``c`` in that copy applies the shuffle at no cost.
-So the Relayout goes and the convolution carries ``shuffle_groups`` (``ops/conv``'s kernels read it).
+So the Relayout goes and the convolution carries ``shuffle_groups`` and ``shuffle_shape`` (``ops/conv``'s
+kernels read them: an input of another shape gets the Relayout's copy, or its error, as before).
 
 For the CPU kernels only, after ``fuse_layout_chains``.
 """
@@ -21,7 +22,8 @@ from .channels_last import is_depthwise
 
 
 def shuffle_groups(node: Node) -> int | None:
-    """G when ``node`` is a Relayout that shuffles the channels of an (N, C, H, W) tensor in G groups."""
+    """G when ``node`` is a Relayout that shuffles the channels of an (N, C, H, W) tensor in G groups (its
+    last step's shape)."""
     if node.op_type != "Relayout" or node.domain != FACADE_DOMAIN or len(node.attrs["chain"]) != 3:
         return None
     (op1, *first), (op2, *perm), (op3, *last) = node.attrs["chain"]
@@ -48,7 +50,7 @@ def fold_channel_shuffles(graph: Graph) -> Graph:
                 or "shuffle_groups" in reader.attrs or len(reader.attrs.get("kernel_shape", (1, 1))) != 2):
             continue
         reader.inputs = [node.inputs[0], *reader.inputs[1:]]
-        reader.attrs = {**reader.attrs, "shuffle_groups": g}
+        reader.attrs = {**reader.attrs, "shuffle_groups": g, "shuffle_shape": node.attrs["chain"][-1][1]}
         removed.add(id(node))
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
     return graph

@@ -97,3 +97,25 @@ def test_only_an_explicit_reshape_pair_around_the_middle_swap_is_a_shuffle() -> 
     assert shuffle_groups(relayout(("Reshape", (1, 4, 6, 5, 5), False), swap, ("Reshape", (1, 24, 25), False))) is None
     assert shuffle_groups(relayout(("Reshape", (1, 1, 24, 5, 5), False), swap, ("Reshape", (1, 24, 5, 5), False))) is None
     assert shuffle_groups(relayout(("Reshape", (1, 4, 6, 5, 5), False), swap)) is None
+
+
+def test_an_input_of_another_shape_gets_the_relayout_s_copy(rng) -> None:
+    """The folded kernel given an input of the shuffle's size but not its output's shape (dynamic sizes
+    against constant Reshapes) computes what the Relayout then the convolution did: the shuffle's reshape
+    reinterprets it, and the C kernel's in-place reading does not apply."""
+    from facade.native_fallback import registry
+
+    model, _ = _unit(rng)
+    [dw] = [n for n in _optimized(model).nodes if n.attrs.get("shuffle_groups")]
+    plain = dw.__class__(dw.op_type, dw.inputs, dw.outputs, domain=dw.domain,
+                         attrs={k: v for k, v in dw.attrs.items() if not k.startswith("shuffle_")})
+    w, b = (np.asarray(numpy_helper.to_array(t)) for t in model.graph.initializer if t.name in ("w", "b"))
+    x = rng.standard_normal((1, 48, 5, 20)).astype(np.float32)  # 48 x 10 x 10 values, another shape
+    relaid = x.reshape(1, 4, 12, 10, 10).transpose(0, 2, 1, 3, 4).reshape(1, 48, 10, 10)
+
+    def kernel(node):
+        return registry.lookup(node.domain, node.op_type, 17).builder(node, 17)
+    got = kernel(dw)(x, w, b)[0]
+    np.testing.assert_array_equal(got, kernel(plain)(np.ascontiguousarray(relaid), w, b)[0])
+    with pytest.raises(ValueError):
+        kernel(dw)(x[:, :, :4], w, b)  # a size the shuffle's Reshape refuses

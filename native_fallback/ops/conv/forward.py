@@ -125,19 +125,21 @@ def _shuffled(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, ac
               cache: WeightCache | None, in_last: bool, out_last: bool, into: np.ndarray | None,
               residual: np.ndarray | None, groups: int) -> np.ndarray:
     """The convolution of ``x``'s channels shuffled in ``groups`` (see :func:`conv`): a float32 depthwise
-    one from N,C,H,W to channels-last reads them shuffled in conv.c; any other runs on the shuffled copy."""
+    one from N,C,H,W to channels-last, of an input shaped as the shuffle's output (``shuffle_shape``), reads
+    them shuffled in conv.c; any other runs on the copy the shuffle's Relayout made (or its error)."""
     if in_last:
         raise ValueError("a convolution reading its input's channels shuffled needs an N,C,H,W input")
+    joined = tuple(node.attrs["shuffle_shape"])
     lib = None if cache is None or not compiled.f32(x) or not c_ready(cache.lib, w, b) else cache.lib
-    if lib is not None and into is None and residual is None and out_last:
+    if lib is not None and into is None and residual is None and out_last and x.shape == joined:
         p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
         if p.path.startswith("depthwise"):
             out = compiled.empty(p.alloc)
             acted = depthwise_c(lib, x, w, b, p.g, out, in_last, out_last, act, cache, shuffle=groups)
             out = out.reshape(p.result)
             return out if act is None or acted else threads.in_place(act, out)
-    n, c = x.shape[:2]
-    shuffled = np.ascontiguousarray(x.reshape(n, groups, c // groups, *x.shape[2:]).swapaxes(1, 2)).reshape(x.shape)
+    n, c, h, wd = joined
+    shuffled = np.ascontiguousarray(x.reshape(n, groups, c // groups, h, wd).transpose(0, 2, 1, 3, 4)).reshape(joined)
     return conv(shuffled, w, b, node, act, cache, in_last, out_last, into, residual)
 
 
