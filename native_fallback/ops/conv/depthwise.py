@@ -28,9 +28,10 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     Channels-last input: the engine's threads take ranges of output rows (a row of OW*C
     accumulators, the inner loop over contiguous channels); N,C,H,W: ranges of (image, channel)
     planes. An N,C,H,W input wanted channels-last (ShuffleNet's after its channel shuffles) is written
-    channels-last first by the job's first phase, split or not (by numpy where the C pool is not built). ``shuffle`` (only with
-    such an input): channel ``c`` is read from input plane ``(c % shuffle) * (C / shuffle) + c // shuffle``
-    in that copy, a channel shuffle in ``shuffle`` groups (optimizer/channel_shuffle.py).
+    channels-last first by the job's first phase, split or not (by numpy where the C pool is not built).
+    ``shuffle`` (only with such an input, on the C pool): channel ``c`` is read from input plane
+    ``(c % shuffle) * (C / shuffle) + c // shuffle`` in that copy, a channel shuffle in ``shuffle`` groups
+    (optimizer/channel_shuffle.py).
     All arrays must be float32 and C-contiguous.
     """
     transpose = out_last and not in_last
@@ -41,12 +42,11 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     # of C values) took longer than the convolution
     piece = (None if (count == 1 and not transpose) or pool.c_handle() is None
              else compiled.address("conv", "dw_piece"))
-    if shuffle and not transpose:
-        raise ValueError("a depthwise convolution reads its input's channels shuffled only from N,C,H,W to N,H,W,C")
+    if shuffle and (not transpose or piece is None):
+        raise ValueError("a depthwise convolution reads its input's channels shuffled only from N,C,H,W to "
+                         "N,H,W,C on the C pool")
     if transpose and piece is None:
-        planes = x.reshape(n, shuffle, c // shuffle, *x.shape[2:]).transpose(0, 3, 4, 2, 1) if shuffle else \
-            x.transpose(0, 2, 3, 1)
-        x, in_last, transpose = np.ascontiguousarray(planes).reshape(n, *x.shape[2:], c), True, False
+        x, in_last, transpose = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True, False
     q = c_operands(x.transpose(0, 2, 3, 1) if transpose else x, w, b, g, in_last or transpose, out_last, act, cache)
     xp, yp = addr(x), addr(out)
     if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)

@@ -126,12 +126,14 @@ def _shuffled(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, ac
               residual: np.ndarray | None, groups: int) -> np.ndarray:
     """The convolution of ``x``'s channels shuffled in ``groups`` (see :func:`conv`): a float32 depthwise
     one from N,C,H,W to channels-last, of an input shaped as the shuffle's output (``shuffle_shape``), reads
-    them shuffled in conv.c; any other runs on the copy the shuffle's Relayout made (or its error)."""
+    them shuffled in conv.c's job on the C pool; any other runs on the copy the shuffle's Relayout made (or
+    gets its error)."""
     if in_last:
         raise ValueError("a convolution reading its input's channels shuffled needs an N,C,H,W input")
     joined = tuple(node.attrs["shuffle_shape"])
     lib = None if cache is None or not compiled.f32(x) or not c_ready(cache.lib, w, b) else cache.lib
-    if lib is not None and into is None and residual is None and out_last and x.shape == joined:
+    if (lib is not None and into is None and residual is None and out_last and x.shape == joined
+            and threads.current().c_handle() is not None):
         p = cache.plan(node, x.shape, x.dtype, w, in_last, out_last)
         if p.path.startswith("depthwise"):
             out = compiled.empty(p.alloc)
