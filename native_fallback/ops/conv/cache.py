@@ -76,8 +76,10 @@ class WeightCache:
         """The array ``make()`` builds for ``w`` and ``key`` (and ``also``, e.g. a bias), built once."""
         if self._weight is not w:
             self._weight, self._values = w, {}
+            self.fast.clear()  # a closure may hold the address of an entry just dropped
         hit = self._values.get(key)
         if hit is None or hit[0] is not also:  # entries hold ``also``, so its identity cannot be reused
+            if hit is not None:
+                self.fast.clear()
             hit = self._values[key] = (also, make())
-            self.fast.clear()  # a closure may hold the address of an entry just dropped
         return hit[1]

@@ -34,29 +34,20 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     (optimizer/channel_shuffle.py).
     All arrays must be float32 and C-contiguous.
     """
-    transpose = out_last and not in_last
-    n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
-    units = n * oh if in_last or transpose else n * c
-    pool, count = threads.c_split("c_depthwise", out.size, units)
-    # an N,C,H,W input goes channels-last in C even unsplit: numpy's transposing copy (a strided inner loop
-    # of C values) took longer than the convolution
-    piece = (None if (count == 1 and not transpose) or pool.c_handle() is None
-             else compiled.address("conv", "dw_piece"))
-    if shuffle and (not transpose or piece is None):
+    found = depthwise_job(x, w, b, g, out.size, in_last, out_last, act, cache, shuffle)
+    if shuffle and (in_last or not out_last or found is None):
         raise ValueError("a depthwise convolution reads its input's channels shuffled only from N,C,H,W to "
                          "N,H,W,C on the C pool")
-    if transpose and piece is None:
-        x, in_last, transpose = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True, False
-    q = c_operands(x.transpose(0, 2, 3, 1) if transpose else x, w, b, g, in_last or transpose, out_last, act, cache)
+    if found is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
+        pool, job = found
+        job.run(pool, x, out)
+        return act is None or act.code is not None
+    if out_last and not in_last:  # no C pool: numpy's copy
+        x, in_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
+    n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
+    q = c_operands(x, w, b, g, in_last, out_last, act, cache)
     xp, yp = addr(x), addr(out)
-    if piece is not None:  # pieces on the C pool: no GIL hand-off per piece (see compiled/pool.c)
-        def make() -> threads.CJob:
-            rows = n * x.shape[2] if transpose else 0
-            phases = [(compiled.address("conv", "nchw_rows_piece"), count)] if transpose else []
-            return threads.CJob(np.array([q, 0, 0, units, count, in_last or transpose, oh, rows, shuffle], np.int64),
-                                [*phases, (piece, count)], x=1, y=2, shared=x.size if transpose else 0)
-        cache.get(w, ("dw_job", in_last, out_last, x.shape, count, shuffle), make, also=b).run(pool, x, out)
-    elif in_last:  # whole in the caller, or pieces on the Python pool where the C pool is not built
+    if in_last:  # whole in the caller, or pieces on the Python pool where the C pool is not built
         def rows(r0: int, r1: int) -> None:
             """Output rows r0..r1 counted over all images."""
             for i in range(r0 // oh, -(-r1 // oh)):
@@ -65,6 +56,32 @@ def depthwise_c(lib: SimpleNamespace, x: np.ndarray, w: np.ndarray, b: np.ndarra
     else:
         threads.over_ranges("depthwise", out.size, n * c, lambda p0, p1: lib.dw_nchw(xp, yp, q, p0, p1))
     return act is None or act.code is not None
+
+
+def depthwise_job(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, outputs: int,
+                  in_last: bool, out_last: bool, act: Activation | None, cache: WeightCache,
+                  shuffle: int = 0) -> tuple[threads.Pool, threads.CJob] | None:
+    """The running program's pool and the cached C pool job computing this depthwise convolution of
+    ``outputs`` values (see :func:`depthwise_c`), when it runs as one: split across the pool's threads, or
+    from N,C,H,W to channels-last (the job's first phase copies the input, split or not). None when it
+    runs whole as one conv.c call, or where the C pool is not built."""
+    transpose = out_last and not in_last
+    n, c, oh = x.shape[0], w.shape[0], g.out_shape[0]
+    units = n * oh if in_last or transpose else n * c
+    pool, count = threads.c_split("c_depthwise", outputs, units)
+    if (count == 1 and not transpose) or pool.c_handle() is None:
+        return None
+    # an N,C,H,W input goes channels-last in C even unsplit: numpy's transposing copy (a strided inner loop
+    # of C values) took longer than the convolution
+    q = c_operands(x.transpose(0, 2, 3, 1) if transpose else x, w, b, g, in_last or transpose, out_last, act, cache)
+
+    def make() -> threads.CJob:
+        rows = n * x.shape[2] if transpose else 0
+        phases = [(compiled.address("conv", "nchw_rows_piece"), count)] if transpose else []
+        return threads.CJob(np.array([q, 0, 0, units, count, in_last or transpose, oh, rows, shuffle], np.int64),
+                            [*phases, (compiled.address("conv", "dw_piece"), count)], x=1, y=2,
+                            shared=x.size if transpose else 0)
+    return pool, cache.get(w, ("dw_job", in_last, out_last, x.shape, count, shuffle), make, also=b)
 
 
 def c_operands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, in_last: bool, out_last: bool,

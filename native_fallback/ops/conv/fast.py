@@ -1,11 +1,12 @@
-"""Convolutions small enough to run as one piece, specialised once per input shape: a 1x1 convolution
-as one matmul and conv.c's bias + activation, a depthwise one as one conv.c call.
+"""Convolutions specialised once per input shape and pool: a C pool job (a GEMM or depthwise convolution,
+split across the program's threads or not) run as it is; unsplit, a 1x1 convolution as one matmul and conv.c's
+bias + activation, a depthwise one as one conv.c call.
 
 Why: a small model's convolutions take microseconds of arithmetic (MobileNetV3 at 64x64: a 16x16x1
 SE convolution is a 16x8 GEMV) and ten or more of Python: the plan lookup, the algorithm dispatch,
 the thread split, the bias and the activation each check and reshape their operands on every call.
 Here all of that is decided at the first call for an input shape and a weight, and the closure
-kept does only what must happen per run: allocate, one matmul or C call, one epilogue call.
+kept does only what must happen per run: allocate, one job, matmul or C call, one epilogue call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from ... import compiled, threads
 from .c_job import c_job
 from .cache import WeightCache, gemm_weights
-from .depthwise import c_operands
+from .depthwise import c_operands, depthwise_job
 from .epilogue import Activation, Epilogue, addr
 from .im2col import IM2COL_BLOCK_BYTES, c_params
 from .plan import ConvPlan
@@ -28,36 +29,44 @@ Fast = Callable[[np.ndarray], np.ndarray]
 
 def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Activation | None,
                in_last: bool, out_last: bool, cache: WeightCache) -> Fast | None:
-    """The closure computing this convolution for inputs like ``x`` (shape, float32, C-contiguous),
-    or None when it needs the general path: it would be split across the engine's threads, its
-    activation is not in C, or it is none of an unstrided ungrouped 1x1, a depthwise convolution, or
-    an ungrouped 2-D im2col whose columns fit one block.
+    """The closure computing this convolution for inputs like ``x`` (shape, float32, C-contiguous) on the
+    running program's pool, or None when it needs the general path: its activation is not in C, or it is
+    neither a C pool job (a GEMM convolution's, a depthwise one's) nor, unsplit, an unstrided ungrouped 1x1
+    or an ungrouped 2-D im2col whose columns fit one block.
+
+    A split job takes this path too: the general one spent about 20 us of Python per call on a 2-vCPU VM
+    (a depthwise convolution over 14x14x384: 52 us a call, 30 of them in the job), which the split
+    kernels of a threaded program paid and the unsplit ones of a one-thread program did not.
     """
     if act is not None and act.code is None:
         return None
     lib, n, alloc, result = cache.lib, x.shape[0], plan.alloc, plan.result
-    kind = "c_depthwise" if plan.path.startswith("depthwise") else "c_gemm"  # the C pool's thresholds
-    work = math.prod(alloc) * (1 if kind == "depthwise" else math.prod(w.shape[1:]))
-    if threads.split(kind, work)[0] is not None:
-        return None
+    depthwise = plan.path.startswith("depthwise")
+    work = math.prod(alloc) * (1 if depthwise else math.prod(w.shape[1:]))  # as the C pool's MIN_PIECE counts
+    split = threads.split("c_depthwise" if depthwise else "c_gemm", work)[0]
+    job = None
     if plan.path in ("pointwise", "im2col"):
-        one = threads.pool(1)  # unsplit: its job runs in the caller, on any program's pool
+        pool = split or threads.pool(1)  # unsplit: its job runs in the caller, on any program's pool
         job = c_job(x, w, b, plan.g, plan.group, plan.path, compiled.empty(alloc), act, in_last, out_last,
-                    cache, one)
-        if job is not None:
-            def gemm_job(x: np.ndarray) -> np.ndarray:
-                out = compiled.empty(alloc)
-                job.run(one, x, out)
-                return out.reshape(result)
-            return gemm_job
+                    cache, pool)
+    elif depthwise:
+        pool, job = depthwise_job(x, w, b, plan.g, math.prod(alloc), in_last, out_last, act, cache) or (None, None)
+    if job is not None:
+        def pool_job(x: np.ndarray) -> np.ndarray:
+            out = compiled.empty(alloc)
+            job.run(pool, x, out)
+            return out.reshape(result)
+        return pool_job
+    if split is not None:  # the general path splits it on the Python pool
+        return None
     if plan.path == "im2col":
         return _im2col(plan, x, w, b, act, in_last, out_last, cache)
-    if plan.path.startswith("depthwise"):
+    if depthwise:
         if out_last and not in_last:
             return None
         q, oh = c_operands(x, w, b, plan.g, in_last, out_last, act, cache), plan.g.out_shape[0]
 
-        def depthwise(x: np.ndarray) -> np.ndarray:
+        def depthwise_call(x: np.ndarray) -> np.ndarray:
             out = compiled.empty(alloc)
             xp, yp = addr(x), addr(out)
             if in_last:
@@ -66,7 +75,7 @@ def specialise(plan: ConvPlan, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
             else:
                 lib.dw_nchw(xp, yp, q, 0, n * w.shape[0])
             return out.reshape(result)
-        return depthwise
+        return depthwise_call
     if plan.path != "pointwise" or plan.group != 1 or any(s != 1 for s in plan.g.strides):
         return None
     lib, m, c = cache.lib, w.shape[0], w.shape[1]

@@ -157,8 +157,9 @@ FAST_MEMO_MAX = 8
 
 def _specialised(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node, act: Activation | None,
                  cache: WeightCache, in_last: bool, out_last: bool) -> Fast | None:
-    """:func:`fast.specialise`'s closure for this input shape, weight and bias, made at their first call."""
-    key = (x.shape, x.dtype, x.flags.c_contiguous, id(w), id(b))
+    """:func:`fast.specialise`'s closure for this input shape, weight, bias and running pool (a job's split is
+    the pool's), made at their first call."""
+    key = (x.shape, x.dtype, x.flags.c_contiguous, id(w), id(b), threads.current())
     hit = cache.fast.get(key)
     if hit is None:
         fn = None
