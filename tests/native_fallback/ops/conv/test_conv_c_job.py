@@ -115,16 +115,18 @@ def test_job_writes_a_channel_slice_of_a_joined_output(out_last, monkeypatch, rn
 @pytest.mark.parametrize("gemm", ["tiles", "blas"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("count", [1, 3])
-def test_job_adds_a_residual_before_the_activation(gemm, layout, count, monkeypatch, rng):
-    """The tiles' epilogue (residual, bias, activation per tile) and BLAS's passes after the GEMM."""
+@pytest.mark.parametrize("m", [40, 52])
+def test_job_adds_a_residual_before_the_activation(gemm, layout, count, m, monkeypatch, rng):
+    """The tiles' epilogue (residual, bias, activation per tile) and BLAS's passes after the GEMM. The last
+    panel of 32 channels holds 8 or 20 (the tiles' masked loads and stores of one half, or of both)."""
     if gemm == "tiles" and not jobs.direct_tiles(WeightCache().lib):
         pytest.skip("conv.c has no direct tiles on this CPU (not AVX-512): BLAS runs every convolution")
     if gemm == "blas":
         monkeypatch.setattr(jobs, "direct_tiles", lambda lib: False)
     monkeypatch.setattr(threads, "MIN_PIECE", dict.fromkeys(threads.MIN_PIECE, 1))
     x = rng.standard_normal((2, 10, 9, 14)).astype(np.float32)
-    w = rng.standard_normal((40, 10, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(40).astype(np.float32)
+    w = rng.standard_normal((m, 10, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
     attrs = {"pads": [1] * 4, "channels_last_in": int(layout[0]), "channels_last_out": int(layout[1]),
              "activation": "Relu", "activation_attrs": {}}
     node = Node("FusedConv", ["x", "w", "b"], ["y"], domain="ai.facade", attrs=attrs)
