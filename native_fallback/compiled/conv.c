@@ -264,6 +264,8 @@ void dw_nchw(const float *restrict x, float *restrict y, const int64_t *q, int64
                     const float *xr = xp + ih * W + off;
                     if (SW == 1)
                         for (int64_t o = lo; o < hi; o++) out[o] += xr[o] * wv;
+                    else if (SW == 2)  /* 64-byte vectors (the even lanes of two loads); o * SW: 16-byte ones */
+                        for (int64_t o = lo; o < hi; o++) out[o] += xr[2 * o] * wv;
                     else
                         for (int64_t o = lo; o < hi; o++) out[o] += xr[o * SW] * wv;
                 }
@@ -305,6 +307,8 @@ void im2col_nchw(const float *restrict x, float *restrict cols, const int64_t *q
                     for (int64_t o = 0; o < lo; o++) row[o] = 0.0f;
                     if (SW == 1)
                         for (int64_t o = lo; o < hi; o++) row[o] = src[o];
+                    else if (SW == 2)  /* a constant stride vectorizes (even lanes); GCC left o * SW scalar */
+                        for (int64_t o = lo; o < hi; o++) row[o] = src[2 * o];
                     else
                         for (int64_t o = lo; o < hi; o++) row[o] = src[o * SW];
                     for (int64_t o = hi; o < OW; o++) row[o] = 0.0f;
