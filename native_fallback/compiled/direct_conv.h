@@ -57,7 +57,8 @@ typedef struct {
 
 /* The first n (0 to 16) lanes at p, the others zero; stored alike: a group's last panel, part full, goes
  * straight to the output too. Through a tile in L1 and direct_store (a copy and a pass per row), a 16 -> 16
- * 1x1 over 32x32 took 22 us against 13 in the BLAS job (86 tiles of one half-full panel; measured here). */
+ * 1x1 over 32x32 took 22 us against 13 in the BLAS job (86 tiles of one half-full panel; measured here).
+ * The memcpy forms only keep the header compiling without AVX-512, where no tile runs (direct_conv_ready). */
 static inline v16f ld16_part(const float *p, int64_t n) {
 #ifdef __AVX512F__
     return (v16f)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
@@ -287,7 +288,7 @@ static void direct_rows(const float *restrict slab, const float *restrict wp, fl
                 for (int64_t j = g0; j < g1 && count; j++) {
                     const int64_t c0 = j * DIRECT_COLS, nc = m1 - c0 < DIRECT_COLS ? m1 - c0 : DIRECT_COLS;
                     const float *w = wp + j * kp * DIRECT_COLS;
-                    if (out_last && count == mr && (nc == DIRECT_COLS || DIRECT_READY)) {
+                    if (out_last && count == mr) {
                         /* every row an output pixel: the tile (its nc channels) goes straight to y with its
                          * bias, residual and a Relu or Clip applied in registers (any other activation in a
                          * pass over it in L1) */
